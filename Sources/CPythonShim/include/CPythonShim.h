@@ -1,0 +1,118 @@
+// What Swift needs from Python.h that it cannot import directly (macros,
+// global objects), and the object layout facts the archive relies on.
+// Every layout constant is checked against the real headers in shim.c.
+#ifndef CODESHARE_CPYTHON_SHIM_H
+#define CODESHARE_CPYTHON_SHIM_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// ---- Object layouts (x86-64, CPython 3.11); see ../shared/CPYTHON311.md ----
+#define CS_GC_HEAD_SIZE 16
+#define CS_OBJECT_HEAD_SIZE 16          // ob_refcnt, ob_type
+#define CS_VAROBJECT_HEAD_SIZE 24       // + ob_size
+
+#define CS_CODE_BASIC_SIZE 184
+#define CS_CODE_CONSTS 24
+#define CS_CODE_NAMES 32
+#define CS_CODE_EXCEPTIONTABLE 40
+#define CS_CODE_WARMUP 52
+#define CS_CODE_LINEARRAY_ENTRY_SIZE 54
+#define CS_CODE_LOCALSPLUSNAMES 96
+#define CS_CODE_LOCALSPLUSKINDS 104
+#define CS_CODE_FILENAME 112
+#define CS_CODE_NAME 120
+#define CS_CODE_QUALNAME 128
+#define CS_CODE_LINETABLE 136
+#define CS_CODE_WEAKREFLIST 144
+#define CS_CODE_CACHED_CODE 152
+#define CS_CODE_LINEARRAY 160
+#define CS_CODE_EXTRA 176
+#define CS_CODE_INITIAL_WARMUP (-8)
+
+#define CS_TUPLE_ITEMS 24
+#define CS_BYTES_HASH 24
+#define CS_BYTES_DATA 32
+#define CS_LONG_DIGITS 24
+#define CS_FLOAT_VALUE 16
+#define CS_COMPLEX_REAL 16
+#define CS_COMPLEX_IMAG 24
+
+#define CS_STR_LENGTH 16
+#define CS_STR_HASH 24
+#define CS_STR_STATE 32
+#define CS_STR_WSTR 40
+#define CS_ASCII_HEADER_SIZE 48         // PyASCIIObject, data follows
+#define CS_STR_UTF8_LENGTH 48
+#define CS_STR_UTF8 56
+#define CS_STR_WSTR_LENGTH 64
+#define CS_COMPACT_HEADER_SIZE 72       // PyCompactUnicodeObject, data follows
+
+// Bits of PyASCIIObject.state (interned:2, kind:3, compact:1, ascii:1, ready:1).
+#define CS_STR_STATE_KIND_SHIFT 2
+#define CS_STR_STATE_COMPACT 0x20
+#define CS_STR_STATE_ASCII 0x40
+#define CS_STR_STATE_READY 0x80
+
+// ---- Accessors for macros and globals ----
+static inline PyObject *cs_none(void) { return Py_None; }
+static inline PyObject *cs_true(void) { return Py_True; }
+static inline PyObject *cs_false(void) { return Py_False; }
+static inline PyObject *cs_ellipsis(void) { return Py_Ellipsis; }
+static inline PyTypeObject *cs_type(PyObject *o) { return Py_TYPE(o); }
+static inline Py_ssize_t cs_size(PyObject *o) { return Py_SIZE(o); }
+static inline void cs_incref(PyObject *o) { Py_INCREF(o); }
+static inline void cs_decref(PyObject *o) { Py_DECREF(o); }
+static inline void cs_xdecref(PyObject *o) { Py_XDECREF(o); }
+
+static inline PyTypeObject *cs_str_type(void) { return &PyUnicode_Type; }
+static inline PyTypeObject *cs_bytes_type(void) { return &PyBytes_Type; }
+static inline PyTypeObject *cs_int_type(void) { return &PyLong_Type; }
+static inline PyTypeObject *cs_bool_type(void) { return &PyBool_Type; }
+static inline PyTypeObject *cs_float_type(void) { return &PyFloat_Type; }
+static inline PyTypeObject *cs_complex_type(void) { return &PyComplex_Type; }
+static inline PyTypeObject *cs_tuple_type(void) { return &PyTuple_Type; }
+static inline PyTypeObject *cs_frozenset_type(void) { return &PyFrozenSet_Type; }
+static inline PyTypeObject *cs_code_type(void) { return &PyCode_Type; }
+static inline PyTypeObject *cs_ellipsis_type(void) { return &PyEllipsis_Type; }
+
+static inline int cs_is_list(PyObject *o) { return PyList_Check(o); }
+static inline int cs_is_tuple(PyObject *o) { return PyTuple_Check(o); }
+static inline int cs_is_bytes(PyObject *o) { return PyBytes_Check(o); }
+static inline int cs_is_str(PyObject *o) { return PyUnicode_Check(o); }
+static inline int cs_str_is_interned(PyObject *s) { return PyUnicode_CHECK_INTERNED(s) != 0; }
+static inline int cs_str_kind(PyObject *s) { return PyUnicode_KIND(s); }
+static inline const void *cs_str_data(PyObject *s) { return PyUnicode_DATA(s); }
+static inline Py_ssize_t cs_str_length(PyObject *s) { return PyUnicode_GET_LENGTH(s); }
+static inline int cs_str_is_ascii(PyObject *s) { return PyUnicode_IS_ASCII(s); }
+static inline const char *cs_bytes_data(PyObject *b) { return PyBytes_AS_STRING(b); }
+static inline double cs_float_value(PyObject *f) { return PyFloat_AS_DOUBLE(f); }
+static inline Py_complex cs_complex_value(PyObject *c) { return PyComplex_AsCComplex(c); }
+
+// The interpreter configuration an archive depends on.
+static inline int cs_optimization_level(void) {
+    return _PyInterpreterState_GetConfig(PyInterpreterState_Get())->optimization_level;
+}
+static inline int cs_code_debug_ranges(void) {
+    return _PyInterpreterState_GetConfig(PyInterpreterState_Get())->code_debug_ranges;
+}
+
+// libc pieces Swift sees only through macros or awkward structs.
+static inline int cs_errno(void) { return errno; }
+static inline int cs_open_read_only(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
+static inline int cs_close(int fd) { return close(fd); }
+static inline int cs_file_size(int fd, unsigned long long *size) {
+    struct stat status;
+    if (fstat(fd, &status) != 0) return -1;
+    *size = (unsigned long long)status.st_size;
+    return 0;
+}
+
+// Method table plumbing: Swift passes C function pointers in.
+PyObject *cs_module_create(const char *name, PyMethodDef *methods);
+
+#endif

@@ -1,0 +1,309 @@
+import CPythonShim
+import CodeShareFormat
+
+/// Why a module cannot be archived; the Python layer reports it and skips it.
+enum WriteFailure: Error {
+    /// A constant of a type marshal may write but codeshare does not lay out.
+    case unsupportedConstant
+    /// A Python error is set (from a C API call).
+    case python
+}
+
+/// One module to archive: its name, top-level code and opaque metadata.
+struct ModuleEntry {
+    let name: [UInt8]
+    let code: PyObjectPointer
+    let metadata: [UInt8]
+}
+
+/// Lays out the code objects of many modules as one archive.
+///
+/// Two passes. `analyze` walks every module's object graph and finds the
+/// leaves (str, bytes, int, float, complex) equal across modules; `build`
+/// puts those used by two or more modules into the shared pool, in order of
+/// first use (modules imported together share chunks), and everything else
+/// into the module's own segment, children before parents.
+struct ArchiveWriter {
+    /// Pool chunks close once they pass this size: small enough that loading
+    /// one module touches few unrelated objects, large enough to batch reads.
+    static let chunkTarget = 16 * 1024
+
+    private struct Leaf {
+        let object: PyObjectPointer
+        let type: TypeID
+        var interned: Bool
+        var lastModule: Int
+        var moduleCount: Int
+        /// Where the pool placed it, for leaves shared by several modules.
+        var poolRef: ObjectRef?
+    }
+
+    private enum Kind {
+        case singleton(ObjectRef)
+        case leaf(TypeID)
+        case tuple
+        case frozenset
+        case code
+    }
+
+    private var leaves: [Leaf] = []
+    private var leafByValue: [[UInt8]: Int] = [:]
+    private var leafByAddress: [UInt: Int] = [:]
+    /// Elements of each frozenset, as a tuple owned by the writer.
+    private var frozensetItems: [UInt: PyObjectPointer] = [:]
+    /// De-specialized bytecode of each code object, owned by the writer.
+    private var bytecode: [UInt: PyObjectPointer] = [:]
+
+    init() {}
+
+    func release() {
+        for (_, tuple) in frozensetItems { cs_decref(tuple) }
+        for (_, code) in bytecode { cs_decref(code) }
+    }
+
+    // MARK: - Classification
+
+    private func classify(_ object: PyObjectPointer) throws(WriteFailure) -> Kind {
+        if object == cs_none() { return .singleton(.singleton(.none)) }
+        if object == cs_true() { return .singleton(.singleton(.true)) }
+        if object == cs_false() { return .singleton(.singleton(.false)) }
+        if object == cs_ellipsis() { return .singleton(.singleton(.ellipsis)) }
+        let type = object.type
+        if type == cs_str_type() {
+            let length = cs_str_length(object)
+            let interned: Int32 = cs_str_is_interned(object) != 0 ? 1 : 0
+            if length == 0 { return .singleton(.singleton(.emptyStr, value: interned)) }
+            if length == 1 && cs_str_kind(object) == 1 {
+                let char = Int32(cs_str_data(object).load(as: UInt8.self))
+                return .singleton(.singleton(.latin1Char, value: char | interned << 8))
+            }
+            return .leaf(.str)
+        }
+        if type == cs_bytes_type() {
+            return object.size == 0 ? .singleton(.singleton(.emptyBytes)) : .leaf(.bytes)
+        }
+        if type == cs_int_type() {
+            let digits = object.size
+            if digits == 0 { return .singleton(.singleton(.smallInt, value: 0)) }
+            if digits == 1 || digits == -1 {
+                let digit = Int32(object.raw.load(fromByteOffset: Int(CS_LONG_DIGITS), as: UInt32.self))
+                let value = digits < 0 ? -digit : digit
+                if value >= -5 && value <= 256 { return .singleton(.singleton(.smallInt, value: value)) }
+            }
+            return .leaf(.int)
+        }
+        if type == cs_float_type() { return .leaf(.float) }
+        if type == cs_complex_type() { return .leaf(.complex) }
+        if type == cs_tuple_type() {
+            return object.size == 0 ? .singleton(.singleton(.emptyTuple)) : .tuple
+        }
+        if type == cs_frozenset_type() { return .frozenset }
+        if type == cs_code_type() { return .code }
+        throw .unsupportedConstant
+    }
+
+    /// The value a leaf is deduplicated by: equal keys, interchangeable
+    /// objects (floats by bit pattern, so -0.0 and 0.0 and NaNs stay apart).
+    private func valueKey(_ object: PyObjectPointer, _ type: TypeID) -> [UInt8] {
+        var key: [UInt8] = [UInt8(type.rawValue)]
+        func append(_ start: UnsafeRawPointer, _ count: Int) {
+            key.append(contentsOf: UnsafeRawBufferPointer(start: start, count: count))
+        }
+        switch type {
+        case .str:
+            let kind = Int(cs_str_kind(object))
+            key.append(UInt8(kind))
+            append(cs_str_data(object), cs_str_length(object) * kind)
+        case .bytes:
+            append(cs_bytes_data(object), object.size)
+        case .int:
+            let digits = object.size
+            append(object.raw + 16, 8)
+            append(object.raw + Int(CS_LONG_DIGITS), 4 * (digits < 0 ? -digits : digits))
+        case .float:
+            append(object.raw + Int(CS_FLOAT_VALUE), 8)
+        case .complex:
+            append(object.raw + Int(CS_COMPLEX_REAL), 16)
+        case .tuple, .code:
+            break
+        }
+        return key
+    }
+
+    // MARK: - Pass 1: analysis
+
+    /// Walks one module's objects, counting which leaves it uses.
+    mutating func analyze(_ object: PyObjectPointer, module: Int) throws(WriteFailure) {
+        switch try classify(object) {
+        case .singleton:
+            return
+        case .leaf(let type):
+            let index: Int
+            if let known = leafByAddress[object.address] {
+                index = known
+            } else {
+                let key = valueKey(object, type)
+                if let known = leafByValue[key] {
+                    index = known
+                } else {
+                    index = leaves.count
+                    leaves.append(Leaf(object: object, type: type, interned: false, lastModule: -1, moduleCount: 0))
+                    leafByValue[key] = index
+                }
+                leafByAddress[object.address] = index
+            }
+            if type == .str && cs_str_is_interned(object) != 0 { leaves[index].interned = true }
+            if leaves[index].lastModule != module {
+                leaves[index].lastModule = module
+                leaves[index].moduleCount += 1
+            }
+        case .tuple:
+            for index in 0..<object.size { try analyze(PyTuple_GetItem(object, index)!, module: module) }
+        case .frozenset:
+            if frozensetItems[object.address] == nil {
+                guard let items = PySequence_Tuple(object) else { throw .python }
+                frozensetItems[object.address] = items
+            }
+            try analyze(frozensetItems[object.address]!, module: module)
+        case .code:
+            if bytecode[object.address] == nil {
+                guard let code = PyCode_GetCode(OpaquePointer(object).map { UnsafeMutablePointer<PyCodeObject>($0) })
+                else { throw .python }
+                bytecode[object.address] = code
+            }
+            for field in ObjectImage.codeObjectFields {
+                try analyze(object.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), module: module)
+            }
+        }
+    }
+
+    // MARK: - Pass 2: layout
+
+    /// Lays out the pool: every leaf used by two or more modules, in order of
+    /// first use, in chunks of about `chunkTarget` bytes.
+    mutating func buildPool() -> [SegmentBuilder] {
+        var chunks: [SegmentBuilder] = []
+        var chunk = SegmentBuilder()
+        for index in leaves.indices where leaves[index].moduleCount > 1 {
+            if chunk.size >= ArchiveWriter.chunkTarget {
+                chunks.append(chunk)
+                chunk = SegmentBuilder()
+            }
+            let local = place(leaf: leaves[index], in: &chunk)
+            leaves[index].poolRef = ObjectRef(local.tag!, segment: UInt32(chunks.count + 1), offset: local.offset)
+        }
+        if chunk.size > 0 { chunks.append(chunk) }
+        return chunks
+    }
+
+    /// State of one module segment under construction.
+    struct ModuleLayout {
+        var segment = SegmentBuilder()
+        var placed: [UInt: ObjectRef] = [:]
+        var localLeaves: [Int: ObjectRef] = [:]
+    }
+
+    private func place(leaf: Leaf, in segment: inout SegmentBuilder) -> ObjectRef {
+        let offset: Int
+        switch leaf.type {
+        case .str: offset = ObjectImage.str(leaf.object, into: &segment)
+        case .bytes: offset = ObjectImage.bytes(leaf.object, into: &segment)
+        case .int: offset = ObjectImage.int(leaf.object, into: &segment)
+        case .float: offset = ObjectImage.float(leaf.object, into: &segment)
+        case .complex: offset = ObjectImage.complex(leaf.object, into: &segment)
+        case .tuple, .code: fatalError("not a leaf type")
+        }
+        if leaf.interned {
+            return ObjectRef(.interned, offset: segment.addIntern(stringAt: offset))
+        }
+        return ObjectRef(.object, offset: UInt32(offset))
+    }
+
+    /// Lays out `object` (already analyzed) in a module segment; returns the
+    /// ref a slot uses to point at it.
+    func place(_ object: PyObjectPointer, in layout: inout ModuleLayout) throws(WriteFailure) -> ObjectRef {
+        switch try classify(object) {
+        case .singleton(let ref):
+            return ref
+        case .leaf:
+            let index = leafByAddress[object.address]!
+            if let pooled = leaves[index].poolRef { return pooled }
+            if let local = layout.localLeaves[index] { return local }
+            let ref = place(leaf: leaves[index], in: &layout.segment)
+            layout.localLeaves[index] = ref
+            return ref
+        case .tuple:
+            if let known = layout.placed[object.address] { return known }
+            var items: [ObjectRef] = []
+            for index in 0..<object.size { items.append(try place(PyTuple_GetItem(object, index)!, in: &layout)) }
+            let ref = ObjectRef(.object, offset: UInt32(ObjectImage.tuple(items, into: &layout.segment)))
+            layout.placed[object.address] = ref
+            return ref
+        case .frozenset:
+            if let known = layout.placed[object.address] { return known }
+            let items = try place(frozensetItems[object.address]!, in: &layout)
+            let ref = ObjectRef(.frozenset, offset: items.offset)
+            layout.placed[object.address] = ref
+            return ref
+        case .code:
+            if let known = layout.placed[object.address] { return known }
+            var fields: [ObjectRef] = []
+            for field in ObjectImage.codeObjectFields {
+                fields.append(try place(object.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), in: &layout))
+            }
+            let offset = ObjectImage.code(object, fields: fields, bytecode: bytecode[object.address]!, into: &layout.segment)
+            let ref = ObjectRef(.object, offset: UInt32(offset))
+            layout.placed[object.address] = ref
+            return ref
+        }
+    }
+
+    // MARK: - Assembly
+
+    /// The whole archive file for `modules` (each already analyzed).
+    mutating func build(_ modules: [ModuleEntry], identity: InterpreterIdentity, createdTime: UInt64) throws(WriteFailure) -> [UInt8] {
+        var file = ByteBuffer()
+        file.appendZeros(ArchiveHeader.size)
+        var chunkDescriptors: [SegmentDescriptor] = []
+        for chunk in buildPool() {
+            file.align(to: 16)
+            let (bytes, descriptor) = chunk.finish(fileOffset: UInt64(file.count))
+            file.append(bytes)
+            chunkDescriptors.append(descriptor)
+        }
+        var records: [ModuleRecord] = []
+        var strings = ByteBuffer()
+        for module in modules {
+            var layout = ModuleLayout()
+            let root = try place(module.code, in: &layout)
+            file.align(to: 16)
+            let (bytes, descriptor) = layout.segment.finish(fileOffset: UInt64(file.count), root: Int(root.offset))
+            file.append(bytes)
+            let nameOffset = strings.count
+            strings.append(module.name)
+            let metadataOffset = strings.count
+            strings.append(module.metadata)
+            records.append(ModuleRecord(segment: descriptor,
+                                        nameOffset: UInt32(nameOffset), nameLength: UInt32(module.name.count),
+                                        metadataOffset: UInt32(metadataOffset), metadataLength: UInt32(module.metadata.count)))
+        }
+        var tables = ByteBuffer()
+        for record in records { record.encode(into: &tables) }
+        for descriptor in chunkDescriptors { descriptor.encode(into: &tables) }
+        // Name and metadata offsets are relative to this string area.
+        tables.append(strings.bytes)
+        file.align(to: 16)
+        var header = ArchiveHeader(identity: identity)
+        header.createdTime = createdTime
+        header.moduleCount = UInt32(records.count)
+        header.chunkCount = UInt32(chunkDescriptors.count)
+        header.tablesOffset = UInt64(file.count)
+        header.tablesSize = UInt64(tables.count)
+        header.tablesChecksum = Checksum.of(tables.bytes)
+        file.append(tables.bytes)
+        header.fileSize = UInt64(file.count)
+        let headerBytes = header.encoded()
+        file.bytes.replaceSubrange(0..<ArchiveHeader.size, with: headerBytes)
+        return file.bytes
+    }
+}

@@ -1,0 +1,57 @@
+import CPythonShim
+
+/// An errno value with a name, as the reader reports it.
+struct Errno: Error, Equatable {
+    let code: Int32
+
+    static var current: Errno { Errno(code: cs_errno()) }
+    static let interrupted = Errno(code: EINTR)
+}
+
+/// A thin owner of one read-only file descriptor: the reader's only access
+/// to the archive. Reads are `pread` into private memory, never `mmap`, so a
+/// file truncated under a running process gives a short read (an error we
+/// report), not SIGBUS.
+struct FileDescriptor {
+    let raw: Int32
+
+    static func openReadOnly(_ path: UnsafePointer<CChar>) -> Result<FileDescriptor, Errno> {
+        while true {
+            let fd = cs_open_read_only(path)
+            if fd >= 0 { return .success(FileDescriptor(raw: fd)) }
+            let error = Errno.current
+            if error != .interrupted { return .failure(error) }
+        }
+    }
+
+    /// The file's current size in bytes.
+    func size() -> Result<UInt64, Errno> {
+        var size: UInt64 = 0
+        if cs_file_size(raw, &size) != 0 { return .failure(.current) }
+        return .success(size)
+    }
+
+    /// Reads exactly `count` bytes at `offset`; a short file is `.truncated`.
+    func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: UInt64) -> Result<Void, ReadFailure> {
+        var done = 0
+        while done < count {
+            let got = pread(raw, buffer + done, count - done, off_t(offset) + off_t(done))
+            if got > 0 {
+                done += got
+            } else if got == 0 {
+                return .failure(.truncated)
+            } else {
+                let error = Errno.current
+                if error != .interrupted { return .failure(.errno(error)) }
+            }
+        }
+        return .success(())
+    }
+
+    func close() { _ = cs_close(raw) }
+
+    enum ReadFailure: Error {
+        case truncated
+        case errno(Errno)
+    }
+}

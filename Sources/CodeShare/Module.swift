@@ -1,0 +1,185 @@
+import CPythonShim
+import CodeShareFormat
+
+/// `codeshare._core`: the C entry points. Everything here converts between
+/// Python objects and the Swift writer and reader; no archive logic.
+///
+///     write(entries: list[tuple[str, code, bytes]]) -> bytes
+///     open(path: str) -> (handle, names: list[str], metadata: list[bytes])
+///     load(handle, index: int) -> code
+///     header(handle) -> dict
+///     ArchiveError: the one exception type for every refused archive
+
+private var archiveError: PyObjectPointer!
+private let capsuleName: StaticString = "codeshare._core.ArchiveReader"
+
+private typealias FastFunction = @convention(c) (PyObjectPointer?, UnsafePointer<PyObjectPointer?>?, Int) -> PyObjectPointer?
+
+private func cString(_ text: StaticString) -> UnsafePointer<CChar> {
+    UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
+private func raiseArchiveError(_ error: ArchiveError) {
+    var detail: [UInt8] = []
+    if case .io(let code) = error, let message = strerror(code) {
+        detail = [58, 32] + [UInt8](UnsafeRawBufferPointer(start: message, count: strlen(message)))
+    }
+    raise(archiveError, error.reason, detail: detail)
+}
+
+private func reader(_ handle: PyObjectPointer?) -> ArchiveReader? {
+    guard let pointer = PyCapsule_GetPointer(handle, cString(capsuleName)) else { return nil }
+    return Unmanaged<ArchiveReader>.fromOpaque(pointer).takeUnretainedValue()
+}
+
+private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 1, let list = args![0], cs_is_list(list) != 0 else {
+        raise(PyExc_TypeError, "write() takes a list of (name, code, metadata) tuples")
+        return nil
+    }
+    var modules: [ModuleEntry] = []
+    for index in 0..<PyList_Size(list) {
+        let item = PyList_GetItem(list, index)!
+        guard cs_is_tuple(item) != 0, PyTuple_Size(item) == 3,
+              let name = utf8Bytes(PyTuple_GetItem(item, 0)),
+              PyTuple_GetItem(item, 1)!.type == cs_code_type(),
+              cs_is_bytes(PyTuple_GetItem(item, 2)) != 0
+        else {
+            if PyErr_Occurred() == nil { raise(PyExc_TypeError, "write() entries are (name: str, code, metadata: bytes)") }
+            return nil
+        }
+        let metadata = PyTuple_GetItem(item, 2)!
+        modules.append(ModuleEntry(
+            name: name, code: PyTuple_GetItem(item, 1)!,
+            metadata: [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(metadata), count: metadata.size))))
+    }
+    var writer = ArchiveWriter()
+    defer { writer.release() }
+    do throws(WriteFailure) {
+        for (index, module) in modules.enumerated() {
+            do throws(WriteFailure) {
+                try writer.analyze(module.code, module: index)
+            } catch .unsupportedConstant {
+                raise(archiveError, "cannot archive a constant of this type in module ", detail: module.name)
+                return nil
+            }
+        }
+        let bytes = try writer.build(modules, identity: .running(), createdTime: UInt64(time(nil)))
+        return bytes.withUnsafeBytes {
+            PyBytes_FromStringAndSize($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
+        }
+    } catch {
+        if PyErr_Occurred() == nil { raise(archiveError, "cannot archive a constant of this type") }
+        return nil
+    }
+}
+
+private func open(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 1, let path = args![0], cs_is_str(path) != 0 else {
+        raise(PyExc_TypeError, "open() takes a path (str)")
+        return nil
+    }
+    var encoded: PyObjectPointer? = nil
+    guard PyUnicode_FSConverter(path, &encoded) != 0, let encoded else { return nil }
+    defer { cs_decref(encoded) }
+    let opened = ArchiveReader.open(cs_bytes_data(encoded))
+    guard case .success(let archive) = opened else {
+        if case .failure(let error) = opened { raiseArchiveError(error) }
+        return nil
+    }
+    let names = PyList_New(archive.modules.count)!
+    let metadata = PyList_New(archive.modules.count)!
+    let handle = PyCapsule_New(Unmanaged.passRetained(archive).toOpaque(), cString(capsuleName)) { capsule in
+        let pointer = PyCapsule_GetPointer(capsule, cString(capsuleName))!
+        Unmanaged<ArchiveReader>.fromOpaque(pointer).release()
+    }
+    let result = PyTuple_New(3)!
+    PyTuple_SetItem(result, 0, handle)
+    PyTuple_SetItem(result, 1, names)
+    PyTuple_SetItem(result, 2, metadata)
+    archive.strings.withUnsafeBytes { strings in
+        let base = strings.baseAddress!.assumingMemoryBound(to: CChar.self)
+        for (index, record) in archive.modules.enumerated() {
+            PyList_SetItem(names, index, PyUnicode_DecodeUTF8(base + Int(record.nameOffset), Int(record.nameLength), nil))
+            PyList_SetItem(metadata, index, PyBytes_FromStringAndSize(base + Int(record.metadataOffset), Int(record.metadataLength)))
+        }
+    }
+    if handle == nil || PyErr_Occurred() != nil {
+        cs_decref(result)
+        return nil
+    }
+    return result
+}
+
+private func load(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 2, let archive = reader(args![0]) else {
+        if PyErr_Occurred() == nil { raise(PyExc_TypeError, "load() takes an archive handle and a module index") }
+        return nil
+    }
+    let index = PyLong_AsSsize_t(args![1])
+    if index == -1 && PyErr_Occurred() != nil { return nil }
+    guard index >= 0 && index < archive.modules.count else {
+        raise(PyExc_IndexError, "module index out of range")
+        return nil
+    }
+    switch archive.code(module: index) {
+    case .success(let code):
+        cs_incref(code)
+        return code
+    case .failure(let error):
+        raiseArchiveError(error)
+        return nil
+    }
+}
+
+private func header(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 1, let archive = reader(args![0]) else {
+        if PyErr_Occurred() == nil { raise(PyExc_TypeError, "header() takes an archive handle") }
+        return nil
+    }
+    let header = archive.header
+    let dict = PyDict_New()!
+    func set(_ key: StaticString, _ value: PyObjectPointer?) {
+        guard let value else { return }
+        PyDict_SetItemString(dict, cString(key), value)
+        cs_decref(value)
+    }
+    set("schema_version", PyLong_FromUnsignedLong(UInt(ArchiveHeader.schemaVersion)))
+    set("python_hexversion", PyLong_FromUnsignedLong(UInt(header.identity.pythonHexVersion)))
+    set("optimization_level", PyLong_FromUnsignedLong(UInt(header.identity.optimizationLevel)))
+    set("debug_ranges", PyBool_FromLong(Int(header.identity.debugRanges)))
+    set("created", PyLong_FromUnsignedLongLong(header.createdTime))
+    set("file_size", PyLong_FromUnsignedLongLong(header.fileSize))
+    set("module_count", PyLong_FromUnsignedLong(UInt(header.moduleCount)))
+    set("chunk_count", PyLong_FromUnsignedLong(UInt(header.chunkCount)))
+    header.identity.buildVersion.withUnsafeBytes {
+        set("python_version", PyUnicode_DecodeUTF8($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count, cString("replace")))
+    }
+    return dict
+}
+
+private func method(_ name: StaticString, _ function: FastFunction, _ doc: StaticString) -> PyMethodDef {
+    PyMethodDef(ml_name: cString(name), ml_meth: unsafeBitCast(function, to: PyCFunction.self),
+                ml_flags: METH_FASTCALL, ml_doc: cString(doc))
+}
+
+@_cdecl("PyInit__core")
+public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
+    let table: [PyMethodDef] = [
+        method("write", write, "write(entries) -> bytes: an archive of (name, code, metadata) entries"),
+        method("open", open, "open(path) -> (handle, names, metadata): validate an archive"),
+        method("load", load, "load(handle, index) -> code: materialize one module's code"),
+        method("header", header, "header(handle) -> dict: the archive header"),
+        PyMethodDef(),
+    ]
+    // The interpreter keeps pointers into the method table for ever.
+    let methods = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: table.count)
+    methods.initialize(from: table, count: table.count)
+    guard let module = cs_module_create(cString("codeshare._core"), methods) else { return nil }
+    archiveError = PyErr_NewException(cString("codeshare.ArchiveError"), PyExc_Exception, nil)
+    guard archiveError != nil, PyModule_AddObjectRef(module, cString("ArchiveError"), archiveError) == 0 else {
+        cs_decref(module)
+        return nil
+    }
+    return module
+}
