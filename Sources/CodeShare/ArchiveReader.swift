@@ -13,7 +13,7 @@ struct LoadedSegment {
     var objectsSize: Int { Int(descriptor.objectsSize) }
 
     func internOffset(_ index: Int) -> Int {
-        Int(base.little(objectsSize + 4 * (Int(descriptor.relocationCount) + index), as: UInt32.self))
+        Int(base.little(objectsSize + 4 * index, as: UInt32.self))
     }
 }
 
@@ -154,16 +154,41 @@ final class ArchiveReader {
         for index in 0..<Int(descriptor.internCount) where segment.internOffset(index) >= segment.objectsSize {
             return .failure(.badReference)
         }
-        let relocations = base + segment.objectsSize
-        for index in 0..<Int(descriptor.relocationCount) {
-            let slot = Int(relocations.little(4 * index, as: UInt32.self))
-            if slot & 7 != 0 || slot + 8 > segment.objectsSize { return .failure(.badReference) }
-            switch resolve(ObjectRef(raw: base.little(slot, as: UInt64.self)), in: segment) {
-            case .success(let pointer): base.storeBytes(of: pointer, toByteOffset: slot, as: UnsafeMutableRawPointer.self)
-            case .failure(let error): return .failure(error)
-            }
-        }
+        if let error = relocate(segment) { return .failure(error) }
         return .success(segment)
+    }
+
+    /// Walks the segment's objects in order, giving each its type and every
+    /// pointer slot the object its ref names.
+    private func relocate(_ segment: LoadedSegment) -> ArchiveError? {
+        let base = segment.base, end = segment.objectsSize
+        var position = 0, objects = 0
+        var failure: ArchiveError? = nil
+        while true {
+            while position < end && base.load(fromByteOffset: position, as: UInt64.self) == 0 { position += 8 }
+            if position >= end { break }
+            let typeRef = ObjectRef(raw: base.little(position + 8, as: UInt64.self))
+            guard base.load(fromByteOffset: position, as: Int.self) == immortalRefcount, position + 16 <= end,
+                  typeRef.tag == .type, let type = TypeID(rawValue: typeRef.segment)
+            else { return .badReference }
+            base.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: position + 8,
+                            as: UnsafeMutableRawPointer.self)
+            let object = base + position
+            let size = ObjectImage.walk(type, object, available: end - position) { slot in
+                switch resolve(ObjectRef(raw: object.little(slot, as: UInt64.self)), in: segment) {
+                case .success(let pointer):
+                    object.storeBytes(of: pointer, toByteOffset: slot, as: UnsafeMutableRawPointer.self)
+                    return true
+                case .failure(let error):
+                    failure = error
+                    return false
+                }
+            }
+            guard let size else { return failure ?? .badReference }
+            position = (position + size + 7) & ~7
+            objects += 1
+        }
+        return objects == Int(segment.descriptor.objectCount) ? nil : .badReference
     }
 
     /// A pool chunk, loaded on first use; a chunk that failed stays failed.

@@ -161,8 +161,7 @@ struct ArchiveWriter {
             for index in 0..<object.size { try analyze(PyTuple_GetItem(object, index)!, module: module) }
         case .frozenset:
             if frozensetItems[object.address] == nil {
-                guard let items = PySequence_Tuple(object) else { throw .python }
-                frozensetItems[object.address] = items
+                frozensetItems[object.address] = try marshalOrdered(object)
             }
             try analyze(frozensetItems[object.address]!, module: module)
         case .code:
@@ -175,6 +174,25 @@ struct ArchiveWriter {
                 try analyze(object.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), module: module)
             }
         }
+    }
+
+    /// The elements of a frozenset as a tuple, in the order `marshal.dumps`
+    /// writes them (3.11 sorts them by their own marshal bytes, which depend
+    /// on reference counts). The reader inserts them in this order, so the
+    /// set iterates as one from `marshal.loads` would. Read back as a tuple:
+    /// the frozenset's marshal bytes with the type code changed to tuple's.
+    private func marshalOrdered(_ set: PyObjectPointer) throws(WriteFailure) -> PyObjectPointer {
+        guard let marshalled = PyMarshal_WriteObjectToString(set, Py_MARSHAL_VERSION) else { throw .python }
+        defer { cs_decref(marshalled) }
+        var bytes = [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(marshalled), count: marshalled.size))
+        let flagRef: UInt8 = 0x80, typeFrozenset: UInt8 = 0x3E, typeTuple: UInt8 = 0x28
+        guard bytes.first.map({ $0 & ~flagRef }) == typeFrozenset else { throw .unsupportedConstant }
+        bytes[0] = bytes[0] & flagRef | typeTuple
+        let tuple = bytes.withUnsafeBytes {
+            PyMarshal_ReadObjectFromString($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
+        }
+        guard let tuple else { throw .python }
+        return tuple
     }
 
     // MARK: - Pass 2: layout

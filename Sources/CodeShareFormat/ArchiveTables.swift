@@ -1,39 +1,43 @@
 /// Where one segment lies in the file and how to check it. A segment is one
 /// module's private objects or one chunk of the shared pool:
 ///
-///     [objects: objectsSize bytes, 16-aligned, live CPython object images]
-///     [relocations: relocationCount × UInt32, offsets of slots holding ObjectRefs]
+///     [objects: objectsSize bytes, 16-aligned: objectCount live CPython object
+///      images, children before parents, each starting at an 8-aligned offset
+///      with its (non-zero) reference count; zero bytes between them are
+///      padding or a tuple's GC header. Pointer slots hold ObjectRefs.]
 ///     [interns: internCount × UInt32, offsets of strings to intern once per process]
 ///
-/// `checksum` covers all of it and is checked before any byte is trusted.
+/// The reader finds the pointer slots by walking the objects by type, as
+/// marshal does, so the file carries no relocation list. `checksum` covers
+/// all of it and is checked before any byte is trusted.
 public struct SegmentDescriptor: Equatable {
     public static let size = 32
 
     public var offset: UInt64
     public var objectsSize: UInt32
-    public var relocationCount: UInt32
+    public var objectCount: UInt32
     public var internCount: UInt32
     /// A module segment: offset of its top-level code object. A pool chunk: 0.
     public var root: UInt32
     public var checksum: UInt64
 
-    public init(offset: UInt64, objectsSize: UInt32, relocationCount: UInt32,
+    public init(offset: UInt64, objectsSize: UInt32, objectCount: UInt32,
                 internCount: UInt32, root: UInt32, checksum: UInt64) {
         self.offset = offset
         self.objectsSize = objectsSize
-        self.relocationCount = relocationCount
+        self.objectCount = objectCount
         self.internCount = internCount
         self.root = root
         self.checksum = checksum
     }
 
     /// Total bytes of the segment in the file.
-    public var length: Int { Int(objectsSize) + 4 * (Int(relocationCount) + Int(internCount)) }
+    public var length: Int { Int(objectsSize) + 4 * Int(internCount) }
 
     public func encode(into out: inout ByteBuffer) {
         out.append(offset)
         out.append(objectsSize)
-        out.append(relocationCount)
+        out.append(objectCount)
         out.append(internCount)
         out.append(root)
         out.append(checksum)
@@ -42,7 +46,7 @@ public struct SegmentDescriptor: Equatable {
     public static func decode(_ bytes: UnsafeRawPointer) -> SegmentDescriptor {
         SegmentDescriptor(offset: bytes.little(0, as: UInt64.self),
                           objectsSize: bytes.little(8, as: UInt32.self),
-                          relocationCount: bytes.little(12, as: UInt32.self),
+                          objectCount: bytes.little(12, as: UInt32.self),
                           internCount: bytes.little(16, as: UInt32.self),
                           root: bytes.little(20, as: UInt32.self),
                           checksum: bytes.little(24, as: UInt64.self))

@@ -1,9 +1,9 @@
 /// Builds one segment (see `SegmentDescriptor`): object images are appended
-/// children first, so that the reader, applying relocations in order, has
-/// resolved every object before any slot refers to it.
+/// children first, so that the reader, walking them in order, has resolved
+/// every object before any slot refers to it.
 public struct SegmentBuilder {
     public private(set) var objects = ByteBuffer()
-    private var relocations: [UInt32] = []
+    private var objectCount = 0
     private var interns: [UInt32] = []
 
     public init() {}
@@ -16,6 +16,7 @@ public struct SegmentBuilder {
     public mutating func allocate(size: Int, prefix: Int = 0) -> Int {
         objects.align(to: 8)
         objects.appendZeros(prefix)
+        objectCount += 1
         let offset = objects.count
         objects.appendZeros(size)
         return offset
@@ -34,7 +35,6 @@ public struct SegmentBuilder {
     /// A pointer slot: the reader replaces `ref` by the object it names.
     public mutating func storeRef(_ ref: ObjectRef, at offset: Int) {
         objects.store(ref.raw, at: offset)
-        relocations.append(UInt32(offset))
     }
 
     /// Registers the string at `offset` for interning; its index is what
@@ -49,11 +49,10 @@ public struct SegmentBuilder {
         var out = objects
         out.align(to: 16)
         let objectsSize = out.count
-        for offset in relocations { out.append(offset) }
         for offset in interns { out.append(offset) }
         let descriptor = SegmentDescriptor(
             offset: fileOffset, objectsSize: UInt32(objectsSize),
-            relocationCount: UInt32(relocations.count), internCount: UInt32(interns.count),
+            objectCount: UInt32(objectCount), internCount: UInt32(interns.count),
             root: UInt32(root), checksum: Checksum.of(out.bytes))
         return (out.bytes, descriptor)
     }

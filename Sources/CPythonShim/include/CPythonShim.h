@@ -6,6 +6,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <marshal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>

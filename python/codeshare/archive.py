@@ -1,0 +1,86 @@
+"""Reading and writing codeshare archives: the Python face of `codeshare._core`.
+
+    archive.write(path, [(module_name, code, metadata), ...])
+    with archive.open(path) as a:   # or a = archive.open(path)
+        a.names                      # module names, in archive order
+        a.metadata(name)             # what was recorded with the module
+        a.code(name)                 # its code object, materialized on first call
+
+Every refused archive raises `ArchiveError` with a one-line reason.
+Metadata is any value `marshal` can write (dicts of str/int/bytes, tuples...).
+"""
+import marshal
+import os
+
+from . import _core
+
+ArchiveError = _core.ArchiveError
+
+__all__ = ["Archive", "ArchiveError", "open", "write"]
+
+
+def write(path, entries):
+    """Writes an archive of `entries` (name, code, metadata) to `path`, atomically:
+    a temporary file in the same directory, then rename. Readers see the old
+    file or the new one, never a partial one."""
+    path = os.fspath(path)
+    data = _core.write([(name, code, marshal.dumps(metadata)) for name, code, metadata in entries])
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class Archive:
+    """An open archive. Opening validates the header and module index; a
+    module's objects are read, checked and materialized on first `code()`."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        try:
+            self._handle, self.names, self._metadata = _core.open(self.path)
+        except ArchiveError as error:
+            raise ArchiveError(f"{self.path}: {error}") from None
+        self._index = {name: index for index, name in enumerate(self.names)}
+
+    def __contains__(self, name):
+        return name in self._index
+
+    def __len__(self):
+        return len(self.names)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return None
+
+    @property
+    def header(self):
+        """The header as a dict: schema_version, python_version, created, ..."""
+        return _core.header(self._handle)
+
+    def metadata(self, name):
+        return marshal.loads(self._metadata[self._index[name]])
+
+    def code(self, name):
+        """The module's top-level code object; the same object on every call."""
+        try:
+            return _core.load(self._handle, self._index[name])
+        except ArchiveError as error:
+            raise ArchiveError(f"{self.path}: module {name}: {error}") from None
+
+
+def open(path):  # noqa: A001 - the natural name, as in io.open
+    return Archive(path)
