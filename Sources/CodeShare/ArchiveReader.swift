@@ -29,6 +29,14 @@ final class ArchiveReader {
     private var loadedChunks: [LoadedSegment?]
     private var failedChunks: [ArchiveError?]
     private var roots: [PyObjectPointer?]
+    /// What this process has read so far: the reader's own counters.
+    private(set) var counters = Counters()
+
+    struct Counters {
+        var modulesLoaded = 0
+        var chunksLoaded = 0
+        var bytesRead = 0
+    }
 
     private init(file: FileDescriptor, header: ArchiveHeader, modules: [ModuleRecord],
                  chunks: [SegmentDescriptor], strings: [UInt8]) {
@@ -131,6 +139,7 @@ final class ArchiveReader {
             // can run the GC, and with it other threads); keep one answer.
             if let winner = roots[index] { return .success(winner) }
             roots[index] = root
+            counters.modulesLoaded += 1
             return .success(root)
         }
     }
@@ -147,6 +156,7 @@ final class ArchiveReader {
         case .failure(.truncated): free(base); return .failure(.truncated)
         case .failure(.errno(let error)): free(base); return .failure(.io(errno: error.code))
         }
+        counters.bytesRead += length
         if Checksum.of(base, count: length) != descriptor.checksum { free(base); return .failure(.segmentChecksum) }
         let interned = UnsafeMutablePointer<PyObjectPointer?>.allocate(capacity: max(Int(descriptor.internCount), 1))
         interned.initialize(repeating: nil, count: max(Int(descriptor.internCount), 1))
@@ -197,7 +207,9 @@ final class ArchiveReader {
         if let error = failedChunks[index] { return .failure(error) }
         let result = load(chunks[index])
         switch result {
-        case .success(let segment): loadedChunks[index] = segment
+        case .success(let segment):
+            loadedChunks[index] = segment
+            counters.chunksLoaded += 1
         case .failure(let error): failedChunks[index] = error
         }
         return result

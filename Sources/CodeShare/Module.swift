@@ -8,6 +8,7 @@ import CodeShareFormat
 ///     open(path: str) -> (handle, names: list[str], metadata: list[bytes])
 ///     load(handle, index: int) -> code
 ///     header(handle) -> dict
+///     stats(handle) -> dict
 ///     ArchiveError: the one exception type for every refused archive
 
 private var archiveError: PyObjectPointer!
@@ -158,6 +159,22 @@ private func header(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>
     return dict
 }
 
+private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 1, let archive = reader(args![0]) else {
+        if PyErr_Occurred() == nil { raise(PyExc_TypeError, "stats() takes an archive handle") }
+        return nil
+    }
+    let counters = archive.counters
+    let dict = PyDict_New()!
+    for (key, value) in [("modules_loaded" as StaticString, counters.modulesLoaded),
+                         ("chunks_loaded", counters.chunksLoaded), ("bytes_read", counters.bytesRead)] {
+        let number = PyLong_FromSsize_t(value)!
+        PyDict_SetItemString(dict, cString(key), number)
+        cs_decref(number)
+    }
+    return dict
+}
+
 private func method(_ name: StaticString, _ function: FastFunction, _ doc: StaticString) -> PyMethodDef {
     PyMethodDef(ml_name: cString(name), ml_meth: unsafeBitCast(function, to: PyCFunction.self),
                 ml_flags: METH_FASTCALL, ml_doc: cString(doc))
@@ -170,6 +187,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("open", open, "open(path) -> (handle, names, metadata): validate an archive"),
         method("load", load, "load(handle, index) -> code: materialize one module's code"),
         method("header", header, "header(handle) -> dict: the archive header"),
+        method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read"),
         PyMethodDef(),
     ]
     // The interpreter keeps pointers into the method table for ever.

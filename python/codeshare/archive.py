@@ -71,6 +71,11 @@ class Archive:
         """The header as a dict: schema_version, python_version, created, ..."""
         return _core.header(self._handle)
 
+    @property
+    def stats(self):
+        """What this process has read: modules_loaded, chunks_loaded, bytes_read."""
+        return _core.stats(self._handle)
+
     def metadata(self, name):
         return marshal.loads(self._metadata[self._index[name]])
 

@@ -1,0 +1,39 @@
+# Shared set-up for the scripts in this directory: source it, do not run it.
+# Everything the project needs on a fresh machine is installed from here.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${CODESHARE_PYTHON:-python3}"
+DEBIAN_PYTHON=/usr/bin/python3.11
+export PATH="/opt/swift/usr/bin:$PATH"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Debian's interpreter needs its headers (to build against) and venv module.
+ensure_debian_python() {
+    [ -x "$DEBIAN_PYTHON" ] || return 0
+    if [ ! -f /usr/include/python3.11/Python.h ] || ! "$DEBIAN_PYTHON" -c "import ensurepip" 2>/dev/null; then
+        log "installing python3.11-dev and python3.11-venv (apt)"
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3.11-dev python3.11-venv >/dev/null
+    fi
+}
+
+# make_venv DIR INTERPRETER [PIP PACKAGES...]: a virtual environment with
+# codeshare installed from this working tree (rebuilt only when it changed).
+make_venv() {
+    local dir="$1" interpreter="$2"
+    shift 2
+    if [ ! -x "$dir/bin/python" ]; then
+        log "creating $dir ($interpreter)"
+        "$interpreter" -m venv "$dir"
+        "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    fi
+    if [ "$#" -gt 0 ]; then
+        "$dir/bin/python" -m pip install -q "$@"
+    fi
+    log "installing codeshare into $dir"
+    "$dir/bin/python" -m pip install -q --force-reinstall --no-deps "$REPO"
+}
