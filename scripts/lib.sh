@@ -29,7 +29,8 @@ make_venv() {
     if [ ! -x "$dir/bin/python" ]; then
         log "creating $dir ($interpreter)"
         "$interpreter" -m venv "$dir"
-        "$dir/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+        # wheel: so pip builds codeshare as a wheel (setup.py install is legacy).
+        "$dir/bin/python" -m pip install -q wheel
     fi
     if [ "$#" -gt 0 ]; then
         "$dir/bin/python" -m pip install -q "$@"

@@ -1,0 +1,117 @@
+import XCTest
+@testable import CodeShareFormat
+
+final class ChecksumTests: XCTestCase {
+    func testEveryByteAndBitMatters() {
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) }
+        let original = Checksum.of(bytes)
+        for length in [0, 1, 7, 8, 31, 32, 33, 999, 1000] {
+            XCTAssertEqual(Checksum.of(Array(bytes[0..<length])), Checksum.of(Array(bytes[0..<length])))
+        }
+        for index in stride(from: 0, to: bytes.count, by: 37) {
+            for bit in 0..<8 {
+                var flipped = bytes
+                flipped[index] ^= UInt8(1 << bit)
+                XCTAssertNotEqual(Checksum.of(flipped), original, "flip at \(index) bit \(bit)")
+            }
+        }
+    }
+
+    func testLengthMatters() {
+        XCTAssertNotEqual(Checksum.of([0, 0, 0]), Checksum.of([0, 0, 0, 0]))
+        XCTAssertNotEqual(Checksum.of([]), Checksum.of([0]))
+    }
+}
+
+final class ObjectRefTests: XCTestCase {
+    func testFieldsRoundTrip() {
+        let ref = ObjectRef(.interned, segment: 12345, offset: 0xFFFF_FFF0)
+        XCTAssertEqual(ref.tag, .interned)
+        XCTAssertEqual(ref.segment, 12345)
+        XCTAssertEqual(ref.offset, 0xFFFF_FFF0)
+        XCTAssertEqual(ObjectRef(raw: ref.raw), ref)
+        let negative = ObjectRef.singleton(.smallInt, value: -5)
+        XCTAssertEqual(negative.segment, SingletonKind.smallInt.rawValue)
+        XCTAssertEqual(Int32(bitPattern: negative.offset), -5)
+    }
+
+    func testUnknownTagIsNil() {
+        XCTAssertNil(ObjectRef(raw: 0).tag)
+        XCTAssertNil(ObjectRef(raw: 7).tag)
+    }
+}
+
+final class ArchiveHeaderTests: XCTestCase {
+    let identity = InterpreterIdentity(pythonHexVersion: 0x030B07F0, pycMagic: 3495, optimizationLevel: 0,
+                                       debugRanges: 1, layoutFingerprint: 42, buildVersion: Array("3.11.7 (main)".utf8))
+
+    func header(fileSize: UInt64 = 4096) -> ArchiveHeader {
+        var header = ArchiveHeader(identity: identity)
+        header.fileSize = fileSize
+        header.tablesOffset = 256
+        header.tablesSize = 100
+        return header
+    }
+
+    func decode(_ bytes: [UInt8], fileSize: UInt64 = 4096, expecting: InterpreterIdentity? = nil) -> Result<ArchiveHeader, ArchiveError> {
+        bytes.withUnsafeBytes { ArchiveHeader.decode($0.baseAddress!, fileSize: fileSize, expecting: expecting ?? identity) }
+    }
+
+    func testSizeIsFixed() {
+        XCTAssertEqual(header().encoded().count, ArchiveHeader.size)
+    }
+
+    func testRoundTrip() {
+        XCTAssertEqual(try decode(header().encoded()).get(), header())
+    }
+
+    func testRefusals() {
+        var bytes = header().encoded()
+        bytes[0] ^= 1
+        XCTAssertEqual(decode(bytes), .failure(.badMagic))
+
+        bytes = header().encoded()
+        bytes[8] = 99
+        XCTAssertEqual(decode(bytes), .failure(.schemaVersion))
+
+        bytes = header().encoded()
+        bytes[140] ^= 1
+        XCTAssertEqual(decode(bytes), .failure(.headerChecksum))
+
+        XCTAssertEqual(decode(header().encoded(), fileSize: 4095), .failure(.truncated))
+
+        var other = identity
+        other.buildVersion = Array("3.11.2 (main)".utf8)
+        XCTAssertEqual(decode(header().encoded(), expecting: other), .failure(.interpreterMismatch))
+        other = identity
+        other.optimizationLevel = 1
+        XCTAssertEqual(decode(header().encoded(), expecting: other), .failure(.optimizationMismatch))
+        other = identity
+        other.debugRanges = 0
+        XCTAssertEqual(decode(header().encoded(), expecting: other), .failure(.debugRangesMismatch))
+    }
+}
+
+final class SegmentBuilderTests: XCTestCase {
+    func testLayoutAndDescriptor() {
+        var builder = SegmentBuilder()
+        let first = builder.allocate(size: 20)
+        let second = builder.allocate(size: 24, prefix: 16)
+        XCTAssertEqual(first, 0)
+        XCTAssertEqual(second, 24 + 16, "8-aligned, after a 16-byte prefix")
+        builder.storeRef(ObjectRef(.object, offset: UInt32(first)), at: second + 8)
+        XCTAssertEqual(builder.addIntern(stringAt: first), 0)
+        let (bytes, descriptor) = builder.finish(fileOffset: 512, root: second)
+        XCTAssertEqual(descriptor.objectsSize % 16, 0)
+        XCTAssertEqual(descriptor.objectCount, 2)
+        XCTAssertEqual(descriptor.internCount, 1)
+        XCTAssertEqual(bytes.count, descriptor.length)
+        XCTAssertEqual(descriptor.checksum, Checksum.of(bytes))
+        XCTAssertTrue(descriptor.fits(fileSize: 512 + UInt64(bytes.count)))
+        XCTAssertFalse(descriptor.fits(fileSize: 512 + UInt64(bytes.count) - 1))
+        var encoded = ByteBuffer()
+        descriptor.encode(into: &encoded)
+        XCTAssertEqual(encoded.count, SegmentDescriptor.size)
+        XCTAssertEqual(encoded.bytes.withUnsafeBytes { SegmentDescriptor.decode($0.baseAddress!) }, descriptor)
+    }
+}

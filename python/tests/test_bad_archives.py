@@ -1,0 +1,105 @@
+"""Acceptance: a bad archive never crashes the process; it is refused with
+one clear line, whatever the damage, and a good one is never misread."""
+import os
+import shutil
+import sys
+import sysconfig
+
+import pytest
+
+from conftest import SUPPORT
+
+ABUSE = os.path.join(SUPPORT, "abuse.py")
+MODULES = ["json/__init__.py", "json/decoder.py", "json/encoder.py", "json/scanner.py",
+           "textwrap.py", "string.py"]
+WRITE = """
+import sys, codeshare.archive
+entries = []
+for path in sys.argv[2:]:
+    with open(path, "rb") as file:
+        entries.append((path, compile(file.read(), path, "exec"), {"source": path}))
+codeshare.archive.write(sys.argv[1], entries)
+"""
+
+
+def write_archive(run, path, modules, python=None, flags=()):
+    stdlib = sysconfig.get_paths()["stdlib"]
+    run([*flags, "-c", WRITE, str(path), *(os.path.join(stdlib, m) for m in modules)], python=python)
+    return str(path)
+
+
+@pytest.fixture
+def archives(tmp_path, run):
+    good = write_archive(run, tmp_path / "good.csa", MODULES)
+    other = write_archive(run, tmp_path / "other.csa", ["argparse.py", "typing.py"])
+    return good, other
+
+
+def reason_of(run, path, python=None):
+    return run([ABUSE, "open", str(path)], python=python).stdout.strip()
+
+
+def test_damaged_archives_are_refused_or_read_exactly(archives, tmp_path, run):
+    good, other = archives
+    result = run([ABUSE, "variants", good, other, str(tmp_path), "20261122", "1200"])
+    summary = result.stdout.splitlines()[-1]
+    assert "FAILED" not in result.stdout, result.stdout[-3000:]
+    assert summary.startswith("SUMMARY"), result.stdout[-3000:]
+    # Every kind of damage met its own refusal.
+    for reason in ("empty archive file", "truncated or resized archive file",
+                   "corrupted module data (checksum mismatch)",
+                   "corrupted module index (checksum mismatch)", "corrupted header (checksum mismatch)"):
+        assert reason in summary, summary
+
+
+def test_header_refusals_name_the_reason(archives, tmp_path, run):
+    good, _ = archives
+    with open(good, "rb") as file:
+        data = bytearray(file.read())
+    cases = {
+        "not a codeshare archive (bad magic)": bytes(b"\x7fELF") + data[4:],
+        "written by another codeshare archive format (schema version)": data[:8] + b"\x63" + data[9:],
+        "empty archive file": b"",
+        "truncated or resized archive file": data[:100],
+    }
+    for expected, content in cases.items():
+        path = tmp_path / "case.csa"
+        path.write_bytes(content)
+        assert reason_of(run, path) == f"{path}: {expected}"
+    assert reason_of(run, tmp_path / "missing.csa").endswith(
+        "cannot read the archive file: No such file or directory")
+    assert reason_of(run, good) == "ok"
+
+
+def test_archives_from_other_flags_are_refused(tmp_path, run):
+    optimized = write_archive(run, tmp_path / "optimized.csa", MODULES, flags=["-O"])
+    assert reason_of(run, optimized).endswith("written under another -O optimization level")
+    assert reason_of(run, optimized, python=None) != "ok"
+    no_ranges = write_archive(run, tmp_path / "noranges.csa", MODULES, flags=["-X", "no_debug_ranges"])
+    assert reason_of(run, no_ranges).endswith("written with another -X no_debug_ranges setting")
+    plain = write_archive(run, tmp_path / "plain.csa", MODULES)
+    assert run([ "-O", ABUSE, "open", plain]).stdout.strip().endswith("another -O optimization level")
+
+
+DEBIAN_PYTHON = os.environ.get("CODESHARE_DEBIAN_PYTHON")
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/python3.11"), reason="no Debian python3.11 on this machine")
+def test_archive_of_the_other_interpreter_build_is_refused(tmp_path, run):
+    assert DEBIAN_PYTHON, "scripts/test sets CODESHARE_DEBIAN_PYTHON to a venv of /usr/bin/python3.11"
+    assert os.path.realpath(DEBIAN_PYTHON) != os.path.realpath(sys.executable)
+    debian = write_archive(run, tmp_path / "debian.csa", MODULES, python=DEBIAN_PYTHON)
+    ours = write_archive(run, tmp_path / "ours.csa", MODULES)
+    mismatch = "written by another Python interpreter build (interpreter mismatch)"
+    assert reason_of(run, debian).endswith(mismatch)
+    assert reason_of(run, ours, python=DEBIAN_PYTHON).endswith(mismatch)
+    assert reason_of(run, debian, python=DEBIAN_PYTHON) == "ok"
+
+
+def test_archive_changed_on_disk_while_in_use(archives, tmp_path, run):
+    good, other = archives
+    result = run([ABUSE, "in-use", good, other, str(tmp_path)])
+    outcomes = result.stdout.strip().split(" | ")
+    assert outcomes[:2] == ["error: truncated or resized archive file"] * 2, outcomes
+    assert all(outcome.startswith("error: ") for outcome in outcomes[2:4]), outcomes
+    assert outcomes[4:] == ["ok"] * len(MODULES), outcomes
