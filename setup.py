@@ -12,6 +12,7 @@ import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -41,7 +42,17 @@ class SwiftBuild(build_ext):
         shutil.copyfile(os.path.join(scratch, "release", "libCodeShare.so"), target)
 
 
+class BuildWithStartupHook(build_py):
+    """Also puts codeshare.pth at the root of site-packages: the start-up
+    hook, which costs one environment lookup when CODESHARE_ARCHIVE is unset."""
+
+    def run(self):
+        super().run()
+        self.copy_file(os.path.join(ROOT, "python", "codeshare.pth"),
+                       os.path.join(self.build_lib, "codeshare.pth"))
+
+
 setup(
     ext_modules=[Extension("codeshare._core", sources=[])],
-    cmdclass={"build_ext": SwiftBuild},
+    cmdclass={"build_ext": SwiftBuild, "build_py": BuildWithStartupHook},
 )

@@ -107,7 +107,9 @@ final class ArchiveReader {
             }
             return true
         }
-        if !ok { return .failure(.badReference) }
+        if !ok || Int(header.manifestOffset) + Int(header.manifestLength) > stringsSize {
+            return .failure(.badReference)
+        }
         return .success(ArchiveReader(file: file, header: header, modules: modules, chunks: chunks,
                                       strings: [UInt8](tables[fixedSize...])))
     }
@@ -199,6 +201,39 @@ final class ArchiveReader {
             objects += 1
         }
         return objects == Int(segment.descriptor.objectCount) ? nil : .badReference
+    }
+
+    /// How many objects of each type, and how many bytes, the archive holds:
+    /// every segment read and checked, nothing materialized (for `info`).
+    func census() -> Result<[TypeID: (count: Int, bytes: Int)], ArchiveError> {
+        var totals: [TypeID: (count: Int, bytes: Int)] = [:]
+        for descriptor in modules.map({ $0.segment }) + chunks {
+            let length = descriptor.length
+            var memory: UnsafeMutableRawPointer? = nil
+            if posix_memalign(&memory, 16, max(length, 16)) != 0 { return .failure(.outOfMemory) }
+            defer { free(memory) }
+            let base = memory!
+            switch file.read(into: base, count: length, at: descriptor.offset) {
+            case .success: break
+            case .failure(.truncated): return .failure(.truncated)
+            case .failure(.errno(let error)): return .failure(.io(errno: error.code))
+            }
+            if Checksum.of(base, count: length) != descriptor.checksum { return .failure(.segmentChecksum) }
+            var position = 0
+            let end = Int(descriptor.objectsSize)
+            while true {
+                while position < end && base.load(fromByteOffset: position, as: UInt64.self) == 0 { position += 8 }
+                if position + 16 > end { break }
+                let typeRef = ObjectRef(raw: base.little(position + 8, as: UInt64.self))
+                guard typeRef.tag == .type, let type = TypeID(rawValue: typeRef.segment),
+                      let size = ObjectImage.walk(type, base + position, available: end - position, slot: { _ in true })
+                else { return .failure(.badReference) }
+                let total = totals[type] ?? (0, 0)
+                totals[type] = (total.count + 1, total.bytes + size + (type == .tuple ? Int(CS_GC_HEAD_SIZE) : 0))
+                position = (position + size + 7) & ~7
+            }
+        }
+        return .success(totals)
     }
 
     /// A pool chunk, loaded on first use; a chunk that failed stays failed.

@@ -287,7 +287,8 @@ struct ArchiveWriter {
     // MARK: - Assembly
 
     /// The whole archive file for `modules` (each already analyzed).
-    mutating func build(_ modules: [ModuleEntry], identity: InterpreterIdentity, createdTime: UInt64) throws(WriteFailure) -> [UInt8] {
+    mutating func build(_ modules: [ModuleEntry], manifest: [UInt8], identity: InterpreterIdentity,
+                        createdTime: UInt64) throws(WriteFailure) -> [UInt8] {
         var file = ByteBuffer()
         file.appendZeros(ArchiveHeader.size)
         var chunkDescriptors: [SegmentDescriptor] = []
@@ -313,6 +314,8 @@ struct ArchiveWriter {
                                         nameOffset: UInt32(nameOffset), nameLength: UInt32(module.name.count),
                                         metadataOffset: UInt32(metadataOffset), metadataLength: UInt32(module.metadata.count)))
         }
+        let manifestOffset = strings.count
+        strings.append(manifest)
         var tables = ByteBuffer()
         for record in records { record.encode(into: &tables) }
         for descriptor in chunkDescriptors { descriptor.encode(into: &tables) }
@@ -326,6 +329,8 @@ struct ArchiveWriter {
         header.tablesOffset = UInt64(file.count)
         header.tablesSize = UInt64(tables.count)
         header.tablesChecksum = Checksum.of(tables.bytes)
+        header.manifestOffset = UInt32(manifestOffset)
+        header.manifestLength = UInt32(manifest.count)
         file.append(tables.bytes)
         header.fileSize = UInt64(file.count)
         let headerBytes = header.encoded()

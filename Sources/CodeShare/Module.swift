@@ -4,11 +4,12 @@ import CodeShareFormat
 /// `codeshare._core`: the C entry points. Everything here converts between
 /// Python objects and the Swift writer and reader; no archive logic.
 ///
-///     write(entries: list[tuple[str, code, bytes]]) -> bytes
-///     open(path: str) -> (handle, names: list[str], metadata: list[bytes])
+///     write(entries: list[tuple[str, code, bytes]], manifest: bytes) -> bytes
+///     open(path: str) -> (handle, names: list[str], metadata: list[bytes], manifest: bytes)
 ///     load(handle, index: int) -> code
 ///     header(handle) -> dict
 ///     stats(handle) -> dict
+///     census(handle) -> (dict, list[int], int)
 ///     ArchiveError: the one exception type for every refused archive
 
 private var archiveError: PyObjectPointer!
@@ -34,8 +35,8 @@ private func reader(_ handle: PyObjectPointer?) -> ArchiveReader? {
 }
 
 private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 1, let list = args![0], cs_is_list(list) != 0 else {
-        raise(PyExc_TypeError, "write() takes a list of (name, code, metadata) tuples")
+    guard count == 2, let list = args![0], cs_is_list(list) != 0, let manifest = args![1], cs_is_bytes(manifest) != 0 else {
+        raise(PyExc_TypeError, "write() takes a list of (name, code, metadata) tuples and a manifest (bytes)")
         return nil
     }
     var modules: [ModuleEntry] = []
@@ -65,7 +66,8 @@ private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
                 return nil
             }
         }
-        let bytes = try writer.build(modules, identity: .running(), createdTime: UInt64(time(nil)))
+        let bytes = try writer.build(modules, manifest: [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(manifest), count: manifest.size)),
+                                     identity: .running(), createdTime: UInt64(time(nil)))
         return bytes.withUnsafeBytes {
             PyBytes_FromStringAndSize($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
         }
@@ -94,12 +96,14 @@ private func open(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?,
         let pointer = PyCapsule_GetPointer(capsule, cString(capsuleName))!
         Unmanaged<ArchiveReader>.fromOpaque(pointer).release()
     }
-    let result = PyTuple_New(3)!
+    let result = PyTuple_New(4)!
     PyTuple_SetItem(result, 0, handle)
     PyTuple_SetItem(result, 1, names)
     PyTuple_SetItem(result, 2, metadata)
     archive.strings.withUnsafeBytes { strings in
         let base = strings.baseAddress!.assumingMemoryBound(to: CChar.self)
+        PyTuple_SetItem(result, 3, PyBytes_FromStringAndSize(base + Int(archive.header.manifestOffset),
+                                                             Int(archive.header.manifestLength)))
         for (index, record) in archive.modules.enumerated() {
             PyList_SetItem(names, index, PyUnicode_DecodeUTF8(base + Int(record.nameOffset), Int(record.nameLength), nil))
             PyList_SetItem(metadata, index, PyBytes_FromStringAndSize(base + Int(record.metadataOffset), Int(record.metadataLength)))
@@ -175,6 +179,39 @@ private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
     return dict
 }
 
+private func census(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 1, let archive = reader(args![0]) else {
+        if PyErr_Occurred() == nil { raise(PyExc_TypeError, "census() takes an archive handle") }
+        return nil
+    }
+    switch archive.census() {
+    case .failure(let error):
+        raiseArchiveError(error)
+        return nil
+    case .success(let totals):
+        let names: [TypeID: StaticString] = [.str: "str", .bytes: "bytes", .int: "int", .float: "float",
+                                             .complex: "complex", .tuple: "tuple", .code: "code"]
+        let dict = PyDict_New()!
+        for (type, total) in totals {
+            let pair = PyTuple_New(2)!
+            PyTuple_SetItem(pair, 0, PyLong_FromSsize_t(total.count))
+            PyTuple_SetItem(pair, 1, PyLong_FromSsize_t(total.bytes))
+            PyDict_SetItemString(dict, cString(names[type]!), pair)
+            cs_decref(pair)
+        }
+        let sizes = PyList_New(archive.modules.count)!
+        for (index, record) in archive.modules.enumerated() {
+            PyList_SetItem(sizes, index, PyLong_FromSsize_t(record.segment.length))
+        }
+        let pool = archive.chunks.reduce(0) { $0 + $1.length }
+        let result = PyTuple_New(3)!
+        PyTuple_SetItem(result, 0, dict)
+        PyTuple_SetItem(result, 1, sizes)
+        PyTuple_SetItem(result, 2, PyLong_FromSsize_t(pool))
+        return result
+    }
+}
+
 private func method(_ name: StaticString, _ function: FastFunction, _ doc: StaticString) -> PyMethodDef {
     PyMethodDef(ml_name: cString(name), ml_meth: unsafeBitCast(function, to: PyCFunction.self),
                 ml_flags: METH_FASTCALL, ml_doc: cString(doc))
@@ -183,10 +220,11 @@ private func method(_ name: StaticString, _ function: FastFunction, _ doc: Stati
 @_cdecl("PyInit__core")
 public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
     let table: [PyMethodDef] = [
-        method("write", write, "write(entries) -> bytes: an archive of (name, code, metadata) entries"),
-        method("open", open, "open(path) -> (handle, names, metadata): validate an archive"),
+        method("write", write, "write(entries, manifest) -> bytes: an archive of (name, code, metadata) entries"),
+        method("open", open, "open(path) -> (handle, names, metadata, manifest): validate an archive"),
         method("load", load, "load(handle, index) -> code: materialize one module's code"),
         method("header", header, "header(handle) -> dict: the archive header"),
+        method("census", census, "census(handle) -> ({type: (count, bytes)}, module sizes, pool bytes)"),
         method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read"),
         PyMethodDef(),
     ]

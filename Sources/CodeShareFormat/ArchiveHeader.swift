@@ -19,7 +19,9 @@
 ///     160     8  tablesOffset       module records, chunk descriptors, then names
 ///     168     8  tablesSize         and metadata, all covered by tablesChecksum
 ///     176     8  tablesChecksum     corrupted tables
-///     184    64  reserved (zero)
+///     184     4  manifestOffset     the archive's own metadata (opaque to the
+///     188     4  manifestLength     format), in the tables' string area
+///     192    56  reserved (zero)
 ///     248     8  headerChecksum     a corrupted header (of bytes 0..<248)
 public struct ArchiveHeader: Equatable {
     public static let size = 256
@@ -38,6 +40,8 @@ public struct ArchiveHeader: Equatable {
     public var tablesOffset: UInt64 = 0
     public var tablesSize: UInt64 = 0
     public var tablesChecksum: UInt64 = 0
+    public var manifestOffset: UInt32 = 0
+    public var manifestLength: UInt32 = 0
 
     public init(identity: InterpreterIdentity) { self.identity = identity }
 
@@ -62,6 +66,8 @@ public struct ArchiveHeader: Equatable {
         out.append(tablesOffset)
         out.append(tablesSize)
         out.append(tablesChecksum)
+        out.append(manifestOffset)
+        out.append(manifestLength)
         out.appendZeros(248 - out.count)
         out.append(Checksum.of(out.bytes))
         return out.bytes
@@ -97,6 +103,8 @@ public struct ArchiveHeader: Equatable {
         header.tablesOffset = bytes.little(160, as: UInt64.self)
         header.tablesSize = bytes.little(168, as: UInt64.self)
         header.tablesChecksum = bytes.little(176, as: UInt64.self)
+        header.manifestOffset = bytes.little(184, as: UInt32.self)
+        header.manifestLength = bytes.little(188, as: UInt32.self)
         if header.fileSize != fileSize { return .failure(.truncated) }
         if header.tablesOffset < UInt64(size) || header.tablesSize > fileSize
             || header.tablesOffset > fileSize - header.tablesSize {

@@ -1,13 +1,14 @@
 """Reading and writing codeshare archives: the Python face of `codeshare._core`.
 
-    archive.write(path, [(module_name, code, metadata), ...])
+    archive.write(path, [(module_name, code, metadata), ...], manifest=None)
     with archive.open(path) as a:   # or a = archive.open(path)
         a.names                      # module names, in archive order
         a.metadata(name)             # what was recorded with the module
+        a.manifest                   # what was recorded with the whole archive
         a.code(name)                 # its code object, materialized on first call
 
 Every refused archive raises `ArchiveError` with a one-line reason.
-Metadata is any value `marshal` can write (dicts of str/int/bytes, tuples...).
+Metadata and manifest are any value `marshal` can write (dicts of str/int/bytes, tuples...).
 """
 import marshal
 import os
@@ -19,12 +20,14 @@ ArchiveError = _core.ArchiveError
 __all__ = ["Archive", "ArchiveError", "open", "write"]
 
 
-def write(path, entries):
-    """Writes an archive of `entries` (name, code, metadata) to `path`, atomically:
+def write(path, entries, manifest=None):
+    """Writes an archive of `entries` (name, code, metadata) and an archive-wide
+    `manifest` to `path`, atomically:
     a temporary file in the same directory, then rename. Readers see the old
     file or the new one, never a partial one."""
     path = os.fspath(path)
-    data = _core.write([(name, code, marshal.dumps(metadata)) for name, code, metadata in entries])
+    data = _core.write([(name, code, marshal.dumps(metadata)) for name, code, metadata in entries],
+                       marshal.dumps(manifest))
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
@@ -49,10 +52,11 @@ class Archive:
     def __init__(self, path):
         self.path = os.fspath(path)
         try:
-            self._handle, self.names, self._metadata = _core.open(self.path)
+            self._handle, self.names, self._metadata, manifest = _core.open(self.path)
         except ArchiveError as error:
             raise ArchiveError(f"{self.path}: {error}") from None
         self._index = {name: index for index, name in enumerate(self.names)}
+        self.manifest = marshal.loads(manifest)
 
     def __contains__(self, name):
         return name in self._index
@@ -75,6 +79,15 @@ class Archive:
     def stats(self):
         """What this process has read: modules_loaded, chunks_loaded, bytes_read."""
         return _core.stats(self._handle)
+
+    def census(self):
+        """Reads and checks every segment without materializing anything:
+        ({type name: (count, bytes)}, {module: segment bytes}, pool bytes)."""
+        try:
+            by_type, sizes, pool = _core.census(self._handle)
+        except ArchiveError as error:
+            raise ArchiveError(f"{self.path}: {error}") from None
+        return by_type, dict(zip(self.names, sizes)), pool
 
     def metadata(self, name):
         return marshal.loads(self._metadata[self._index[name]])

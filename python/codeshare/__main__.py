@@ -1,0 +1,38 @@
+"""python -m codeshare: dump, info and verify archives.
+
+    python -m codeshare dump -o OUT [--import MOD ...] [-c CODE | -m MODULE | SCRIPT] [ARGS...]
+    python -m codeshare info ARCHIVE
+    python -m codeshare verify ARCHIVE
+"""
+import sys
+
+USAGE = __doc__.strip().split("\n", 2)[2]
+
+
+def fail(message):
+    print(f"codeshare: {message}\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+def main(argv):
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, arguments = argv[0], argv[1:]
+    if command == "dump":
+        from .dump import parse, run
+        try:
+            options = parse(arguments)
+        except ValueError as error:
+            return fail(str(error))
+        return run(options)
+    if command in ("info", "verify"):
+        if len(arguments) != 1:
+            return fail(f"{command} takes one archive path")
+        from . import inspection
+        return getattr(inspection, command)(arguments[0])
+    return fail(f"unknown command {command!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

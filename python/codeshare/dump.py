@@ -1,0 +1,131 @@
+"""`python -m codeshare dump`: runs a program as Python would and records
+every module it imports into an archive, written when the program ends
+(also on sys.exit() or an uncaught exception).
+
+The program sees what `python SCRIPT`, `python -m MODULE` or `python -c CODE`
+would show it: the same sys.argv, sys.path[0], __main__ module, output and
+exit status.
+"""
+import atexit
+import os
+import sys
+import types
+
+from .recorder import Recorder
+
+
+class Options:
+    output = None
+    imports = ()
+    kind = None      # "script", "module", "code" or None (--import only)
+    target = None
+    arguments = ()
+
+
+def parse(arguments):
+    options = Options()
+    imports = []
+    index = 0
+    while index < len(arguments):
+        argument = arguments[index]
+        if argument in ("-o", "--output"):
+            if index + 1 >= len(arguments):
+                raise ValueError(f"{argument} needs a path")
+            options.output = arguments[index + 1]
+            index += 2
+        elif argument == "--import":
+            index += 1
+            while index < len(arguments) and not arguments[index].startswith("-"):
+                imports.append(arguments[index])
+                index += 1
+        elif argument == "--":
+            index += 1
+            break
+        else:
+            break
+    rest = arguments[index:]
+    if rest:
+        if rest[0] in ("-c", "-m"):
+            if len(rest) < 2:
+                raise ValueError(f"{rest[0]} needs an argument")
+            options.kind = "code" if rest[0] == "-c" else "module"
+            options.target, options.arguments = rest[1], rest[2:]
+        elif rest[0].startswith("-"):
+            raise ValueError(f"unknown option {rest[0]}")
+        else:
+            options.kind, options.target, options.arguments = "script", rest[0], rest[1:]
+    if options.output is None:
+        raise ValueError("-o OUTPUT is required")
+    if options.kind is None and not imports:
+        raise ValueError("nothing to run: give a SCRIPT, -m MODULE, -c CODE or --import MODULES")
+    options.imports = imports
+    return options
+
+
+def fresh_main(**attributes):
+    module = types.ModuleType("__main__")
+    module.__dict__.update(__builtins__=__builtins__, **attributes)
+    sys.modules["__main__"] = module
+    return module
+
+
+def run(options):
+    # Serve nothing while recording (CODESHARE_ARCHIVE may be set here too).
+    sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__name__ != "ArchiveFinder"]
+    recorder = Recorder()
+
+    def write_archive():
+        recorder.uninstall()
+        try:
+            modules, extensions = recorder.write(options.output)
+        except Exception as error:  # the program's own exit status stands
+            print(f"codeshare: could not write {options.output}: {error}", file=sys.stderr)
+            return
+        if os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0"):
+            print(f"codeshare: wrote {options.output}: {modules} modules, "
+                  f"{extensions} extension locations", file=sys.stderr)
+
+    # Registered first, so it runs last: after the program's own atexit
+    # handlers, which may import too.
+    atexit.register(write_archive)
+    recorder.install()
+
+    main = None
+    if options.kind == "script":
+        sys.argv = [options.target, *options.arguments]
+        sys.path[0] = os.path.dirname(os.path.realpath(options.target))
+    elif options.kind == "code":
+        sys.argv = ["-c", *options.arguments]
+        sys.path[0] = ""
+    elif options.kind == "module":
+        sys.argv = [options.target, *options.arguments]  # runpy sets argv[0]
+        sys.path[0] = os.getcwd()
+
+    try:
+        for name in options.imports:
+            __import__(name)
+        if options.kind == "script":
+            from _frozen_importlib_external import SourceFileLoader
+            main = fresh_main(__file__=options.target, __cached__=None,
+                              __loader__=SourceFileLoader("__main__", options.target))
+            with open(options.target, "rb") as file:
+                code = compile(file.read(), options.target, "exec", dont_inherit=True)
+            exec(code, main.__dict__)
+        elif options.kind == "code":
+            main = fresh_main()
+            exec(compile(options.target, "<string>", "exec", dont_inherit=True), main.__dict__)
+        elif options.kind == "module":
+            import runpy
+            main = fresh_main()
+            runpy._run_module_as_main(options.target, alter_argv=True)
+    except SystemExit:
+        raise
+    except BaseException as error:
+        # As the interpreter would report it: the program's frames only.
+        traceback = error.__traceback__
+        user_globals = main.__dict__ if main is not None else None
+        while traceback is not None and traceback.tb_frame.f_globals is not user_globals:
+            traceback = traceback.tb_next
+        sys.excepthook(type(error), error, traceback or error.__traceback__)
+        return 1
+    return 0

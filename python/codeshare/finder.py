@@ -1,0 +1,128 @@
+"""The meta-path finder and loader that serve imports from an archive.
+
+`ArchiveFinder` sits on `sys.meta_path` just before `PathFinder`. For a
+module the archive holds it checks, without searching, that plain import
+would find the same file (see resolution.py); if not, it asks PathFinder and
+serves the archived code only if PathFinder picks the recorded file.
+`ArchiveLoader` is a SourceFileLoader whose get_code returns the archived
+code object when the source is unchanged (size and mtime), and otherwise
+does exactly what SourceFileLoader does.
+"""
+import _imp
+import os
+import sys
+from _frozen_importlib import ModuleSpec
+from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader
+
+from .archive import ArchiveError
+from .resolution import Resolver
+
+
+class Statistics:
+    """Counts for the CODESHARE_VERBOSE summary line."""
+
+    def __init__(self):
+        self.served = 0
+        self.fell_back = 0
+        self.not_in_archive = 0
+
+    def summary(self):
+        return (f"codeshare: served {self.served}, fell back {self.fell_back}, "
+                f"not in the archive {self.not_in_archive}")
+
+
+class ArchiveFinder:
+    def __init__(self, archive, *, verbose=False, check_sources=True):
+        self.archive = archive
+        self.verbose = verbose
+        self.check_sources = check_sources
+        manifest = archive.manifest
+        self.resolver = Resolver(manifest)
+        self.extensions = manifest["extensions"]
+        self.statistics = Statistics()
+
+    def log(self, message):
+        if self.verbose:
+            print(f"codeshare: {message}", file=sys.stderr)
+
+    def fell_back(self, name, reason):
+        self.statistics.fell_back += 1
+        self.log(f"fell back on {name}: {reason}")
+
+    def invalidate_caches(self):
+        self.resolver.invalidate()
+
+    def find_spec(self, name, path=None, target=None):
+        if name in self.archive:
+            return self._source_spec(name, path)
+        extension = self.extensions.get(name)
+        if extension is not None:
+            return self._extension_spec(name, path, *extension)
+        self.statistics.not_in_archive += 1
+        self.log(f"not in the archive: {name}")
+        return None
+
+    def _source_spec(self, name, path):
+        metadata = self.archive.metadata(name)
+        origin = metadata["origin"]
+        reason = self.resolver.why_not(name, path, metadata["search"], metadata["entry"])
+        if reason is None:
+            loader = ArchiveLoader(name, origin, self, metadata)
+            spec = ModuleSpec(name, loader, origin=origin, is_package=metadata["package"])
+            spec.has_location = True
+            if metadata["package"]:
+                spec.submodule_search_locations = [os.path.dirname(origin)]
+            return spec
+        # Resolution may have changed: let plain import decide.
+        spec = PathFinder.find_spec(name, path)
+        if spec is not None and spec.origin == origin and type(spec.loader) is SourceFileLoader:
+            self.log(f"{name}: {reason}; the normal search found the recorded file")
+            spec.loader = ArchiveLoader(name, origin, self, metadata)
+            return spec
+        self.fell_back(name, f"{reason}; the normal search found {spec and spec.origin}")
+        return spec
+
+    def _extension_spec(self, name, path, origin, search_index, entry_index):
+        reason = self.resolver.why_not(name, path, search_index, entry_index)
+        if reason is None and os.path.isfile(origin):
+            self.statistics.served += 1
+            self.log(f"served the location of {name}")
+            spec = ModuleSpec(name, ExtensionFileLoader(name, origin), origin=origin)
+            spec.has_location = True
+            return spec
+        self.fell_back(name, reason or "extension file missing")
+        return None
+
+
+class ArchiveLoader(SourceFileLoader):
+    """SourceFileLoader for one archived module: get_code comes from the
+    archive while the source file is the one that was dumped."""
+
+    def __init__(self, fullname, path, finder, metadata):
+        super().__init__(fullname, path)
+        self._finder = finder
+        self._metadata = metadata
+
+    def get_code(self, fullname):
+        finder, metadata = self._finder, self._metadata
+        if fullname == self.name:
+            reason = None
+            if finder.check_sources:
+                try:
+                    status = os.stat(self.path)
+                except OSError:
+                    status = None
+                if status is None or (status.st_size, status.st_mtime_ns) != (metadata["size"], metadata["mtime_ns"]):
+                    reason = "source changed since the dump"
+            if reason is None:
+                try:
+                    code = finder.archive.code(fullname)
+                except ArchiveError as error:
+                    reason = str(error)
+                else:
+                    _imp._fix_co_filename(code, self.path)
+                    finder.statistics.served += 1
+                    finder.log(f"served {fullname}")
+                    return code
+            finder.fell_back(fullname, reason)
+        return super().get_code(fullname)

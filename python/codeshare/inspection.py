@@ -1,0 +1,88 @@
+"""`python -m codeshare info` and `verify`: what an archive holds, and
+which of its entries would not be served now."""
+import os
+import sys
+import time
+
+from .archive import Archive, ArchiveError
+from .resolution import Resolver
+
+
+def _open(path):
+    try:
+        return Archive(path)
+    except ArchiveError as error:
+        print(f"codeshare: {error}", file=sys.stderr)
+        return None
+
+
+def info(path):
+    archive = _open(path)
+    if archive is None:
+        return 1
+    header = archive.header
+    try:
+        by_type, sizes, pool = archive.census()
+    except ArchiveError as error:
+        print(f"codeshare: {error}", file=sys.stderr)
+        return 1
+    print(f"archive:      {archive.path}")
+    print(f"format:       codeshare schema {header['schema_version']}, {header['file_size']:,} bytes")
+    print(f"interpreter:  Python {header['python_version']}")
+    print(f"flags:        -O level {header['optimization_level']}, "
+          f"debug ranges {'on' if header['debug_ranges'] else 'off (-X no_debug_ranges)'}")
+    print(f"created:      {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(header['created']))}")
+    print(f"modules:      {len(archive)} from source, "
+          f"{len(archive.manifest.get('extensions', ()))} extension-module locations")
+    print(f"shared pool:  {pool:,} bytes in {header['chunk_count']} chunks")
+    print("objects:")
+    for name, (count, size) in sorted(by_type.items(), key=lambda item: -item[1][1]):
+        print(f"  {name:8} {count:>9,} objects {size:>13,} bytes")
+    print("largest modules:")
+    for name, size in sorted(sizes.items(), key=lambda item: -item[1])[:10]:
+        print(f"  {size:>11,}  {name}")
+    return 0
+
+
+def verify(path):
+    """Every entry that is stale, missing or shadowed now; exit status 1 if any."""
+    archive = _open(path)
+    if archive is None:
+        return 1
+    from _frozen_importlib_external import PathFinder
+    manifest = archive.manifest
+    resolver = Resolver(manifest)
+    problems = 0
+    saved_path = sys.path[:]
+    try:
+        for name in archive.names:
+            metadata = archive.metadata(name)
+            origin = metadata["origin"]
+            search = manifest["searches"][metadata["search"]]
+            try:
+                status = os.stat(origin)
+            except OSError:
+                print(f"missing   {name}: {origin} no longer exists")
+                problems += 1
+                continue
+            if (status.st_size, status.st_mtime_ns) != (metadata["size"], metadata["mtime_ns"]):
+                print(f"stale     {name}: {origin} changed since the dump")
+                problems += 1
+                continue
+            if "." in name:
+                spec = PathFinder.find_spec(name, search)
+            else:
+                sys.path[:] = search
+                spec = PathFinder.find_spec(name)
+            if spec is None or spec.origin != origin:
+                print(f"shadowed  {name}: the recorded search now finds {spec and spec.origin}")
+                problems += 1
+            elif resolver.why_not(name, search if "." in name else None, metadata["search"], metadata["entry"]):
+                # Still found where recorded, but a directory changed: served
+                # after a normal search rather than straight away.
+                print(f"searched  {name}: a directory it is searched in changed since the dump")
+    finally:
+        sys.path[:] = saved_path
+    total = len(archive)
+    print(f"{total - problems} of {total} modules would be served; {problems} stale, missing or shadowed")
+    return 1 if problems else 0

@@ -1,0 +1,138 @@
+"""Recording what a program imports, for `python -m codeshare dump`.
+
+While the program runs, PathFinder.find_spec and SourceLoader.get_code are
+wrapped: the first records where each module was searched for and found,
+the second the code object the module executed. When the program ends the
+recording becomes an archive: one entry per module loaded from source, and
+a manifest with the search paths, the state of every directory searched,
+and where extension modules were found.
+"""
+import os
+import sys
+from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader, SourceLoader
+
+from . import archive
+from .resolution import directory_state, entry_key, module_entry
+
+MANIFEST_VERSION = 1
+
+
+class Recorder:
+    def __init__(self):
+        self.found = {}   # name -> (search list, origin, kind, is_package)
+        self.codes = {}   # name -> (path, code, size, mtime_ns)
+        self._originals = None
+
+    def install(self):
+        find_spec, get_code = PathFinder.find_spec, SourceLoader.get_code
+        self._originals = (PathFinder.__dict__["find_spec"], get_code)
+        recorder = self
+
+        def recording_find_spec(cls, fullname, path=None, target=None):
+            spec = find_spec(fullname, path, target)
+            if spec is not None:
+                recorder._found(fullname, path, spec)
+            return spec
+
+        def recording_get_code(loader, fullname):
+            code = get_code(loader, fullname)
+            if type(loader) is SourceFileLoader and code is not None:
+                recorder._code(fullname, loader.path, code)
+            return code
+
+        PathFinder.find_spec = classmethod(recording_find_spec)
+        SourceLoader.get_code = recording_get_code
+
+    def uninstall(self):
+        if self._originals:
+            PathFinder.find_spec, SourceLoader.get_code = self._originals
+            self._originals = None
+
+    def _found(self, name, path, spec):
+        loader = type(spec.loader)
+        if loader is SourceFileLoader:
+            kind = "source"
+        elif loader is ExtensionFileLoader:
+            kind = "extension"
+        else:
+            return  # namespace packages and foreign loaders: plain import
+        search = list(sys.path if path is None else path)
+        self.found[name] = (search, spec.origin, kind, spec.submodule_search_locations is not None)
+
+    def _code(self, name, path, code):
+        try:
+            status = os.stat(path)
+        except OSError:
+            return
+        self.codes[name] = (path, code, status.st_size, status.st_mtime_ns)
+
+    def _record_earlier_imports(self):
+        """Modules imported before recording began (by the interpreter's
+        start-up or by runpy): compiled from their source now."""
+        for name, module in list(sys.modules.items()):
+            spec = getattr(module, "__spec__", None)
+            if (name in self.codes or name == "__main__" or name.partition(".")[0] == "codeshare"
+                    or spec is None or type(spec.loader) is not SourceFileLoader):
+                continue
+            parent = sys.modules.get(name.rpartition(".")[0]) if "." in name else None
+            search = list(sys.path) if parent is None else list(getattr(parent, "__path__", []))
+            try:
+                with open(spec.origin, "rb") as file:
+                    code = compile(file.read(), spec.origin, "exec", dont_inherit=True)
+            except (OSError, SyntaxError, ValueError):
+                continue
+            self.found.setdefault(name, (search, spec.origin, "source", spec.submodule_search_locations is not None))
+            self._code(name, spec.origin, code)
+
+    def entries_and_manifest(self):
+        """The archive's entries and manifest for what was loaded."""
+        self._record_earlier_imports()
+        searches, search_index, directories = [], {}, {}
+        entries, extensions = [], {}
+
+        def resolution(search, origin, is_package):
+            entry = module_entry(search, origin, is_package)
+            if entry is None:
+                return None
+            key = tuple(search)
+            if key not in search_index:
+                search_index[key] = len(searches)
+                searches.append(list(search))
+            for directory in search[:entry + 1]:
+                directory = entry_key(directory)
+                directories[directory] = directory_state(directory)
+            return search_index[key], entry
+
+        # By spec name: a module run with -m is __main__ but was found as itself.
+        loaded = {module.__spec__.name: module.__spec__ for module in list(sys.modules.values())
+                  if getattr(module, "__spec__", None) is not None}
+        for name, (search, origin, kind, is_package) in sorted(self.found.items()):
+            spec = loaded.get(name)
+            if spec is None or spec.origin != origin or name.partition(".")[0] == "codeshare":
+                continue  # not loaded, or loaded from elsewhere
+            if kind == "source":
+                recorded = self.codes.get(name)
+                if recorded is None or recorded[0] != origin:
+                    continue
+                located = resolution(search, origin, is_package)
+                if located is None:
+                    continue
+                path, code, size, mtime_ns = recorded
+                entries.append((name, code, {
+                    "origin": origin, "package": is_package, "search": located[0],
+                    "entry": located[1], "size": size, "mtime_ns": mtime_ns}))
+            else:
+                located = resolution(search, origin, is_package)
+                if located is not None:
+                    extensions[name] = (origin, *located)
+        # Import order: modules imported together sit together in the file.
+        order = {name: index for index, name in enumerate(loaded)}
+        entries.sort(key=lambda entry: order.get(entry[0], len(order)))
+        manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,
+                    "extensions": extensions, "argv": list(sys.argv)}
+        return entries, manifest
+
+    def write(self, path):
+        entries, manifest = self.entries_and_manifest()
+        archive.write(path, entries, manifest)
+        return len(entries), len(manifest["extensions"])

@@ -1,0 +1,103 @@
+"""What an archive records about where each module was found, and the
+check that plain import would still find it there.
+
+A module found by PathFinder was searched for in a list of path entries
+(`sys.path` for a top-level module, the parent package's `__path__`
+otherwise) and found by the FileFinder of one entry. Plain import would pick
+the same file as long as that list is the same and no directory up to and
+including that entry has gained or lost a file that could be a module. The
+check is one stat of each directory (its mtime, as FileFinder checks it);
+only when the mtime moved is the directory listed and its module-like names
+compared (an archive written next to the script moves the mtime too).
+
+Imports nothing beyond what every interpreter has loaded at start-up.
+"""
+import _imp
+import os
+import sys
+from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
+
+MISSING = -1
+NOT_A_DIRECTORY = -2
+_SUFFIXES = tuple(_imp.extension_suffixes()) + tuple(SOURCE_SUFFIXES) + tuple(BYTECODE_SUFFIXES)
+
+
+def module_names(directory):
+    """The entries of `directory` that an import could pick: possible
+    packages (no dot) and files with an importable suffix."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return ()
+    return tuple(sorted(name for name in names
+                        if ("." not in name and name != "__pycache__") or name.endswith(_SUFFIXES)))
+
+
+def directory_state(path):
+    """(mtime in ns or MISSING / NOT_A_DIRECTORY, module-like names)."""
+    mtime = directory_mtime(path)
+    return (mtime, module_names(path) if mtime >= 0 else ())
+
+
+def directory_mtime(path):
+    try:
+        status = os.stat(path)
+    except OSError:
+        return MISSING
+    if (status.st_mode & 0o170000) != 0o040000:
+        return NOT_A_DIRECTORY
+    return status.st_mtime_ns
+
+
+def entry_key(entry):
+    """A path entry as an absolute directory ('' is the working directory)."""
+    return os.path.abspath(entry or os.getcwd())
+
+
+def module_entry(search, origin, is_package):
+    """The index of the entry of `search` whose FileFinder found `origin`, or None."""
+    directory = os.path.dirname(origin)
+    if is_package:
+        directory = os.path.dirname(directory)
+    for index, entry in enumerate(search):
+        if entry_key(entry) == directory:
+            return index
+    return None
+
+
+class Resolver:
+    """Checks recorded resolutions against the running process, caching the
+    state of each directory once per process (reset by `invalidate`, which
+    importlib.invalidate_caches() calls, as for FileFinder's caches)."""
+
+    def __init__(self, manifest):
+        self.searches = manifest["searches"]
+        self.directories = manifest["directories"]
+        self._unchanged = {}
+
+    def invalidate(self):
+        self._unchanged.clear()
+
+    def why_not(self, name, path, search_index, entry_index):
+        """None if plain import would resolve `name` as recorded, else the reason."""
+        recorded = self.searches[search_index]
+        current = sys.path if path is None else path
+        if list(current) != recorded:
+            return "search path differs from the dump" if path is not None or "." in name else "sys.path differs from the dump"
+        for entry in recorded[:entry_index + 1]:
+            key = entry_key(entry)
+            unchanged = self._unchanged.get(key)
+            if unchanged is None:
+                unchanged = self._unchanged[key] = self._same(key)
+            if not unchanged:
+                return f"{key} changed since the dump"
+        return None
+
+    def _same(self, directory):
+        recorded = self.directories.get(directory)
+        if recorded is None:
+            return False
+        mtime = directory_mtime(directory)
+        if mtime == recorded[0]:
+            return True
+        return mtime >= 0 and recorded[0] >= 0 and module_names(directory) == recorded[1]

@@ -1,0 +1,48 @@
+"""The start-up hook, run from codeshare.pth when CODESHARE_ARCHIVE is set.
+
+Opens the archive and puts an ArchiveFinder on sys.meta_path just before
+PathFinder (after the built-in and frozen importers). An unusable archive
+gives one warning line and the program runs normally. site.py may process
+a .pth file twice (it does in venvs): a mark on the site module makes the
+.pth line skip the second time.
+
+    CODESHARE_ARCHIVE=app.csa   the archive to serve imports from
+    CODESHARE_VERBOSE=1         one stderr line per import, a summary at exit
+    CODESHARE_CHECK=none        trust the archive: no stat of each source
+"""
+import os
+import sys
+
+
+def install():
+    path = os.environ.get("CODESHARE_ARCHIVE")
+    site = sys.modules.get("site")
+    if not path or getattr(site, "_codeshare_started", False):
+        return
+    if site is not None:
+        site._codeshare_started = True
+    verbose = os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0")
+    check = os.environ.get("CODESHARE_CHECK", "mtime")
+    try:
+        from .archive import Archive, ArchiveError
+        from .finder import ArchiveFinder
+        try:
+            archive = Archive(path)
+        except ArchiveError as error:
+            print(f"codeshare: not using the archive: {error}", file=sys.stderr)
+            return
+        if check not in ("none", "mtime"):
+            print(f"codeshare: CODESHARE_CHECK={check!r} is not 'none' or 'mtime'; checking mtimes",
+                  file=sys.stderr)
+        finder = ArchiveFinder(archive, verbose=verbose, check_sources=check != "none")
+        position = next((index for index, entry in enumerate(sys.meta_path)
+                         if getattr(entry, "__name__", None) == "PathFinder"), len(sys.meta_path))
+        sys.meta_path.insert(position, finder)
+        if verbose:
+            import atexit
+            atexit.register(lambda: print(finder.statistics.summary(), file=sys.stderr))
+    finally:
+        # The program sees the modules it would see without codeshare; the
+        # finder keeps what it needs alive.
+        for name in [name for name in sys.modules if name == "codeshare" or name.startswith("codeshare.")]:
+            del sys.modules[name]
