@@ -94,6 +94,7 @@ def run(options):
     if options.kind == "script":
         sys.argv = [options.target, *options.arguments]
         sys.path[0] = os.path.dirname(os.path.realpath(options.target))
+        script = os.path.abspath(options.target)  # as __main__.__file__ is
     elif options.kind == "code":
         sys.argv = ["-c", *options.arguments]
         sys.path[0] = ""
@@ -106,10 +107,9 @@ def run(options):
             __import__(name)
         if options.kind == "script":
             from _frozen_importlib_external import SourceFileLoader
-            main = fresh_main(__file__=options.target, __cached__=None,
-                              __loader__=SourceFileLoader("__main__", options.target))
-            with open(options.target, "rb") as file:
-                code = compile(file.read(), options.target, "exec", dont_inherit=True)
+            main = fresh_main(__file__=script, __cached__=None, __loader__=SourceFileLoader("__main__", script))
+            with open(script, "rb") as file:
+                code = compile(file.read(), script, "exec", dont_inherit=True)
             exec(code, main.__dict__)
         elif options.kind == "code":
             main = fresh_main()
@@ -126,6 +126,8 @@ def run(options):
         user_globals = main.__dict__ if main is not None else None
         while traceback is not None and traceback.tb_frame.f_globals is not user_globals:
             traceback = traceback.tb_next
-        sys.excepthook(type(error), error, traceback or error.__traceback__)
+        if traceback is not None:
+            error.__traceback__ = traceback  # the hook prints the exception's own
+        sys.excepthook(type(error), error, error.__traceback__)
         return 1
     return 0

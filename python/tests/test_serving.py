@@ -1,0 +1,85 @@
+"""Acceptance: programs behave exactly as without codeshare, and every
+module loaded from source is served from the archive."""
+import pytest
+
+from importing import assert_same_run, dump, make_app, run_both, served, source_modules, without_snapshot
+
+PROGRAMS = {
+    "stdlib": """
+import argparse, json, email.parser, http.client, decimal, logging, textwrap, sqlite3, csv, dataclasses, typing
+import urllib.request, xml.etree.ElementTree as ET, zipfile, tarfile, pathlib, unittest, asyncio
+parser = argparse.ArgumentParser(); parser.add_argument("--n", type=int, default=3)
+print(json.dumps({"n": parser.parse_args([]).n, "d": str(decimal.Decimal("1.1") * 3)}))
+print(ET.fromstring("<a><b>x</b></a>").find("b").text, textwrap.shorten("hello world " * 5, 20))
+""",
+    "rich": """
+import rich.console, rich.table
+table = rich.table.Table("a", "b"); table.add_row("1", "2")
+rich.console.Console(width=40, force_terminal=False, color_system=None).print(table)
+""",
+    "pygments": """
+import pygments, pygments.lexers, pygments.formatters
+print(pygments.highlight("def f(): return 1", pygments.lexers.PythonLexer(), pygments.formatters.HtmlFormatter()))
+""",
+    "jinja2": """
+import jinja2
+print(jinja2.Environment().from_string("{% for x in xs %}{{ x * 2 }},{% endfor %}").render(xs=[1, 2, 3]))
+""",
+    "click": """
+import click
+@click.command()
+@click.option("--count", default=2)
+def hello(count):
+    click.echo("hello " * count)
+hello(["--count", "3"], standalone_mode=False)
+""",
+    "docutils": """
+import docutils.core
+print(docutils.core.publish_string("Title\\n=====\\n\\n*text*", writer_name="html")[:80])
+""",
+    "sqlalchemy": """
+import sqlalchemy
+engine = sqlalchemy.create_engine("sqlite://")
+with engine.connect() as connection:
+    print(connection.execute(sqlalchemy.text("select 1 + 1")).scalar())
+""",
+    "networkx": """
+import networkx
+graph = networkx.path_graph(5)
+print(networkx.shortest_path(graph, 0, 4), networkx.is_connected(graph))
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROGRAMS))
+def test_program_behaves_the_same_and_is_served(name, tmp_path):
+    app = make_app(tmp_path, {"main.py": "import snapshot\n" + PROGRAMS[name]})
+    archive = tmp_path / "app.csa"
+    dumped = dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.returncode == 0, plain.stderr
+    # The dump itself ran the program as Python would (its own modules aside).
+    assert without_snapshot(dumped.stdout) == without_snapshot(plain.stdout)
+    assert dumped.stderr == plain.stderr
+    assert_same_run(plain, archived)
+    expected = source_modules(plain.stdout)
+    assert len(expected) > 10
+    missing = expected - served(verbose.stderr)
+    assert not missing, f"not served: {sorted(missing)}\n{verbose.stderr[-3000:]}"
+    assert "fell back" not in verbose.stderr.replace("fell back 0", "")
+
+
+def test_exit_status_and_uncaught_exception_are_kept(tmp_path):
+    app = make_app(tmp_path, {
+        "exits.py": "import sys, json\nprint('out'); print('err', file=sys.stderr); sys.exit(3)\n",
+        "raises.py": "import textwrap\ndef fail():\n    raise ValueError('boom')\nfail()\n",
+    })
+    for script, status in (("exits.py", 3), ("raises.py", 1)):
+        archive = tmp_path / f"{script}.csa"
+        dumped = dump(archive, [script], cwd=app, check=False)
+        plain, archived, _ = run_both([script], archive, cwd=app)
+        assert plain.returncode == dumped.returncode == status
+        assert without_snapshot(dumped.stdout) == without_snapshot(plain.stdout)
+        assert dumped.stderr == plain.stderr
+        assert_same_run(plain, archived)
+        assert archive.exists(), "the archive is written also on sys.exit() and exceptions"
