@@ -60,6 +60,10 @@ class Recorder:
         self.found[name] = (search, spec.origin, kind, spec.submodule_search_locations is not None)
 
     def _code(self, name, path, code):
+        # The first import's code: a reload may see an edited file that the
+        # program restores later.
+        if name in self.codes:
+            return
         try:
             status = os.stat(path)
         except OSError:
@@ -107,10 +111,11 @@ class Recorder:
         loaded = {module.__spec__.name: module.__spec__ for module in list(sys.modules.values())
                   if getattr(module, "__spec__", None) is not None}
         for name, (search, origin, kind, is_package) in sorted(self.found.items()):
-            spec = loaded.get(name)
-            if spec is None or spec.origin != origin or name.partition(".")[0] == "codeshare":
-                continue  # not loaded, or loaded from elsewhere
+            if name.partition(".")[0] == "codeshare":
+                continue
             if kind == "source":
+                # Its code was read from the file found: it was imported (the
+                # module may have replaced itself in sys.modules since).
                 recorded = self.codes.get(name)
                 if recorded is None or recorded[0] != origin:
                     continue
@@ -121,7 +126,7 @@ class Recorder:
                 entries.append((name, code, {
                     "origin": origin, "package": is_package, "search": located[0],
                     "entry": located[1], "size": size, "mtime_ns": mtime_ns}))
-            else:
+            elif getattr(loaded.get(name), "origin", None) == origin:
                 located = resolution(search, origin, is_package)
                 if located is not None:
                     extensions[name] = (origin, *located)

@@ -1,0 +1,88 @@
+"""Acceptance: never stale, never shadowed. After the dump, whatever plain
+Python would import now is what runs, and the rest is still served."""
+import os
+import sys
+
+from importing import assert_same_run, dump, make_app, run_both, served
+
+MAIN = """
+import os, sys
+extra = os.environ.get("EXTRA")
+if extra:
+    sys.path.insert(0, extra)
+import snapshot, textwrap, json
+try:
+    import helper
+    print("helper", helper.VALUE)
+except ImportError as error:
+    print("ImportError", error)
+print(textwrap.__file__ == os.path.join(os.path.dirname(os.__file__), "textwrap.py"))
+"""
+
+
+def make(tmp_path):
+    app = make_app(tmp_path / "app", {"main.py": MAIN, "helper.py": "VALUE = 1\n"})
+    archive = tmp_path / "app.csa"
+    os.makedirs(tmp_path / "extra")
+    dump(archive, ["main.py"], cwd=app, env={"EXTRA": str(tmp_path / "extra")})
+    return app, archive
+
+
+def test_edited_module_loads_from_source_and_the_rest_is_served(tmp_path):
+    app, archive = make(tmp_path)
+    with open(os.path.join(app, "helper.py"), "w") as file:
+        file.write("VALUE = 'edited'\n")
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / "extra")})
+    assert "helper edited" in plain.stdout
+    assert_same_run(plain, archived)
+    assert "codeshare: fell back on helper: source changed since the dump" in verbose.stderr
+    assert {"textwrap", "json", "json.decoder", "snapshot"} <= served(verbose.stderr)
+
+
+def test_deleted_module_raises_import_error(tmp_path):
+    app, archive = make(tmp_path)
+    os.remove(os.path.join(app, "helper.py"))
+    plain, archived, _ = run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / "extra")})
+    assert "ImportError No module named 'helper'" in plain.stdout
+    assert_same_run(plain, archived)
+
+
+def test_module_added_earlier_on_sys_path_wins(tmp_path):
+    app, archive = make(tmp_path)
+    with open(os.path.join(app, "textwrap.py"), "w") as file:
+        file.write("print('the shadowing textwrap')\n")
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / "extra")})
+    assert "the shadowing textwrap" in plain.stdout
+    assert_same_run(plain, archived)
+    assert "textwrap" not in served(verbose.stderr)
+
+
+def test_sys_path_changed_at_run_time_resolves_as_plain(tmp_path):
+    app, archive = make(tmp_path)
+    # A directory inserted at run time now holds a helper: it must win.
+    with open(tmp_path / "extra" / "helper.py", "w") as file:
+        file.write("VALUE = 'from extra'\n")
+    plain, archived, _ = run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / "extra")})
+    assert "helper from extra" in plain.stdout
+    assert_same_run(plain, archived)
+    # Another directory than at the dump: sys.path differs, plain search decides.
+    os.makedirs(tmp_path / "other")
+    with open(tmp_path / "other" / "json.py", "w") as file:
+        file.write("print('the shadowing json')\n")
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / "other")})
+    assert "the shadowing json" in plain.stdout
+    assert_same_run(plain, archived)
+    assert "textwrap" in served(verbose.stderr), "verified by the normal search, still served"
+
+
+def test_other_optimization_or_debug_ranges_is_not_served(tmp_path):
+    app, archive = make(tmp_path)
+    env = {"EXTRA": str(tmp_path / "extra")}
+    for flags, reason in ((["-O"], "written under another -O optimization level"),
+                          (["-X", "no_debug_ranges"], "written with another -X no_debug_ranges setting")):
+        plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=env, python_flags=flags)
+        assert archived.stdout == plain.stdout and archived.returncode == plain.returncode
+        warning = f"codeshare: not using the archive: {archive}: {reason}\n"
+        assert archived.stderr == plain.stderr + warning
+        assert not served(verbose.stderr)
+    assert sys.flags.optimize == 0

@@ -1,0 +1,102 @@
+"""Acceptance: Python's own machinery works on served modules as on plain
+ones (source, tracebacks, resources, reload, runpy, namespace packages,
+__path__ tricks, modules replacing themselves, PEP 263 coding lines)."""
+import os
+
+from importing import assert_same_run, dump, make_app, run_both, served
+
+FILES = {
+    "main.py": """
+import importlib, importlib.resources, inspect, os, pkgutil, sys, traceback
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "second"))
+import snapshot
+import mypkg.mod, mypkg.failing, latin, selfreplace, rebind.inner, ext.first, ext.second, nspkg.leaf, reloadme
+
+print(inspect.getsource(mypkg.mod.double))
+try:
+    mypkg.failing.explode()
+except ZeroDivisionError:
+    print(traceback.format_exc())
+print(importlib.resources.files("mypkg").joinpath("data.txt").read_text())
+print(pkgutil.get_data("mypkg", "data.txt"))
+print(latin.TEXT, latin.TEXT.encode("utf-8"))
+print(type(sys.modules["selfreplace"]).__name__, selfreplace.ANSWER)
+print(rebind.inner.WHERE, rebind.__path__ == [os.path.join(os.path.dirname(rebind.__file__), "impl")])
+print(ext.first.NAME, ext.second.NAME, len(ext.__path__))
+print(nspkg.leaf.NAME, list(nspkg.__path__))
+
+path = reloadme.__file__
+with open(path) as file:
+    original = file.read()
+status = os.stat(path)
+with open(path, "w") as file:
+    file.write("VALUE = 'reloaded, longer'\\n")
+importlib.reload(reloadme)
+print("after reload", reloadme.VALUE)
+with open(path, "w") as file:
+    file.write(original)
+os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+""",
+    "mypkg/__init__.py": "",
+    "mypkg/data.txt": "packaged data\n",
+    "mypkg/mod.py": "def double(x):\n    # a comment getsource keeps\n    return 2 * x\n\n"
+                    "if __name__ == '__main__':\n    import sys\n    print('run as main', double(21), sys.argv)\n",
+    "mypkg/failing.py": "def explode():\n    values = {'a': 1}\n    return values['a'] / (len(values) - 1)\n",
+    "latin.py": b"# -*- coding: latin-1 -*-\nTEXT = '\xe9t\xe9 \xe0 la plage'\n",
+    "selfreplace.py": "import sys, types\nclass Replacement(types.ModuleType):\n    ANSWER = 42\n"
+                      "sys.modules[__name__] = Replacement(__name__)\n",
+    "rebind/__init__.py": "import os\n__path__ = [os.path.join(os.path.dirname(__file__), 'impl')]\n",
+    "rebind/impl/inner.py": "WHERE = 'impl'\n",
+    "ext/__init__.py": "import pkgutil\n__path__ = pkgutil.extend_path(__path__, __name__)\n",
+    "ext/first.py": "NAME = 'first'\n",
+    "second/ext/__init__.py": "",
+    "second/ext/second.py": "NAME = 'second'\n",
+    "nspkg/leaf.py": "NAME = 'namespace leaf'\n",
+    "reloadme.py": "VALUE = 'original'\n",
+}
+
+
+def test_machinery_on_served_modules(tmp_path):
+    app = make_app(tmp_path, FILES)
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.returncode == 0, plain.stderr
+    for expected in ("return 2 * x", "~~~~~~~~~~~~^~~~~~~~~~~~~~~~~~~", "packaged data", "été à la plage",
+                     "Replacement 42", "impl True", "first second 2", "namespace leaf", "after reload reloaded, longer"):
+        assert expected in plain.stdout, expected
+    assert_same_run(plain, archived)
+    assert {"mypkg.mod", "mypkg.failing", "latin", "selfreplace", "rebind.inner", "ext", "ext.first",
+            "ext.second", "nspkg.leaf", "reloadme"} <= served(verbose.stderr)
+    assert "fell back on reloadme: source changed since the dump" in verbose.stderr
+
+
+def test_run_module_through_runpy(tmp_path):
+    app = make_app(tmp_path, FILES)
+    archive = tmp_path / "app.csa"
+    dumped = dump(archive, ["-m", "mypkg.mod", "an", "argument"], cwd=app)
+    plain, archived, verbose = run_both(["-m", "mypkg.mod", "an", "argument"], archive, cwd=app)
+    assert "run as main 42" in plain.stdout and dumped.stdout == plain.stdout
+    assert_same_run(plain, archived)
+    assert {"mypkg", "mypkg.mod"} <= served(verbose.stderr)
+
+
+def test_run_code_string(tmp_path):
+    app = make_app(tmp_path, FILES)
+    archive = tmp_path / "app.csa"
+    code = "import sys, mypkg.mod; print(mypkg.mod.double(4), sys.argv, repr(sys.path[0]))"
+    dumped = dump(archive, ["-c", code, "x"], cwd=app)
+    plain, archived, verbose = run_both(["-c", code, "x"], archive, cwd=app)
+    assert dumped.stdout == plain.stdout == "8 ['-c', 'x'] ''\n"
+    assert_same_run(plain, archived)
+    assert "mypkg.mod" in served(verbose.stderr)
+
+
+def test_dump_of_imports_only(tmp_path):
+    app = make_app(tmp_path, FILES)
+    archive = tmp_path / "app.csa"
+    dump(archive, ["--import", "json", "mypkg.mod"], cwd=app)
+    _, archived, verbose = run_both(["-c", "import json, mypkg.mod"], archive, cwd=app)
+    assert archived.returncode == 0
+    assert {"json", "json.decoder", "mypkg.mod"} <= served(verbose.stderr)
+    assert os.path.getsize(archive) > 0
