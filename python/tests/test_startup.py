@@ -1,0 +1,127 @@
+"""Acceptance: the start-up hook with bad archives, concurrent dumps and
+readers, read-only archives of another user; and the hook's cost when off."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from conftest import run_python
+from importing import assert_same_run, dump, make_app, run_both, served
+
+MAIN = "import json, textwrap, argparse, sys\nprint(json.dumps([1, 2]))\nsys.exit(7)\n"
+
+
+@pytest.fixture
+def app(tmp_path):
+    return make_app(tmp_path / "app", {"main.py": MAIN})
+
+
+def debian_archive(tmp_path, app):
+    python = os.environ.get("CODESHARE_DEBIAN_PYTHON")
+    if not python:
+        return None
+    path = tmp_path / "debian.csa"
+    run_python(["-m", "codeshare", "dump", "-o", str(path), "main.py"], python=python, cwd=app, check=False)
+    return path
+
+
+def test_bad_archives_warn_once_and_change_nothing(tmp_path, app):
+    good = tmp_path / "good.csa"
+    dump(good, ["main.py"], cwd=app, check=False)
+    data = good.read_bytes()
+    cases = {
+        "missing": None,
+        "empty": b"",
+        "truncated": data[: len(data) // 2],
+        "random": os.urandom(len(data)),
+        "header only": data[:256],
+    }
+    paths = {}
+    for label, content in cases.items():
+        path = tmp_path / f"{label}.csa"
+        if content is not None:
+            path.write_bytes(content)
+        paths[label] = path
+    other = debian_archive(tmp_path, app)
+    if other is not None:
+        paths["other interpreter"] = other
+    plain = run_python(["main.py"], cwd=app, check=False)
+    assert plain.returncode == 7
+    for label, path in paths.items():
+        archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(path)}, check=False)
+        assert archived.returncode == plain.returncode and archived.stdout == plain.stdout, label
+        warning = archived.stderr[len(plain.stderr):] if archived.stderr.startswith(plain.stderr) else archived.stderr
+        assert warning.startswith(f"codeshare: not using the archive: {path}: ") and warning.count("\n") == 1, (label, archived.stderr)
+
+
+def test_concurrent_dumps_while_processes_start(tmp_path, app):
+    archive = tmp_path / "shared.csa"
+    dump(archive, ["main.py"], cwd=app, check=False)
+    environment = dict(os.environ, CODESHARE_ARCHIVE=str(archive))
+    dumps = [subprocess.Popen([sys.executable, "-m", "codeshare", "dump", "-o", str(archive), "main.py"],
+                              cwd=app, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    readers = [subprocess.Popen([sys.executable, "main.py"], cwd=app, env=environment,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(20)]
+    for process in dumps + readers:
+        process.wait(timeout=120)
+    for reader in readers:
+        out, err = reader.communicate()
+        assert reader.returncode == 7 and out == "[1, 2]\n" and err == "", (reader.returncode, err)
+    for process in dumps:
+        assert process.returncode == 7
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")], "no temporary file left"
+    info = run_python(["-m", "codeshare", "info", str(archive)])
+    assert "modules:" in info.stdout
+    _, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as nobody")
+def test_read_only_archive_of_another_user_is_served(tmp_path, app):
+    # pyenv's interpreter lives under /root, which nobody cannot enter:
+    # this runs on Debian's interpreter (a venv made by scripts/test).
+    python = os.environ.get("CODESHARE_DEBIAN_PYTHON")
+    assert python, "scripts/test sets CODESHARE_DEBIAN_PYTHON"
+    # pytest's own temporary directories are private to root.
+    shared = tempfile.mkdtemp(prefix="codeshare-nobody-")
+    try:
+        os.chmod(shared, 0o755)
+        app = make_app(os.path.join(shared, "app"), {"main.py": MAIN})
+        os.chmod(app, 0o755)
+        archive = os.path.join(shared, "root-owned.csa")
+        run_python(["-m", "codeshare", "dump", "-o", archive, "main.py"], python=python, cwd=app, check=False)
+        os.chmod(archive, 0o444)
+        run_as_nobody(python, app, archive)
+    finally:
+        shutil.rmtree(shared)
+
+
+def run_as_nobody(python, app, archive):
+    environment = dict(os.environ, CODESHARE_ARCHIVE=archive, CODESHARE_VERBOSE="1")
+    result = subprocess.run(["runuser", "-u", "nobody", "--", python, "main.py"], cwd=app, env=environment,
+                            capture_output=True, text=True)
+    assert result.returncode == 7, result.stderr
+    assert {"json", "textwrap", "argparse"} <= served(result.stderr), result.stderr
+
+
+def test_verify_reports_stale_missing_and_shadowed(tmp_path):
+    app = make_app(tmp_path / "app", {"main.py": "import a, b, c, json\n", "a.py": "", "b.py": "", "c.py": ""})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    assert run_python(["-m", "codeshare", "verify", str(archive)]).returncode == 0
+    with open(os.path.join(app, "a.py"), "w") as file:
+        file.write("CHANGED = 1\n")
+    os.remove(os.path.join(app, "b.py"))
+    os.makedirs(os.path.join(app, "c"))
+    with open(os.path.join(app, "c", "__init__.py"), "w") as file:
+        file.write("")
+    result = run_python(["-m", "codeshare", "verify", str(archive)], check=False)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("stale     a:") for line in lines), lines
+    assert any(line.startswith("missing   b:") for line in lines), lines
+    assert any(line.startswith("shadowed  c:") for line in lines), lines
+    assert not any(line.split()[1] == "json:" for line in lines[:-1] if not line.startswith("searched"))
