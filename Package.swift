@@ -9,6 +9,7 @@ import PackageDescription
 import Foundation
 
 let environment = ProcessInfo.processInfo.environment
+let packageDirectory = Context.packageDirectory
 let pythonInclude = environment["CODESHARE_PYTHON_INCLUDE"] ?? "/usr/include/python3.11"
 // Embedded Swift keeps the .so free of libswiftCore (import cost ~0 ms);
 // tests need the full runtime for XCTest.
@@ -31,8 +32,12 @@ if embedded {
         .target(
             name: "CodeShare",
             dependencies: ["CPythonShim", "CodeShareFormat"],
+            exclude: ["exports.map"],
             swiftSettings: embeddedSettings + [.unsafeFlags(["-Xcc", "-I", "-Xcc", pythonInclude])],
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--as-needed"])]),
+            linkerSettings: [.unsafeFlags([
+                "-Xlinker", "--as-needed", "-Xlinker", "--gc-sections", "-Xlinker", "-s",
+                "-Xlinker", "--version-script=\(packageDirectory)/Sources/CodeShare/exports.map",
+            ])]),
     ]
     products.append(.library(name: "CodeShare", type: .dynamic, targets: ["CodeShare"]))
 }

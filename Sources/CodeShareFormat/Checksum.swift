@@ -8,10 +8,12 @@ public enum Checksum {
     private static let prime2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
     private static let prime3: UInt64 = 0x1656_67B1_9E37_79F9
 
+    /// One multiply per word: xor, multiply by an odd constant and rotate
+    /// are each invertible, so a changed word always changes its lane.
     @inline(__always)
     private static func round(_ lane: UInt64, _ word: UInt64) -> UInt64 {
         let mixed = (lane ^ word) &* prime1
-        return ((mixed << 31) | (mixed >> 33)) &* prime2
+        return (mixed << 31) | (mixed >> 33)
     }
 
     /// Hash of `count` bytes at `bytes`; any alignment, any length.
@@ -36,8 +38,8 @@ public enum Checksum {
             shift += 8
             position += 1
         }
-        var hash = round(a, tail) ^ round(b, UInt64(count))
-        hash = round(hash, c) ^ round(d, hash)
+        var hash = round(a, tail) &* prime2 ^ round(b, UInt64(count)) &* prime3
+        hash = round(hash, c) &* prime2 ^ round(d, hash) &* prime3
         hash ^= hash >> 29
         hash = hash &* prime3
         return hash ^ (hash >> 32)

@@ -1,0 +1,73 @@
+"""What codeshare costs a process that does not use it, and what loading
+the extension costs: interleaved whole-process timings, medians, and the
+peak RSS of each (ru_maxrss of the child).
+
+    python overhead.py --with-codeshare VENV_PYTHON --without VENV_PYTHON [--runs N] [--json OUT]
+
+  hook: `python -c pass` in a venv with codeshare installed (its .pth hook
+        present, CODESHARE_ARCHIVE unset) against a venv without it;
+  extension: `python -c "import codeshare._core"` against `python -c pass`,
+        both in the codeshare venv.
+"""
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+
+def one(command, environment):
+    start = time.perf_counter()
+    pid = os.posix_spawn(command[0], command, environment)
+    _, status, usage = os.wait4(pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{command} failed")
+    return elapsed, usage.ru_maxrss
+
+
+def interleaved(a, b, runs, environment):
+    results = ([], [])
+    for index in range(runs + 2):
+        for slot, command in enumerate((a, b)):
+            elapsed, rss = one(command, environment)
+            if index >= 2:  # warm-up pairs
+                results[slot].append((elapsed, rss))
+    return [{"ms": statistics.median(t for t, _ in r) * 1e3,
+             "rss_kib": statistics.median(m for _, m in r)} for r in results]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--with-codeshare", required=True)
+    parser.add_argument("--without", required=True)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--json")
+    options = parser.parse_args()
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("CODESHARE_")}
+    report = {}
+    hook = interleaved([options.without, "-c", "pass"], [options.with_codeshare, "-c", "pass"],
+                       options.runs, environment)
+    report["hook"] = {"without_ms": hook[0]["ms"], "with_ms": hook[1]["ms"],
+                      "delta_ms": hook[1]["ms"] - hook[0]["ms"],
+                      "delta_rss_kib": hook[1]["rss_kib"] - hook[0]["rss_kib"]}
+    extension = interleaved([options.with_codeshare, "-c", "pass"],
+                            [options.with_codeshare, "-c", "import codeshare._core"], options.runs, environment)
+    report["extension"] = {"pass_ms": extension[0]["ms"], "import_ms": extension[1]["ms"],
+                           "delta_ms": extension[1]["ms"] - extension[0]["ms"],
+                           "delta_rss_kib": extension[1]["rss_kib"] - extension[0]["rss_kib"]}
+    print(f"disabled hook:    python -c pass {report['hook']['without_ms']:.2f} ms without codeshare, "
+          f"{report['hook']['with_ms']:.2f} ms with: {report['hook']['delta_ms']:+.3f} ms, "
+          f"{report['hook']['delta_rss_kib']:+.0f} KiB peak RSS (medians of {options.runs})")
+    print(f"extension import: {report['extension']['delta_ms']:+.3f} ms, "
+          f"{report['extension']['delta_rss_kib']:+.0f} KiB peak RSS over python -c pass")
+    if options.json:
+        with open(options.json, "w") as file:
+            json.dump(report, file, indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Start-up of real workloads: plain CPython, codeshare and code-data-share
+side by side, and the limit codeshare aims at.
+
+    python workloads.py --plain PY --codeshare PY --cds PY --workdir DIR
+                        [--runs N] [--quick] [--json OUT] [--chart OUT.png]
+
+Each venv's python holds the same workload packages; the codeshare venv has
+codeshare installed, the cds venv code-data-share 0.1.0. Per workload:
+  1. archives: `python -m codeshare dump`, and code-data-share's
+     TRACE -> cds.dump.run_dump -> SHARE flow;
+  2. every tool's output must match plain's;
+  3. whole processes, interleaved (plain, codeshare, cds, plain, ...):
+     median wall time, peak RSS and minor page faults;
+  4. the import phase inside the process (perf_counter around the import,
+     interpreter start excluded) for plain, codeshare, cds and the limit: a
+     process whose code objects were all materialized before the clock and
+     whose every lookup a dict answers (nothing searched, read or
+     unmarshalled).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEMO = os.path.join(os.path.dirname(HERE), "demo-app", "report.py")
+
+# name -> (import statement timed in the phase, or None for a script; argv after python)
+WORKLOADS = {
+    "pass": ("pass", ["-c", "pass"]),
+    "boto3": ("import boto3", ["-c", "import boto3"]),
+    "sympy": ("import sympy", ["-c", "import sympy"]),
+    "networkx": ("import networkx", ["-c", "import networkx"]),
+    "pydantic": ("from pydantic import BaseModel", ["-c", "from pydantic import BaseModel"]),
+    "flask": ("import flask", ["-c", "import flask"]),
+    "rich": ("import rich.console", ["-c", "import rich.console"]),
+    "sqlalchemy": ("import sqlalchemy", ["-c", "import sqlalchemy"]),
+    "ipython": ("from IPython import embed", ["-c", "from IPython import embed"]),
+    "demo": (None, [DEMO]),
+}
+QUICK = ["pass", "networkx", "rich", "demo"]
+
+PHASE = "import time\nstart = time.perf_counter()\n{statement}\nprint((time.perf_counter() - start) * 1e3)\n"
+
+# The limit: every code object the archive holds is materialized and every
+# module's location known before the clock starts.
+LIMIT = """
+import sys, time
+from _frozen_importlib import ModuleSpec
+from _frozen_importlib_external import ExtensionFileLoader, SourceFileLoader
+import codeshare.archive
+archive = codeshare.archive.open({archive!r})
+preloaded = {{name: (archive.metadata(name), archive.code(name)) for name in archive.names}}
+extensions = archive.manifest["extensions"]
+
+class PreloadedLoader(SourceFileLoader):
+    def get_code(self, fullname):
+        return preloaded[fullname][1]
+
+class Preloaded:
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        entry = preloaded.get(name)
+        if entry is not None:
+            metadata = entry[0]
+            spec = ModuleSpec(name, PreloadedLoader(name, metadata["origin"]), origin=metadata["origin"],
+                              is_package=metadata["package"])
+            spec.has_location = True
+            if metadata["package"]:
+                spec.submodule_search_locations = [metadata["origin"].rpartition("/")[0]]
+            return spec
+        if name in extensions:
+            origin = extensions[name][0]
+            spec = ModuleSpec(name, ExtensionFileLoader(name, origin), origin=origin)
+            spec.has_location = True
+            return spec
+        return None
+
+sys.meta_path.insert(len(sys.meta_path) - 1, Preloaded)
+""" + PHASE
+
+
+def run(command, environment):
+    """(wall seconds, peak RSS KiB, minor faults, stdout, exit status)."""
+    read, write = os.pipe()
+    start = time.perf_counter()
+    pid = os.posix_spawn(command[0], command, environment,
+                         file_actions=[(os.POSIX_SPAWN_DUP2, write, 1), (os.POSIX_SPAWN_CLOSE, read)])
+    os.close(write)
+    chunks = []
+    while True:
+        chunk = os.read(read, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read)
+    _, status, usage = os.wait4(pid, 0)
+    elapsed = time.perf_counter() - start
+    return elapsed, usage.ru_maxrss, usage.ru_minflt, b"".join(chunks), os.waitstatus_to_exitcode(status)
+
+
+def clean_environment(**extra):
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("CODESHARE_", "PYCDS", "PYTHON"))}
+    environment.update(extra)
+    return environment
+
+
+class Tools:
+    def __init__(self, options, workload, argv):
+        self.workdir = os.path.join(options.workdir, workload)
+        os.makedirs(self.workdir, exist_ok=True)
+        self.pythons = {"plain": options.plain, "codeshare": options.codeshare, "cds": options.cds}
+        self.argv = argv
+        self.archive = os.path.join(self.workdir, "codeshare.csa")
+        self.cds_image = os.path.join(self.workdir, "cds.img")
+        self.environments = {
+            "plain": clean_environment(),
+            "codeshare": clean_environment(CODESHARE_ARCHIVE=self.archive),
+            "cds": clean_environment(PYCDSMODE="SHARE", PYCDSARCHIVE=self.cds_image),
+        }
+
+    def prepare(self):
+        os.chdir(self.workdir)
+        dumped = run([self.pythons["codeshare"], "-m", "codeshare", "dump", "-o", self.archive, *self.argv],
+                     clean_environment())
+        if dumped[4] != 0 or not os.path.exists(self.archive):
+            raise SystemExit(f"codeshare dump failed for {self.argv}")
+        listing = os.path.join(self.workdir, "cds.lst")
+        run([self.pythons["cds"], *self.argv], clean_environment(PYCDSMODE="TRACE", PYCDSLIST=listing))
+        run([self.pythons["cds"], "-c", f"import cds.dump; cds.dump.run_dump({listing!r}, {self.cds_image!r})"],
+            clean_environment())
+        if not os.path.exists(self.cds_image):
+            raise SystemExit(f"code-data-share dump failed for {self.argv}")
+
+    def check_outputs(self):
+        expected = run([self.pythons["plain"], *self.argv], self.environments["plain"])
+        for tool in ("codeshare", "cds"):
+            got = run([self.pythons[tool], *self.argv], self.environments[tool])
+            if (got[3], got[4]) != (expected[3], expected[4]):
+                raise SystemExit(f"{tool}: output differs from plain for {self.argv}")
+
+
+def whole_process(tools, runs):
+    samples = {tool: [] for tool in tools.pythons}
+    for index in range(runs + 1):
+        for tool, python in tools.pythons.items():
+            elapsed, rss, faults, _, status = run([python, *tools.argv], tools.environments[tool])
+            if status != 0:
+                raise SystemExit(f"{tool} failed on {tools.argv}")
+            if index:  # one warm-up round
+                samples[tool].append((elapsed * 1e3, rss, faults))
+    return {tool: {"ms": statistics.median(s[0] for s in values),
+                   "rss_kib": statistics.median(s[1] for s in values),
+                   "minor_faults": statistics.median(s[2] for s in values)}
+            for tool, values in samples.items()}
+
+
+def import_phase(tools, statement, runs):
+    probe = PHASE.format(statement=statement)
+    variants = {
+        "plain": ([tools.pythons["plain"], "-c", probe], tools.environments["plain"]),
+        "codeshare": ([tools.pythons["codeshare"], "-c", probe], tools.environments["codeshare"]),
+        "cds": ([tools.pythons["cds"], "-c", probe], tools.environments["cds"]),
+        "limit": ([tools.pythons["codeshare"], "-c", LIMIT.format(archive=tools.archive, statement=statement)],
+                  clean_environment()),
+    }
+    samples = {name: [] for name in variants}
+    for index in range(runs + 1):
+        for name, (command, environment) in variants.items():
+            _, _, _, output, status = run(command, environment)
+            if status != 0:
+                raise SystemExit(f"import phase failed: {name} {statement}")
+            if index:
+                samples[name].append(float(output.split()[-1]))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def chart(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    names = [name for name in results if name != "pass"]
+    width = 0.25
+    figure, axes = plt.subplots(figsize=(10, 4.5))
+    for offset, (key, label) in enumerate((("codeshare", "codeshare / plain"), ("cds", "code-data-share / plain"),
+                                            ("limit", "limit / plain (import phase)"))):
+        values = []
+        for name in names:
+            result = results[name]
+            if key == "limit":
+                phase = result.get("import_phase")
+                values.append(phase["limit"] / phase["plain"] if phase else 0)
+            else:
+                values.append(result["process"][key]["ms"] / result["process"]["plain"]["ms"])
+        axes.bar([index + (offset - 1) * width for index in range(len(names))], values, width, label=label)
+    axes.axhline(1.0, color="black", linewidth=0.8)
+    axes.set_xticks(range(len(names)), names)
+    axes.set_ylabel("time relative to plain CPython (lower is faster)")
+    axes.set_title("Whole-process start-up, medians of interleaved runs")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for tool in ("plain", "codeshare", "cds"):
+        parser.add_argument(f"--{tool}", required=True, help=f"python of the {tool} venv")
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}, few runs")
+    parser.add_argument("--json")
+    parser.add_argument("--chart")
+    options = parser.parse_args()
+    runs = min(options.runs, 5) if options.quick else options.runs
+    names = QUICK if options.quick else list(WORKLOADS)
+    results = {}
+    header = (f"{'workload':11} {'plain':>8} {'codeshare':>15} {'code-data-share':>17} |"
+              f" {'import phase: plain':>19} {'codeshare':>9} {'cds':>7} {'limit':>7} {'cs/limit':>8} |"
+              f" {'peak RSS MiB p/cs/cds':>22} | {'faults p/cs/cds':>17}")
+    print(header)
+    for name in names:
+        statement, argv = WORKLOADS[name]
+        tools = Tools(options, name, argv)
+        tools.prepare()
+        tools.check_outputs()
+        process = whole_process(tools, runs)
+        phase = import_phase(tools, statement, runs) if statement else None
+        results[name] = {"argv": argv, "process": process, "import_phase": phase}
+        p, c, d = (process[tool] for tool in ("plain", "codeshare", "cds"))
+        phase_text = (f" {phase['plain']:17.1f}ms {phase['codeshare']:7.1f}ms {phase['cds']:5.1f}ms "
+                      f"{phase['limit']:5.1f}ms {phase['codeshare'] / phase['limit']:8.2f}"
+                      if phase else f" {'(script: whole process only)':>58}")
+        print(f"{name:11} {p['ms']:6.1f}ms {c['ms']:7.1f}ms {c['ms'] / p['ms']:5.2f}x "
+              f"{d['ms']:8.1f}ms {d['ms'] / p['ms']:5.2f}x |{phase_text} |"
+              f" {p['rss_kib'] / 1024:6.1f}/{c['rss_kib'] / 1024:6.1f}/{d['rss_kib'] / 1024:6.1f} |"
+              f" {p['minor_faults']:5.0f}/{c['minor_faults']:5.0f}/{d['minor_faults']:5.0f}", flush=True)
+    report = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"node": platform.node(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": sys.version},
+        "runs": runs,
+        "results": results,
+    }
+    if options.json:
+        with open(options.json, "w") as file:
+            json.dump(report, file, indent=2)
+    if options.chart:
+        chart(results, options.chart)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
