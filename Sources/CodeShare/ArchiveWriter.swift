@@ -20,7 +20,7 @@ struct ModuleEntry {
 ///
 /// Two passes. `analyze` walks every module's object graph and finds the
 /// leaves (str, bytes, int, float, complex) equal across modules; `build`
-/// puts the widely shared ones into the pool (see `buildPool`) and
+/// puts the shared ones into the pool (see `PoolPolicy`) and
 /// everything else into the module's own segment, children before parents.
 struct ArchiveWriter {
     /// Pool chunks close once they pass this size: one page, so that loading a
@@ -196,20 +196,36 @@ struct ArchiveWriter {
 
     // MARK: - Pass 2: layout
 
-    /// Lays out the pool: the leaves used by at least `poolThreshold` modules,
-    /// most widely used first, in page-sized chunks. Every module needs the
-    /// first few chunks (names like `self`, `__name__`), so they are read once
-    /// and serve every import. Leaves shared by fewer modules are copied into
-    /// each module's segment instead: in a pool they would be scattered over
-    /// many chunks, and loading one module would read pages of strings only
-    /// other modules use (measured on the whole stdlib: `json` read 30 chunks
-    /// for a 17 KB segment with a threshold of 2; ~5% larger archive at 1/16).
-    mutating func buildPool(moduleCount: Int) -> [SegmentBuilder] {
-        let poolThreshold = max(2, (moduleCount + 15) / 16)
+    /// How the archive's modules will be loaded, which decides what the
+    /// shared pool holds.
+    enum PoolPolicy {
+        /// A program's imports, loaded together in the order of the entries:
+        /// every leaf used by two or more modules is stored once and interned
+        /// once, in order of first use, so chunks are read as imports reach them.
+        case loadedTogether
+        /// Modules loaded one at a time from a large collection: only leaves
+        /// used by at least 1/16 of the modules go to the pool, most widely used
+        /// first; every module needs those first few chunks (names like `self`).
+        /// Rarer leaves are copied into each module's segment: pooled they would
+        /// be scattered over many chunks (measured on the whole stdlib: `json`
+        /// read 30 chunks for a 17 KB segment with a threshold of 2, 4 at 1/16,
+        /// for a 5% larger archive).
+        case loadedAlone
+    }
+
+    /// Lays out the pool in page-sized chunks, as `policy` says.
+    mutating func buildPool(moduleCount: Int, policy: PoolPolicy) -> [SegmentBuilder] {
         var chunks: [SegmentBuilder] = []
         var chunk = SegmentBuilder()
-        let shared = leaves.indices.filter { leaves[$0].moduleCount >= poolThreshold }
-            .sorted { (leaves[$0].moduleCount, $1) > (leaves[$1].moduleCount, $0) }
+        let shared: [Int]
+        switch policy {
+        case .loadedTogether:
+            shared = leaves.indices.filter { leaves[$0].moduleCount >= 2 }
+        case .loadedAlone:
+            let threshold = max(2, (moduleCount + 15) / 16)
+            shared = leaves.indices.filter { leaves[$0].moduleCount >= threshold }
+                .sorted { (leaves[$0].moduleCount, $1) > (leaves[$1].moduleCount, $0) }
+        }
         for index in shared {
             if chunk.size >= ArchiveWriter.chunkTarget {
                 chunks.append(chunk)
@@ -287,12 +303,12 @@ struct ArchiveWriter {
     // MARK: - Assembly
 
     /// The whole archive file for `modules` (each already analyzed).
-    mutating func build(_ modules: [ModuleEntry], manifest: [UInt8], identity: InterpreterIdentity,
-                        createdTime: UInt64) throws(WriteFailure) -> [UInt8] {
+    mutating func build(_ modules: [ModuleEntry], manifest: [UInt8], policy: PoolPolicy,
+                        identity: InterpreterIdentity, createdTime: UInt64) throws(WriteFailure) -> [UInt8] {
         var file = ByteBuffer()
         file.appendZeros(ArchiveHeader.size)
         var chunkDescriptors: [SegmentDescriptor] = []
-        for chunk in buildPool(moduleCount: modules.count) {
+        for chunk in buildPool(moduleCount: modules.count, policy: policy) {
             file.align(to: 16)
             let (bytes, descriptor) = chunk.finish(fileOffset: UInt64(file.count))
             file.append(bytes)

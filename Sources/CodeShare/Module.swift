@@ -4,7 +4,7 @@ import CodeShareFormat
 /// `codeshare._core`: the C entry points. Everything here converts between
 /// Python objects and the Swift writer and reader; no archive logic.
 ///
-///     write(entries: list[tuple[str, code, bytes]], manifest: bytes) -> bytes
+///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool) -> bytes
 ///     open(path: str) -> (handle, names: list[str], metadata: list[bytes], manifest: bytes)
 ///     load(handle, index: int) -> code
 ///     header(handle) -> dict
@@ -35,10 +35,12 @@ private func reader(_ handle: PyObjectPointer?) -> ArchiveReader? {
 }
 
 private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 2, let list = args![0], cs_is_list(list) != 0, let manifest = args![1], cs_is_bytes(manifest) != 0 else {
-        raise(PyExc_TypeError, "write() takes a list of (name, code, metadata) tuples and a manifest (bytes)")
+    guard count == 3, let list = args![0], cs_is_list(list) != 0, let manifest = args![1], cs_is_bytes(manifest) != 0 else {
+        raise(PyExc_TypeError, "write() takes a list of (name, code, metadata) tuples, a manifest (bytes) and a bool")
         return nil
     }
+    let together = PyObject_IsTrue(args![2])
+    if together < 0 { return nil }
     var modules: [ModuleEntry] = []
     for index in 0..<PyList_Size(list) {
         let item = PyList_GetItem(list, index)!
@@ -67,6 +69,7 @@ private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
             }
         }
         let bytes = try writer.build(modules, manifest: [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(manifest), count: manifest.size)),
+                                     policy: together != 0 ? .loadedTogether : .loadedAlone,
                                      identity: .running(), createdTime: UInt64(time(nil)))
         return bytes.withUnsafeBytes {
             PyBytes_FromStringAndSize($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
@@ -220,7 +223,7 @@ private func method(_ name: StaticString, _ function: FastFunction, _ doc: Stati
 @_cdecl("PyInit__core")
 public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
     let table: [PyMethodDef] = [
-        method("write", write, "write(entries, manifest) -> bytes: an archive of (name, code, metadata) entries"),
+        method("write", write, "write(entries, manifest, together) -> bytes: an archive of (name, code, metadata) entries"),
         method("open", open, "open(path) -> (handle, names, metadata, manifest): validate an archive"),
         method("load", load, "load(handle, index) -> code: materialize one module's code"),
         method("header", header, "header(handle) -> dict: the archive header"),

@@ -19,19 +19,33 @@ public enum Checksum {
     /// Hash of `count` bytes at `bytes`; any alignment, any length.
     public static func of(_ bytes: UnsafeRawPointer, count: Int, seed: UInt64 = 0) -> UInt64 {
         var a = seed ^ prime3, b = seed &+ prime1, c = seed &+ prime2, d = seed &- prime1
-        var position = 0
-        while position + 32 <= count {
-            a = round(a, bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
-            b = round(b, bytes.loadUnaligned(fromByteOffset: position + 8, as: UInt64.self))
-            c = round(c, bytes.loadUnaligned(fromByteOffset: position + 16, as: UInt64.self))
-            d = round(d, bytes.loadUnaligned(fromByteOffset: position + 24, as: UInt64.self))
-            position += 32
+        let words = count / 8
+        var index = 0
+        if Int(bitPattern: bytes) & 7 == 0 {
+            // Segments are read into 16-aligned memory: plain word loads.
+            let aligned = bytes.assumingMemoryBound(to: UInt64.self)
+            while index + 4 <= words {
+                a = round(a, UInt64(littleEndian: aligned[index]))
+                b = round(b, UInt64(littleEndian: aligned[index + 1]))
+                c = round(c, UInt64(littleEndian: aligned[index + 2]))
+                d = round(d, UInt64(littleEndian: aligned[index + 3]))
+                index += 4
+            }
+        } else {
+            while index + 4 <= words {
+                a = round(a, bytes.little(8 * index, as: UInt64.self))
+                b = round(b, bytes.little(8 * index + 8, as: UInt64.self))
+                c = round(c, bytes.little(8 * index + 16, as: UInt64.self))
+                d = round(d, bytes.little(8 * index + 24, as: UInt64.self))
+                index += 4
+            }
         }
-        while position + 8 <= count {
-            a = round(a, bytes.loadUnaligned(fromByteOffset: position, as: UInt64.self))
-            position += 8
+        while index < words {
+            a = round(a, bytes.little(8 * index, as: UInt64.self))
+            index += 1
         }
         var tail: UInt64 = 0
+        var position = 8 * words
         var shift: UInt64 = 0
         while position < count {
             tail |= UInt64(bytes.load(fromByteOffset: position, as: UInt8.self)) << shift

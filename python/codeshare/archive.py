@@ -1,6 +1,6 @@
 """Reading and writing codeshare archives: the Python face of `codeshare._core`.
 
-    archive.write(path, [(module_name, code, metadata), ...], manifest=None)
+    archive.write(path, [(module_name, code, metadata), ...], manifest=None, together=False)
     with archive.open(path) as a:   # or a = archive.open(path)
         a.names                      # module names, in archive order
         a.metadata(name)             # what was recorded with the module
@@ -20,14 +20,18 @@ ArchiveError = _core.ArchiveError
 __all__ = ["Archive", "ArchiveError", "open", "write"]
 
 
-def write(path, entries, manifest=None):
+def write(path, entries, manifest=None, *, together=False):
     """Writes an archive of `entries` (name, code, metadata) and an archive-wide
-    `manifest` to `path`, atomically:
+    `manifest` to `path`. `together`: the modules are a program's imports,
+    loaded together in this order (every shared string is then stored and
+    interned once); otherwise a collection whose modules are loaded alone
+    (only widely shared strings are pooled, so that loading one module reads
+    little else). Written atomically:
     a temporary file in the same directory, then rename. Readers see the old
     file or the new one, never a partial one."""
     path = os.fspath(path)
     data = _core.write([(name, code, marshal.dumps(metadata)) for name, code, metadata in entries],
-                       marshal.dumps(manifest))
+                       marshal.dumps(manifest), together)
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)

@@ -139,5 +139,5 @@ class Recorder:
 
     def write(self, path):
         entries, manifest = self.entries_and_manifest()
-        archive.write(path, entries, manifest)
+        archive.write(path, entries, manifest, together=True)
         return len(entries), len(manifest["extensions"])
