@@ -86,3 +86,13 @@ def test_other_optimization_or_debug_ranges_is_not_served(tmp_path):
         assert archived.stderr == plain.stderr + warning
         assert not served(verbose.stderr)
     assert sys.flags.optimize == 0
+
+
+def test_check_none_trusts_the_archive(tmp_path):
+    app, archive = make(tmp_path)
+    with open(os.path.join(app, "helper.py"), "w") as file:
+        file.write("VALUE = 'edited'\n")
+    _, trusted, _ = run_both(["main.py"], archive, cwd=app,
+                             env={"EXTRA": str(tmp_path / "extra"), "CODESHARE_CHECK": "none"})
+    # An immutable deployment's promise: no stat, the archived code runs.
+    assert "helper 1" in trusted.stdout

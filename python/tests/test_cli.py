@@ -1,0 +1,26 @@
+"""The command line: usage errors are one clear line and exit status 2."""
+from conftest import run_python
+
+
+def test_usage_errors(tmp_path):
+    for arguments, message in (
+        (["dump", "main.py"], "-o OUTPUT is required"),
+        (["dump", "-o", str(tmp_path / "a.csa")], "nothing to run: give a SCRIPT"),
+        (["dump", "-o", str(tmp_path / "a.csa"), "--bogus"], "unknown option --bogus"),
+        (["frobnicate"], "unknown command 'frobnicate'"),
+        (["info"], "info takes one archive path"),
+    ):
+        result = run_python(["-m", "codeshare", *arguments], check=False)
+        assert result.returncode == 2, arguments
+        assert result.stderr.startswith(f"codeshare: {message}"), result.stderr
+        assert "python -m codeshare dump -o OUT" in result.stderr, "with the usage"
+    assert not (tmp_path / "a.csa").exists()
+
+
+def test_info_and_verify_refuse_a_bad_archive(tmp_path):
+    bad = tmp_path / "bad.csa"
+    bad.write_bytes(b"not an archive" * 100)
+    for command in ("info", "verify"):
+        result = run_python(["-m", "codeshare", command, str(bad)], check=False)
+        assert result.returncode == 1
+        assert result.stderr == f"codeshare: {bad}: not a codeshare archive (bad magic)\n"
