@@ -42,12 +42,12 @@ class ArchiveFinder:
         self.statistics = Statistics()
 
     def log(self, message):
-        if self.verbose:
-            print(f"codeshare: {message}", file=sys.stderr)
+        print(f"codeshare: {message}", file=sys.stderr)
 
     def fell_back(self, name, reason):
         self.statistics.fell_back += 1
-        self.log(f"fell back on {name}: {reason}")
+        if self.verbose:
+            self.log(f"fell back on {name}: {reason}")
 
     def invalidate_caches(self):
         self.resolver.invalidate()
@@ -59,7 +59,8 @@ class ArchiveFinder:
         if extension is not None:
             return self._extension_spec(name, path, *extension)
         self.statistics.not_in_archive += 1
-        self.log(f"not in the archive: {name}")
+        if self.verbose:
+            self.log(f"not in the archive: {name}")
         return None
 
     def _source_spec(self, name, path):
@@ -76,7 +77,8 @@ class ArchiveFinder:
         # Resolution may have changed: let plain import decide.
         spec = PathFinder.find_spec(name, path)
         if spec is not None and spec.origin == origin and type(spec.loader) is SourceFileLoader:
-            self.log(f"{name}: {reason}; the normal search found the recorded file")
+            if self.verbose:
+                self.log(f"{name}: {reason}; the normal search found the recorded file")
             spec.loader = ArchiveLoader(name, origin, self, metadata)
             return spec
         self.fell_back(name, f"{reason}; the normal search found {spec and spec.origin}")
@@ -86,7 +88,8 @@ class ArchiveFinder:
         reason = self.resolver.why_not(name, path, search_index, entry_index)
         if reason is None and os.path.isfile(origin):
             self.statistics.served += 1
-            self.log(f"served the location of {name}")
+            if self.verbose:
+                self.log(f"served the location of {name}")
             spec = ModuleSpec(name, ExtensionFileLoader(name, origin), origin=origin)
             spec.has_location = True
             return spec
@@ -122,7 +125,8 @@ class ArchiveLoader(SourceFileLoader):
                 else:
                     _imp._fix_co_filename(code, self.path)
                     finder.statistics.served += 1
-                    finder.log(f"served {fullname}")
+                    if finder.verbose:
+                        finder.log(f"served {fullname}")
                     return code
             finder.fell_back(fullname, reason)
         return super().get_code(fullname)

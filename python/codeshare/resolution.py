@@ -73,18 +73,33 @@ class Resolver:
     def __init__(self, manifest):
         self.searches = manifest["searches"]
         self.directories = manifest["directories"]
-        self._unchanged = {}
+        self._unchanged = {}    # directory -> still as recorded
+        self._trails = {}       # (search, entry[, cwd]) -> None or the reason
+        self._relative = {}     # search -> holds a relative entry ('' is the cwd)
 
     def invalidate(self):
         self._unchanged.clear()
+        self._trails.clear()
 
     def why_not(self, name, path, search_index, entry_index):
         """None if plain import would resolve `name` as recorded, else the reason."""
         recorded = self.searches[search_index]
         current = sys.path if path is None else path
-        if list(current) != recorded:
+        if (current if type(current) is list else list(current)) != recorded:
             return "search path differs from the dump" if path is not None or "." in name else "sys.path differs from the dump"
-        for entry in recorded[:entry_index + 1]:
+        # The verdict on the directories searched, once per process.
+        relative = self._relative.get(search_index)
+        if relative is None:
+            relative = self._relative[search_index] = not all(os.path.isabs(entry) for entry in recorded)
+        key = (search_index, entry_index, os.getcwd()) if relative else (search_index, entry_index)
+        try:
+            return self._trails[key]
+        except KeyError:
+            verdict = self._trails[key] = self._trail_verdict(recorded[:entry_index + 1])
+            return verdict
+
+    def _trail_verdict(self, entries):
+        for entry in entries:
             key = entry_key(entry)
             unchanged = self._unchanged.get(key)
             if unchanged is None:
