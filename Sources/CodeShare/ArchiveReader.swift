@@ -24,8 +24,9 @@ final class ArchiveReader {
     let header: ArchiveHeader
     let modules: [ModuleRecord]
     let chunks: [SegmentDescriptor]
-    /// Names and metadata, addressed by the module records.
-    let strings: [UInt8]
+    /// The tables as read; names and metadata start at `stringsStart`.
+    let tables: [UInt8]
+    let stringsStart: Int
     private var loadedChunks: [LoadedSegment?]
     private var failedChunks: [ArchiveError?]
     private var roots: [PyObjectPointer?]
@@ -39,12 +40,13 @@ final class ArchiveReader {
     }
 
     private init(file: FileDescriptor, header: ArchiveHeader, modules: [ModuleRecord],
-                 chunks: [SegmentDescriptor], strings: [UInt8]) {
+                 chunks: [SegmentDescriptor], tables: [UInt8], stringsStart: Int) {
         self.file = file
         self.header = header
         self.modules = modules
         self.chunks = chunks
-        self.strings = strings
+        self.tables = tables
+        self.stringsStart = stringsStart
         loadedChunks = [LoadedSegment?](repeating: nil, count: chunks.count)
         failedChunks = [ArchiveError?](repeating: nil, count: chunks.count)
         roots = [PyObjectPointer?](repeating: nil, count: modules.count)
@@ -81,7 +83,9 @@ final class ArchiveReader {
         case .success(let decoded): header = decoded
         case .failure(let error): return .failure(error)
         }
-        var tables = [UInt8](repeating: 0, count: Int(header.tablesSize))
+        var tables = [UInt8](unsafeUninitializedCapacity: Int(header.tablesSize)) { _, count in
+            count = Int(header.tablesSize)
+        }
         if let error = read(file, into: &tables, at: header.tablesOffset) { return .failure(error) }
         if Checksum.of(tables) != header.tablesChecksum { return .failure(.tablesChecksum) }
         let moduleCount = Int(header.moduleCount), chunkCount = Int(header.chunkCount)
@@ -111,7 +115,7 @@ final class ArchiveReader {
             return .failure(.badReference)
         }
         return .success(ArchiveReader(file: file, header: header, modules: modules, chunks: chunks,
-                                      strings: [UInt8](tables[fixedSize...])))
+                                      tables: tables, stringsStart: fixedSize))
     }
 
     private static func read(_ file: FileDescriptor, into bytes: inout [UInt8], at offset: UInt64) -> ArchiveError? {

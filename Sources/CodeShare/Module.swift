@@ -103,8 +103,8 @@ private func open(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?,
     PyTuple_SetItem(result, 0, handle)
     PyTuple_SetItem(result, 1, names)
     PyTuple_SetItem(result, 2, metadata)
-    archive.strings.withUnsafeBytes { strings in
-        let base = strings.baseAddress!.assumingMemoryBound(to: CChar.self)
+    archive.tables.withUnsafeBytes { tables in
+        let base = tables.baseAddress!.assumingMemoryBound(to: CChar.self) + archive.stringsStart
         PyTuple_SetItem(result, 3, PyBytes_FromStringAndSize(base + Int(archive.header.manifestOffset),
                                                              Int(archive.header.manifestLength)))
         for (index, record) in archive.modules.enumerated() {

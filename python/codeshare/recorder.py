@@ -7,12 +7,13 @@ recording becomes an archive: one entry per module loaded from source, and
 a manifest with the search paths, the state of every directory searched,
 and where extension modules were found.
 """
+import marshal
 import os
 import sys
 from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader, SourceLoader
 
 from . import archive
-from .resolution import directory_state, entry_key, module_entry
+from .resolution import directory_mtime, entry_key, module_entry, module_names
 
 MANIFEST_VERSION = 1
 
@@ -91,7 +92,7 @@ class Recorder:
     def entries_and_manifest(self):
         """The archive's entries and manifest for what was loaded."""
         self._record_earlier_imports()
-        searches, search_index, directories = [], {}, {}
+        searches, search_index, directories, listings = [], {}, {}, {}
         entries, extensions = [], {}
 
         def resolution(search, origin, is_package):
@@ -104,7 +105,9 @@ class Recorder:
                 searches.append(list(search))
             for directory in search[:entry + 1]:
                 directory = entry_key(directory)
-                directories[directory] = directory_state(directory)
+                if directory not in directories:
+                    directories[directory] = directory_mtime(directory)
+                    listings[directory] = module_names(directory) if directories[directory] >= 0 else ()
             return search_index[key], entry
 
         # By spec name: a module run with -m is __main__ but was found as itself.
@@ -133,7 +136,10 @@ class Recorder:
         # Import order: modules imported together sit together in the file.
         order = {name: index for index, name in enumerate(loaded)}
         entries.sort(key=lambda entry: order.get(entry[0], len(order)))
+        # Listings are needed only when a directory's mtime moved: kept as
+        # marshal bytes, so that opening the archive does not parse them.
         manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,
+                    "listings": marshal.dumps(listings),
                     "extensions": extensions, "argv": list(sys.argv)}
         return entries, manifest
 

@@ -13,6 +13,7 @@ compared (an archive written next to the script moves the mtime too).
 Imports nothing beyond what every interpreter has loaded at start-up.
 """
 import _imp
+import marshal
 import os
 import sys
 from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
@@ -33,13 +34,8 @@ def module_names(directory):
                         if ("." not in name and name != "__pycache__") or name.endswith(_SUFFIXES)))
 
 
-def directory_state(path):
-    """(mtime in ns or MISSING / NOT_A_DIRECTORY, module-like names)."""
-    mtime = directory_mtime(path)
-    return (mtime, module_names(path) if mtime >= 0 else ())
-
-
 def directory_mtime(path):
+    """The directory's mtime in ns, or MISSING / NOT_A_DIRECTORY."""
     try:
         status = os.stat(path)
     except OSError:
@@ -72,7 +68,8 @@ class Resolver:
 
     def __init__(self, manifest):
         self.searches = manifest["searches"]
-        self.directories = manifest["directories"]
+        self.directories = manifest["directories"]   # directory -> mtime at the dump
+        self._listings = manifest["listings"]         # marshal bytes: directory -> module-like names
         self._unchanged = {}    # directory -> still as recorded
         self._trails = {}       # (search, entry[, cwd]) -> None or the reason
         self._relative = {}     # search -> holds a relative entry ('' is the cwd)
@@ -113,6 +110,10 @@ class Resolver:
         if recorded is None:
             return False
         mtime = directory_mtime(directory)
-        if mtime == recorded[0]:
+        if mtime == recorded:
             return True
-        return mtime >= 0 and recorded[0] >= 0 and module_names(directory) == recorded[1]
+        if mtime < 0 or recorded < 0:
+            return False
+        if isinstance(self._listings, bytes):
+            self._listings = marshal.loads(self._listings)
+        return module_names(directory) == self._listings[directory]

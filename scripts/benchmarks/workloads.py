@@ -185,26 +185,30 @@ def chart(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     names = [name for name in results if name != "pass"]
-    width = 0.25
-    figure, axes = plt.subplots(figsize=(10, 4.5))
-    for offset, (key, label) in enumerate((("codeshare", "codeshare / plain"), ("cds", "code-data-share / plain"),
-                                            ("limit", "limit / plain (import phase)"))):
-        values = []
-        for name in names:
-            result = results[name]
-            if key == "limit":
-                phase = result.get("import_phase")
-                values.append(phase["limit"] / phase["plain"] if phase else 0)
-            else:
-                values.append(result["process"][key]["ms"] / result["process"]["plain"]["ms"])
-        axes.bar([index + (offset - 1) * width for index in range(len(names))], values, width, label=label)
-    axes.axhline(1.0, color="black", linewidth=0.8)
-    axes.set_xticks(range(len(names)), names)
-    axes.set_ylabel("time relative to plain CPython (lower is faster)")
-    axes.set_title("Whole-process start-up, medians of interleaved runs")
-    axes.legend()
+    phased = [name for name in names if results[name]["import_phase"]]
+    figure, (whole, phase) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [len(names), len(phased)]})
+    width = 0.38
+    for offset, (tool, label) in enumerate((("codeshare", "codeshare"), ("cds", "code-data-share 0.1.0"))):
+        values = [results[name]["process"][tool]["ms"] / results[name]["process"]["plain"]["ms"] for name in names]
+        whole.bar([index + (offset - 0.5) * width for index in range(len(names))], values, width, label=label)
+    whole.set_title("Whole process / plain CPython")
+    whole.set_xticks(range(len(names)), names, rotation=30)
+    width = 0.27
+    for offset, (key, label) in enumerate((("codeshare", "codeshare"), ("cds", "code-data-share 0.1.0"),
+                                            ("limit", "limit (nothing searched, read, unmarshalled)"))):
+        values = [results[name]["import_phase"][key] / results[name]["import_phase"]["plain"] for name in phased]
+        phase.bar([index + (offset - 1) * width for index in range(len(phased))], values, width, label=label)
+    phase.set_title("Import phase / plain CPython")
+    phase.set_xticks(range(len(phased)), phased, rotation=30)
+    for axes in (whole, phase):
+        axes.axhline(1.0, color="black", linewidth=0.8)
+        axes.set_ylim(0, 1.15)
+        axes.set_ylabel("time relative to plain (lower is faster)")
+    whole.legend(loc="lower left")
+    phase.legend(loc="lower left", fontsize=8)
+    figure.suptitle("Start-up, medians of interleaved runs")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=100)
 
 
 def main():
