@@ -34,6 +34,14 @@ private func reader(_ handle: PyObjectPointer?) -> ArchiveReader? {
     return Unmanaged<ArchiveReader>.fromOpaque(pointer).takeUnretainedValue()
 }
 
+/// The archive of a call whose one argument is a handle; nil with a
+/// TypeError set otherwise.
+private func onlyArchive(_ args: UnsafePointer<PyObjectPointer?>?, _ count: Int, _ usage: StaticString) -> ArchiveReader? {
+    if count == 1, let archive = reader(args![0]) { return archive }
+    if PyErr_Occurred() == nil { raise(PyExc_TypeError, usage) }
+    return nil
+}
+
 private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard count == 3, let list = args![0], cs_is_list(list) != 0, let manifest = args![1], cs_is_bytes(manifest) != 0 else {
         raise(PyExc_TypeError, "write() takes a list of (name, code, metadata) tuples, a manifest (bytes) and a bool")
@@ -141,10 +149,7 @@ private func load(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?,
 }
 
 private func header(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 1, let archive = reader(args![0]) else {
-        if PyErr_Occurred() == nil { raise(PyExc_TypeError, "header() takes an archive handle") }
-        return nil
-    }
+    guard let archive = onlyArchive(args, count, "header() takes an archive handle") else { return nil }
     let header = archive.header
     let dict = PyDict_New()!
     func set(_ key: StaticString, _ value: PyObjectPointer?) {
@@ -167,10 +172,7 @@ private func header(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>
 }
 
 private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 1, let archive = reader(args![0]) else {
-        if PyErr_Occurred() == nil { raise(PyExc_TypeError, "stats() takes an archive handle") }
-        return nil
-    }
+    guard let archive = onlyArchive(args, count, "stats() takes an archive handle") else { return nil }
     let counters = archive.counters
     let dict = PyDict_New()!
     for (key, value) in [("modules_loaded" as StaticString, counters.modulesLoaded),
@@ -183,10 +185,7 @@ private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
 }
 
 private func census(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 1, let archive = reader(args![0]) else {
-        if PyErr_Occurred() == nil { raise(PyExc_TypeError, "census() takes an archive handle") }
-        return nil
-    }
+    guard let archive = onlyArchive(args, count, "census() takes an archive handle") else { return nil }
     switch archive.census() {
     case .failure(let error):
         raiseArchiveError(error)

@@ -29,7 +29,7 @@ public struct ArchiveHeader: Equatable {
     public static let magic: UInt64 = 0x0A0D_4843_5241_5343
     /// Bump on any change to what the archive's bytes mean; old archives are
     /// then refused as "schema version" and rewritten by the next dump.
-    public static let schemaVersion: UInt32 = 1
+    public static let schemaVersion: UInt32 = 2
     public static let buildVersionSize = 96
 
     public var identity: InterpreterIdentity

@@ -4,7 +4,10 @@ Opens the archive and puts an ArchiveFinder on sys.meta_path just before
 PathFinder (after the built-in and frozen importers). An unusable archive
 gives one warning line and the program runs normally. site.py may process
 a .pth file twice (it does in venvs): a mark on the site module makes the
-.pth line skip the second time.
+.pth line skip the second time. The .pth line finds this package through
+the site directory it is in (site.py's `sitedir`), put first on sys.path
+for that one import: the interpreter's own directories are not listed
+before the first import that needs them (a served program may need none).
 
     CODESHARE_ARCHIVE=app.csa   the archive to serve imports from
     CODESHARE_VERBOSE=1         one stderr line per import, a summary at exit

@@ -7,7 +7,9 @@ peak RSS of each (ru_maxrss of the child).
   hook: `python -c pass` in a venv with codeshare installed (its .pth hook
         present, CODESHARE_ARCHIVE unset) against a venv without it;
   extension: `python -c "import codeshare._core"` against `python -c pass`,
-        both in the codeshare venv.
+        both in the codeshare venv; and against `import codeshare` (the
+        package alone: the sys.path search any site-packages import pays),
+        which isolates loading the Swift extension itself.
 """
 import argparse
 import json
@@ -56,14 +58,20 @@ def main():
                       "delta_rss_kib": hook[1]["rss_kib"] - hook[0]["rss_kib"]}
     extension = interleaved([options.with_codeshare, "-c", "pass"],
                             [options.with_codeshare, "-c", "import codeshare._core"], options.runs, environment)
+    package = interleaved([options.with_codeshare, "-c", "import codeshare"],
+                          [options.with_codeshare, "-c", "import codeshare._core"], options.runs, environment)
     report["extension"] = {"pass_ms": extension[0]["ms"], "import_ms": extension[1]["ms"],
                            "delta_ms": extension[1]["ms"] - extension[0]["ms"],
-                           "delta_rss_kib": extension[1]["rss_kib"] - extension[0]["rss_kib"]}
+                           "delta_rss_kib": extension[1]["rss_kib"] - extension[0]["rss_kib"],
+                           "over_package_ms": package[1]["ms"] - package[0]["ms"],
+                           "over_package_rss_kib": package[1]["rss_kib"] - package[0]["rss_kib"]}
     print(f"disabled hook:    python -c pass {report['hook']['without_ms']:.2f} ms without codeshare, "
           f"{report['hook']['with_ms']:.2f} ms with: {report['hook']['delta_ms']:+.3f} ms, "
           f"{report['hook']['delta_rss_kib']:+.0f} KiB peak RSS (medians of {options.runs})")
     print(f"extension import: {report['extension']['delta_ms']:+.3f} ms, "
-          f"{report['extension']['delta_rss_kib']:+.0f} KiB peak RSS over python -c pass")
+          f"{report['extension']['delta_rss_kib']:+.0f} KiB peak RSS over python -c pass; "
+          f"{report['extension']['over_package_ms']:+.3f} ms, {report['extension']['over_package_rss_kib']:+.0f} KiB "
+          f"over importing the codeshare package alone")
     if options.json:
         with open(options.json, "w") as file:
             json.dump(report, file, indent=2)
