@@ -4,8 +4,9 @@ peak RSS of each (ru_maxrss of the child).
 
     python overhead.py --with-codeshare VENV_PYTHON --without VENV_PYTHON [--runs N] [--json OUT]
 
-  hook: `python -c pass` in a venv with codeshare installed (its .pth hook
-        present, CODESHARE_ARCHIVE unset) against a venv without it;
+  hook: `python -c pass` in the codeshare venv with CODESHARE_ARCHIVE unset,
+        its codeshare.pth present against set aside (the same venv, so only
+        the hook differs); and against a venv without codeshare at all;
   extension: `python -c "import codeshare._core"` against `python -c pass`,
         both in the codeshare venv; and against `import codeshare` (the
         package alone: the sys.path search any site-packages import pays),
@@ -42,6 +43,34 @@ def interleaved(a, b, runs, environment):
              "rss_kib": statistics.median(m for _, m in r)} for r in results]
 
 
+def hook_cost(options, environment):
+    """The disabled hook alone: the same venv with its .pth set aside, then
+    a venv without codeshare."""
+    command = [options.with_codeshare, "-c", "pass"]
+    probe = subprocess.run([*command[:1], "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, env=environment, check=True)
+    hook = os.path.join(probe.stdout.strip(), "codeshare.pth")
+    aside = hook + ".aside"
+    with_hook = interleaved([options.without, "-c", "pass"], command, options.runs, environment)
+    os.rename(hook, aside)
+    try:
+        pairs = []
+        for _ in range(options.runs + 2):
+            without = one(command, environment)
+            os.rename(aside, hook)
+            present = one(command, environment)
+            os.rename(hook, aside)
+            pairs.append((without, present))
+    finally:
+        os.rename(aside, hook)
+    pairs = pairs[2:]
+    without_ms = statistics.median(w[0] for w, _ in pairs) * 1e3
+    with_ms = statistics.median(p[0] for _, p in pairs) * 1e3
+    return {"with_ms": with_ms, "without_ms": without_ms, "delta_ms": with_ms - without_ms,
+            "delta_rss_kib": statistics.median(p[1] for _, p in pairs) - statistics.median(w[1] for w, _ in pairs),
+            "over_plain_venv_ms": with_hook[1]["ms"] - with_hook[0]["ms"]}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--with-codeshare", required=True)
@@ -51,11 +80,7 @@ def main():
     options = parser.parse_args()
     environment = {key: value for key, value in os.environ.items() if not key.startswith("CODESHARE_")}
     report = {}
-    hook = interleaved([options.without, "-c", "pass"], [options.with_codeshare, "-c", "pass"],
-                       options.runs, environment)
-    report["hook"] = {"without_ms": hook[0]["ms"], "with_ms": hook[1]["ms"],
-                      "delta_ms": hook[1]["ms"] - hook[0]["ms"],
-                      "delta_rss_kib": hook[1]["rss_kib"] - hook[0]["rss_kib"]}
+    report["hook"] = hook_cost(options, environment)
     extension = interleaved([options.with_codeshare, "-c", "pass"],
                             [options.with_codeshare, "-c", "import codeshare._core"], options.runs, environment)
     package = interleaved([options.with_codeshare, "-c", "import codeshare"],
@@ -65,9 +90,10 @@ def main():
                            "delta_rss_kib": extension[1]["rss_kib"] - extension[0]["rss_kib"],
                            "over_package_ms": package[1]["ms"] - package[0]["ms"],
                            "over_package_rss_kib": package[1]["rss_kib"] - package[0]["rss_kib"]}
-    print(f"disabled hook:    python -c pass {report['hook']['without_ms']:.2f} ms without codeshare, "
-          f"{report['hook']['with_ms']:.2f} ms with: {report['hook']['delta_ms']:+.3f} ms, "
-          f"{report['hook']['delta_rss_kib']:+.0f} KiB peak RSS (medians of {options.runs})")
+    hook = report["hook"]
+    print(f"disabled hook:    python -c pass {hook['with_ms']:.2f} ms with codeshare.pth, "
+          f"{hook['delta_ms']:+.3f} ms, {hook['delta_rss_kib']:+.0f} KiB peak RSS over the same venv without it; "
+          f"{hook['over_plain_venv_ms']:+.3f} ms over a venv without codeshare (medians of {options.runs})")
     print(f"extension import: {report['extension']['delta_ms']:+.3f} ms, "
           f"{report['extension']['delta_rss_kib']:+.0f} KiB peak RSS over python -c pass; "
           f"{report['extension']['over_package_ms']:+.3f} ms, {report['extension']['over_package_rss_kib']:+.0f} KiB "
