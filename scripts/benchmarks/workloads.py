@@ -211,6 +211,32 @@ def chart(results, path):
     figure.savefig(path, dpi=100)
 
 
+def limit_ratio(phase):
+    """codeshare / limit, where there is an import to compare (not for `pass`)."""
+    return f"{phase['codeshare'] / phase['limit']:.2f}" if phase["limit"] >= 0.5 else "—"
+
+
+def markdown(report):
+    """The results as a Markdown table, for the README."""
+    lines = [
+        f"Measured {report['date'][:10]} on {report['machine']['cpus']} vCPUs, {report['machine']['platform']}, "
+        f"Python {report['machine']['python'].split()[0]}; medians of {report['runs']} interleaved runs.",
+        "",
+        "| workload | plain | codeshare | code-data-share | import phase: plain | codeshare | cds | limit | codeshare / limit | peak RSS MiB plain / cs / cds |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, result in report["results"].items():
+        p, c, d = (result["process"][tool] for tool in ("plain", "codeshare", "cds"))
+        phase = result["import_phase"]
+        phase_cells = (f"{phase['plain']:.1f} ms | {phase['codeshare']:.1f} ms | {phase['cds']:.1f} ms | "
+                       f"{phase['limit']:.1f} ms | {limit_ratio(phase)}"
+                       if phase else "— | — | — | — | —")
+        lines.append(f"| {name} | {p['ms']:.1f} ms | {c['ms']:.1f} ms ({c['ms'] / p['ms']:.2f}x) | "
+                     f"{d['ms']:.1f} ms ({d['ms'] / p['ms']:.2f}x) | {phase_cells} | "
+                     f"{p['rss_kib'] / 1024:.1f} / {c['rss_kib'] / 1024:.1f} / {d['rss_kib'] / 1024:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for tool in ("plain", "codeshare", "cds"):
@@ -220,6 +246,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}, few runs")
     parser.add_argument("--json")
     parser.add_argument("--chart")
+    parser.add_argument("--markdown", help="write the table as Markdown here too")
     options = parser.parse_args()
     runs = min(options.runs, 5) if options.quick else options.runs
     names = QUICK if options.quick else list(WORKLOADS)
@@ -238,7 +265,7 @@ def main():
         results[name] = {"argv": argv, "process": process, "import_phase": phase}
         p, c, d = (process[tool] for tool in ("plain", "codeshare", "cds"))
         phase_text = (f" {phase['plain']:17.1f}ms {phase['codeshare']:7.1f}ms {phase['cds']:5.1f}ms "
-                      f"{phase['limit']:5.1f}ms {phase['codeshare'] / phase['limit']:8.2f}"
+                      f"{phase['limit']:5.1f}ms {limit_ratio(phase):>8}"
                       if phase else f" {'(script: whole process only)':>58}")
         print(f"{name:11} {p['ms']:6.1f}ms {c['ms']:7.1f}ms {c['ms'] / p['ms']:5.2f}x "
               f"{d['ms']:8.1f}ms {d['ms'] / p['ms']:5.2f}x |{phase_text} |"
@@ -256,6 +283,9 @@ def main():
             json.dump(report, file, indent=2)
     if options.chart:
         chart(results, options.chart)
+    if options.markdown:
+        with open(options.markdown, "w") as file:
+            file.write(markdown(report))
 
 
 if __name__ == "__main__":
