@@ -12,10 +12,6 @@ public struct ByteBuffer {
         withUnsafeBytes(of: &little) { bytes.append(contentsOf: $0) }
     }
 
-    public mutating func append(_ raw: UnsafeRawBufferPointer) {
-        bytes.append(contentsOf: raw)
-    }
-
     public mutating func append(_ other: [UInt8]) {
         bytes.append(contentsOf: other)
     }

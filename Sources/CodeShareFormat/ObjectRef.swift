@@ -37,8 +37,6 @@ public struct ObjectRef: Equatable {
     public var segment: UInt32 { UInt32(truncatingIfNeeded: raw >> 3) & 0x1FFF_FFFF }
     public var offset: UInt32 { UInt32(truncatingIfNeeded: raw >> 32) }
 
-    public static let maxSegment: UInt32 = 0x1FFF_FFFF
-
     public static func singleton(_ kind: SingletonKind, value: Int32 = 0) -> ObjectRef {
         ObjectRef(.singleton, segment: kind.rawValue, offset: UInt32(bitPattern: value))
     }

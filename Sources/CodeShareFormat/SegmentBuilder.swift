@@ -9,7 +9,6 @@ public struct SegmentBuilder {
     public init() {}
 
     public var size: Int { objects.count }
-    public var internCount: Int { interns.count }
 
     /// Room for one object image of `size` bytes, zeroed, preceded by
     /// `prefix` zero bytes (a GC header); returns the object's offset.

@@ -1,5 +1,6 @@
 """Helpers for the import tests: write a program, dump it, run it plain and
 from the archive, and compare."""
+import functools
 import os
 import re
 import shutil
@@ -40,6 +41,7 @@ def served(verbose_stderr):
     return set(re.findall(r"^codeshare: served (\S+)$", verbose_stderr, re.M))
 
 
+@functools.cache
 def startup_modules():
     """Modules the interpreter imports before any .pth file runs."""
     import ast
@@ -71,5 +73,3 @@ def assert_same_run(plain, archived):
     assert _addresses_masked(archived.stdout) == _addresses_masked(plain.stdout)
     assert _addresses_masked(archived.stderr) == _addresses_masked(plain.stderr)
 
-
-PYTHON = sys.executable

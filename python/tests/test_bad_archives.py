@@ -74,11 +74,10 @@ def test_header_refusals_name_the_reason(archives, tmp_path, run):
 def test_archives_from_other_flags_are_refused(tmp_path, run):
     optimized = write_archive(run, tmp_path / "optimized.csa", MODULES, flags=["-O"])
     assert reason_of(run, optimized).endswith("written under another -O optimization level")
-    assert reason_of(run, optimized, python=None) != "ok"
     no_ranges = write_archive(run, tmp_path / "noranges.csa", MODULES, flags=["-X", "no_debug_ranges"])
     assert reason_of(run, no_ranges).endswith("written with another -X no_debug_ranges setting")
     plain = write_archive(run, tmp_path / "plain.csa", MODULES)
-    assert run([ "-O", ABUSE, "open", plain]).stdout.strip().endswith("another -O optimization level")
+    assert run(["-O", ABUSE, "open", plain]).stdout.strip().endswith("another -O optimization level")
 
 
 DEBIAN_PYTHON = os.environ.get("CODESHARE_DEBIAN_PYTHON")

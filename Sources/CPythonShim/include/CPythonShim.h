@@ -68,18 +68,15 @@ static inline PyTypeObject *cs_type(PyObject *o) { return Py_TYPE(o); }
 static inline Py_ssize_t cs_size(PyObject *o) { return Py_SIZE(o); }
 static inline void cs_incref(PyObject *o) { Py_INCREF(o); }
 static inline void cs_decref(PyObject *o) { Py_DECREF(o); }
-static inline void cs_xdecref(PyObject *o) { Py_XDECREF(o); }
 
 static inline PyTypeObject *cs_str_type(void) { return &PyUnicode_Type; }
 static inline PyTypeObject *cs_bytes_type(void) { return &PyBytes_Type; }
 static inline PyTypeObject *cs_int_type(void) { return &PyLong_Type; }
-static inline PyTypeObject *cs_bool_type(void) { return &PyBool_Type; }
 static inline PyTypeObject *cs_float_type(void) { return &PyFloat_Type; }
 static inline PyTypeObject *cs_complex_type(void) { return &PyComplex_Type; }
 static inline PyTypeObject *cs_tuple_type(void) { return &PyTuple_Type; }
 static inline PyTypeObject *cs_frozenset_type(void) { return &PyFrozenSet_Type; }
 static inline PyTypeObject *cs_code_type(void) { return &PyCode_Type; }
-static inline PyTypeObject *cs_ellipsis_type(void) { return &PyEllipsis_Type; }
 
 static inline int cs_is_list(PyObject *o) { return PyList_Check(o); }
 static inline int cs_is_tuple(PyObject *o) { return PyTuple_Check(o); }
