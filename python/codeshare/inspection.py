@@ -5,7 +5,7 @@ import sys
 import time
 
 from .archive import Archive, ArchiveError
-from .resolution import Resolver
+from .resolution import MANIFEST_VERSION, Resolver
 
 
 def _open(path):
@@ -32,8 +32,9 @@ def info(path):
     print(f"flags:        -O level {header['optimization_level']}, "
           f"debug ranges {'on' if header['debug_ranges'] else 'off (-X no_debug_ranges)'}")
     print(f"created:      {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(header['created']))}")
+    manifest = archive.manifest if isinstance(archive.manifest, dict) else {}
     print(f"modules:      {len(archive)} from source, "
-          f"{len(archive.manifest.get('extensions', ()))} extension-module locations")
+          f"{len(manifest.get('extensions', ()))} extension-module locations")
     print(f"shared pool:  {pool:,} bytes in {header['chunk_count']} chunks")
     print("objects:")
     for name, (count, size) in sorted(by_type.items(), key=lambda item: -item[1][1]):
@@ -51,6 +52,10 @@ def verify(path):
         return 1
     from _frozen_importlib_external import PathFinder
     manifest = archive.manifest
+    if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
+        print(f"codeshare: {archive.path}: not written by `python -m codeshare dump` "
+              "(no import manifest to verify against)", file=sys.stderr)
+        return 1
     resolver = Resolver(manifest)
     problems = 0
     saved_path = sys.path[:]

@@ -13,9 +13,7 @@ import sys
 from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader, SourceLoader
 
 from . import archive
-from .resolution import directory_mtime, entry_key, module_entry, module_names
-
-MANIFEST_VERSION = 1
+from .resolution import MANIFEST_VERSION, directory_mtime, entry_key, module_entry, module_names
 
 
 class Recorder:

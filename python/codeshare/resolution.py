@@ -18,6 +18,10 @@ import os
 import sys
 from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
 
+# The manifest a dump writes: {"version", "searches", "directories",
+# "listings", "extensions", "argv"}; bumped when its meaning changes.
+MANIFEST_VERSION = 1
+
 MISSING = -1
 NOT_A_DIRECTORY = -2
 _SUFFIXES = tuple(_imp.extension_suffixes()) + tuple(SOURCE_SUFFIXES) + tuple(BYTECODE_SUFFIXES)

@@ -24,3 +24,15 @@ def test_info_and_verify_refuse_a_bad_archive(tmp_path):
         result = run_python(["-m", "codeshare", command, str(bad)], check=False)
         assert result.returncode == 1
         assert result.stderr == f"codeshare: {bad}: not a codeshare archive (bad magic)\n"
+
+
+def test_info_and_verify_of_an_archive_written_by_the_api(tmp_path):
+    archive = tmp_path / "library.csa"
+    run_python(["-c", f"import codeshare.archive; codeshare.archive.write({str(archive)!r}, "
+                      "[('m', compile('x = 1', 'm.py', 'exec'), None)])"])
+    info = run_python(["-m", "codeshare", "info", str(archive)])
+    assert "modules:      1 from source, 0 extension-module locations" in info.stdout
+    verify = run_python(["-m", "codeshare", "verify", str(archive)], check=False)
+    assert verify.returncode == 1
+    assert verify.stderr == (f"codeshare: {archive}: not written by `python -m codeshare dump` "
+                             "(no import manifest to verify against)\n")

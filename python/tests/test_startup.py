@@ -125,3 +125,14 @@ def test_verify_reports_stale_missing_and_shadowed(tmp_path):
     assert any(line.startswith("missing   b:") for line in lines), lines
     assert any(line.startswith("shadowed  c:") for line in lines), lines
     assert not any(line.split()[1] == "json:" for line in lines[:-1] if not line.startswith("searched"))
+
+
+def test_archive_without_an_import_manifest_is_refused(tmp_path, app):
+    archive = tmp_path / "library.csa"
+    run_python(["-c", f"import codeshare.archive; codeshare.archive.write({str(archive)!r}, "
+                      "[('m', compile('x = 1', 'm.py', 'exec'), None)])"])
+    plain = run_python(["main.py"], cwd=app, check=False)
+    archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)}, check=False)
+    assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
+    assert archived.stderr == (f"codeshare: not using the archive: {archive}: not written by "
+                               "`python -m codeshare dump` (no import manifest)\n")
