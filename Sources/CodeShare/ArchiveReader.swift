@@ -152,18 +152,12 @@ final class ArchiveReader {
 
     /// Reads, checks and relocates one segment.
     private func load(_ descriptor: SegmentDescriptor) -> Result<LoadedSegment, ArchiveError> {
-        let length = descriptor.length
-        var memory: UnsafeMutableRawPointer? = nil
-        if posix_memalign(&memory, 16, max(length, 16)) != 0 { return .failure(.outOfMemory) }
-        let base = memory!
-        // Until relocation starts nothing can point into the memory: free it.
-        switch file.read(into: base, count: length, at: descriptor.offset) {
-        case .success: break
-        case .failure(.truncated): free(base); return .failure(.truncated)
-        case .failure(.errno(let error)): free(base); return .failure(.io(errno: error.code))
+        let base: UnsafeMutableRawPointer
+        switch read(descriptor) {
+        case .success(let memory): base = memory
+        case .failure(let error): return .failure(error)
         }
-        counters.bytesRead += length
-        if Checksum.of(base, count: length) != descriptor.checksum { free(base); return .failure(.segmentChecksum) }
+        counters.bytesRead += descriptor.length
         let interned = UnsafeMutablePointer<PyObjectPointer?>.allocate(capacity: max(Int(descriptor.internCount), 1))
         interned.initialize(repeating: nil, count: max(Int(descriptor.internCount), 1))
         let segment = LoadedSegment(base: base, descriptor: descriptor, interned: interned)
@@ -177,20 +171,11 @@ final class ArchiveReader {
     /// Walks the segment's objects in order, giving each its type and every
     /// pointer slot the object its ref names.
     private func relocate(_ segment: LoadedSegment) -> ArchiveError? {
-        let base = segment.base, end = segment.objectsSize
-        var position = 0, objects = 0
         var failure: ArchiveError? = nil
-        while true {
-            while position < end && base.load(fromByteOffset: position, as: UInt64.self) == 0 { position += 8 }
-            if position >= end { break }
-            let typeRef = ObjectRef(raw: base.little(position + 8, as: UInt64.self))
-            guard base.load(fromByteOffset: position, as: Int.self) == immortalRefcount, position + 16 <= end,
-                  typeRef.tag == .type, let type = TypeID(rawValue: typeRef.segment)
-            else { return .badReference }
-            base.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: position + 8,
-                            as: UnsafeMutableRawPointer.self)
-            let object = base + position
-            let size = ObjectImage.walk(type, object, available: end - position) { slot in
+        let walked = ObjectImage.forEachObject(in: segment.base, size: segment.objectsSize) { type, object, available in
+            object.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: 8,
+                              as: UnsafeMutableRawPointer.self)
+            return ObjectImage.walk(type, object, available: available) { slot in
                 switch resolve(ObjectRef(raw: object.little(slot, as: UInt64.self)), in: segment) {
                 case .success(let pointer):
                     object.storeBytes(of: pointer, toByteOffset: slot, as: UnsafeMutableRawPointer.self)
@@ -200,11 +185,26 @@ final class ArchiveReader {
                     return false
                 }
             }
-            guard let size else { return failure ?? .badReference }
-            position = (position + size + 7) & ~7
-            objects += 1
         }
+        guard let objects = walked else { return failure ?? .badReference }
         return objects == Int(segment.descriptor.objectCount) ? nil : .badReference
+    }
+
+    /// A segment's bytes in fresh 16-aligned memory, checked against its
+    /// checksum before anything else looks at them.
+    private func read(_ descriptor: SegmentDescriptor) -> Result<UnsafeMutableRawPointer, ArchiveError> {
+        let length = descriptor.length
+        var memory: UnsafeMutableRawPointer? = nil
+        if posix_memalign(&memory, 16, max(length, 16)) != 0 { return .failure(.outOfMemory) }
+        let base = memory!
+        // Nothing points into the memory yet: free it on failure.
+        switch file.read(into: base, count: length, at: descriptor.offset) {
+        case .success: break
+        case .failure(.truncated): free(base); return .failure(.truncated)
+        case .failure(.errno(let error)): free(base); return .failure(.io(errno: error.code))
+        }
+        if Checksum.of(base, count: length) != descriptor.checksum { free(base); return .failure(.segmentChecksum) }
+        return .success(base)
     }
 
     /// How many objects of each type, and how many bytes, the archive holds:
@@ -212,30 +212,19 @@ final class ArchiveReader {
     func census() -> Result<[TypeID: (count: Int, bytes: Int)], ArchiveError> {
         var totals: [TypeID: (count: Int, bytes: Int)] = [:]
         for descriptor in modules.map({ $0.segment }) + chunks {
-            let length = descriptor.length
-            var memory: UnsafeMutableRawPointer? = nil
-            if posix_memalign(&memory, 16, max(length, 16)) != 0 { return .failure(.outOfMemory) }
-            defer { free(memory) }
-            let base = memory!
-            switch file.read(into: base, count: length, at: descriptor.offset) {
-            case .success: break
-            case .failure(.truncated): return .failure(.truncated)
-            case .failure(.errno(let error)): return .failure(.io(errno: error.code))
+            let base: UnsafeMutableRawPointer
+            switch read(descriptor) {
+            case .success(let memory): base = memory
+            case .failure(let error): return .failure(error)
             }
-            if Checksum.of(base, count: length) != descriptor.checksum { return .failure(.segmentChecksum) }
-            var position = 0
-            let end = Int(descriptor.objectsSize)
-            while true {
-                while position < end && base.load(fromByteOffset: position, as: UInt64.self) == 0 { position += 8 }
-                if position + 16 > end { break }
-                let typeRef = ObjectRef(raw: base.little(position + 8, as: UInt64.self))
-                guard typeRef.tag == .type, let type = TypeID(rawValue: typeRef.segment),
-                      let size = ObjectImage.walk(type, base + position, available: end - position, slot: { _ in true })
-                else { return .failure(.badReference) }
+            defer { free(base) }
+            let walked = ObjectImage.forEachObject(in: base, size: Int(descriptor.objectsSize)) { type, object, available in
+                guard let size = ObjectImage.walk(type, object, available: available, slot: { _ in true }) else { return nil }
                 let total = totals[type] ?? (0, 0)
                 totals[type] = (total.count + 1, total.bytes + size + (type == .tuple ? Int(CS_GC_HEAD_SIZE) : 0))
-                position = (position + size + 7) & ~7
+                return size
             }
+            if walked == nil { return .failure(.badReference) }
         }
         return .success(totals)
     }

@@ -114,6 +114,31 @@ enum ObjectImage {
     }
 }
 
+/// The reader's half: the objects of a segment in order, each with its type.
+extension ObjectImage {
+    /// Calls `body` with each object's type, address and the bytes left in
+    /// the segment; `body` answers the object's size, or nil to stop. Zero
+    /// words between objects are padding or a tuple's GC header; every
+    /// object starts with its immortal reference count. Returns the number
+    /// of objects, or nil for an image no writer produces or a stop.
+    static func forEachObject(in base: UnsafeMutableRawPointer, size end: Int,
+                              _ body: (TypeID, UnsafeMutableRawPointer, Int) -> Int?) -> Int? {
+        var position = 0, objects = 0
+        while true {
+            while position < end && base.load(fromByteOffset: position, as: UInt64.self) == 0 { position += 8 }
+            if position >= end { return objects }
+            if position + 16 > end { return nil }  // checked before the type word is read
+            let typeRef = ObjectRef(raw: base.little(position + 8, as: UInt64.self))
+            guard base.load(fromByteOffset: position, as: Int.self) == immortalRefcount,
+                  typeRef.tag == .type, let type = TypeID(rawValue: typeRef.segment),
+                  let size = body(type, base + position, end - position)
+            else { return nil }
+            position = (position + size + 7) & ~7
+            objects += 1
+        }
+    }
+}
+
 /// The reader's half, mirroring the writer type by type: how big an archived
 /// object is and where its pointer slots are (after the type slot at 8).
 /// Checked against `available` bytes so a bad length cannot walk off the
