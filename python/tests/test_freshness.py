@@ -28,11 +28,20 @@ def make(tmp_path):
     return app, archive
 
 
+def run_main(tmp_path, app, archive, extra="extra", **env):
+    """(plain, archived, verbose) runs of main.py with EXTRA=tmp_path/extra."""
+    return run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / extra), **env})
+
+
+def write(path, text):
+    with open(path, "w") as file:
+        file.write(text)
+
+
 def test_edited_module_loads_from_source_and_the_rest_is_served(tmp_path):
     app, archive = make(tmp_path)
-    with open(os.path.join(app, "helper.py"), "w") as file:
-        file.write("VALUE = 'edited'\n")
-    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / "extra")})
+    write(os.path.join(app, "helper.py"), "VALUE = 'edited'\n")
+    plain, archived, verbose = run_main(tmp_path, app, archive)
     assert "helper edited" in plain.stdout
     assert_same_run(plain, archived)
     assert "codeshare: fell back on helper: source changed since the dump" in verbose.stderr
@@ -42,16 +51,15 @@ def test_edited_module_loads_from_source_and_the_rest_is_served(tmp_path):
 def test_deleted_module_raises_import_error(tmp_path):
     app, archive = make(tmp_path)
     os.remove(os.path.join(app, "helper.py"))
-    plain, archived, _ = run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / "extra")})
+    plain, archived, _ = run_main(tmp_path, app, archive)
     assert "ImportError No module named 'helper'" in plain.stdout
     assert_same_run(plain, archived)
 
 
 def test_module_added_earlier_on_sys_path_wins(tmp_path):
     app, archive = make(tmp_path)
-    with open(os.path.join(app, "textwrap.py"), "w") as file:
-        file.write("print('the shadowing textwrap')\n")
-    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / "extra")})
+    write(os.path.join(app, "textwrap.py"), "print('the shadowing textwrap')\n")
+    plain, archived, verbose = run_main(tmp_path, app, archive)
     assert "the shadowing textwrap" in plain.stdout
     assert_same_run(plain, archived)
     assert "textwrap" not in served(verbose.stderr)
@@ -60,16 +68,14 @@ def test_module_added_earlier_on_sys_path_wins(tmp_path):
 def test_sys_path_changed_at_run_time_resolves_as_plain(tmp_path):
     app, archive = make(tmp_path)
     # A directory inserted at run time now holds a helper: it must win.
-    with open(tmp_path / "extra" / "helper.py", "w") as file:
-        file.write("VALUE = 'from extra'\n")
-    plain, archived, _ = run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / "extra")})
+    write(tmp_path / "extra" / "helper.py", "VALUE = 'from extra'\n")
+    plain, archived, _ = run_main(tmp_path, app, archive)
     assert "helper from extra" in plain.stdout
     assert_same_run(plain, archived)
     # Another directory than at the dump: sys.path differs, plain search decides.
     os.makedirs(tmp_path / "other")
-    with open(tmp_path / "other" / "json.py", "w") as file:
-        file.write("print('the shadowing json')\n")
-    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / "other")})
+    write(tmp_path / "other" / "json.py", "print('the shadowing json')\n")
+    plain, archived, verbose = run_main(tmp_path, app, archive, extra="other")
     assert "the shadowing json" in plain.stdout
     assert_same_run(plain, archived)
     assert "textwrap" in served(verbose.stderr), "verified by the normal search, still served"
@@ -90,9 +96,7 @@ def test_other_optimization_or_debug_ranges_is_not_served(tmp_path):
 
 def test_check_none_trusts_the_archive(tmp_path):
     app, archive = make(tmp_path)
-    with open(os.path.join(app, "helper.py"), "w") as file:
-        file.write("VALUE = 'edited'\n")
-    _, trusted, _ = run_both(["main.py"], archive, cwd=app,
-                             env={"EXTRA": str(tmp_path / "extra"), "CODESHARE_CHECK": "none"})
+    write(os.path.join(app, "helper.py"), "VALUE = 'edited'\n")
+    _, trusted, _ = run_main(tmp_path, app, archive, CODESHARE_CHECK="none")
     # An immutable deployment's promise: no stat, the archived code runs.
     assert "helper 1" in trusted.stdout
