@@ -25,6 +25,7 @@ _Static_assert(sizeof(void *) == 8 && sizeof(wchar_t) == 4, "x86-64 Linux only")
 CHECK(PyCodeObject, co_consts, CS_CODE_CONSTS);
 CHECK(PyCodeObject, co_names, CS_CODE_NAMES);
 CHECK(PyCodeObject, co_exceptiontable, CS_CODE_EXCEPTIONTABLE);
+CHECK(PyCodeObject, co_flags, CS_CODE_FLAGS);
 CHECK(PyCodeObject, co_warmup, CS_CODE_WARMUP);
 CHECK(PyCodeObject, _co_linearray_entry_size, CS_CODE_LINEARRAY_ENTRY_SIZE);
 CHECK(PyCodeObject, co_localsplusnames, CS_CODE_LOCALSPLUSNAMES);

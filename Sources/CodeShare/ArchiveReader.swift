@@ -1,19 +1,31 @@
 import CPythonShim
 import CodeShareFormat
 
-/// One segment read into private memory, checked and relocated. Its memory
-/// is never freed: frames, functions and the interned-string table may point
-/// into it (DESIGN invariant 4).
+/// One segment read into the archive's arena, checked and relocated, with
+/// a module's run-once part (ModuleRecord) if it has one. Segment memory is
+/// never freed: frames, functions and the interned-string table may point
+/// into it (DESIGN invariant 4); only run-once pages nothing can reach any
+/// more go back (`release`).
 struct LoadedSegment {
     let base: UnsafeMutableRawPointer
-    let descriptor: SegmentDescriptor
+    let objectsSize: Int
+    let internCount: Int
     /// Interned strings of the segment, by intern index; filled on first use.
     let interned: UnsafeMutablePointer<PyObjectPointer?>
+    /// Module offsets [objectsSize, end) live here.
+    let runOnceBase: UnsafeMutableRawPointer
+    let runOnceSize: Int
 
-    var objectsSize: Int { Int(descriptor.objectsSize) }
+    var end: Int { objectsSize + runOnceSize }
 
     func internOffset(_ index: Int) -> Int {
         Int(base.little(objectsSize + 4 * index, as: UInt32.self))
+    }
+
+    /// The address of module offset `offset` (< end).
+    @inline(__always)
+    func address(_ offset: Int) -> UnsafeMutableRawPointer {
+        offset < objectsSize ? base + offset : runOnceBase + (offset - objectsSize)
     }
 }
 
@@ -27,7 +39,13 @@ final class ArchiveReader {
     /// The tables as read; names and metadata start at `stringsStart`.
     let tables: [UInt8]
     let stringsStart: Int
-    private var loadedChunks: [LoadedSegment?]
+    private let arena: SegmentArena
+    private let runOnceArena: SegmentArena
+    /// Each module's segment while its run-once part may still be released.
+    private var loadedModules: [LoadedSegment?]
+    /// Pool chunks loaded so far, by index: a flat table, since relocation
+    /// looks one up for most slots that name a shared string.
+    private let loadedChunks: UnsafeMutablePointer<LoadedSegment?>
     private var failedChunks: [ArchiveError?]
     private var roots: [PyObjectPointer?]
     /// What this process has read so far: the reader's own counters.
@@ -37,6 +55,7 @@ final class ArchiveReader {
         var modulesLoaded = 0
         var chunksLoaded = 0
         var bytesRead = 0
+        var bytesReleased = 0
     }
 
     private init(file: FileDescriptor, header: ArchiveHeader, modules: [ModuleRecord],
@@ -47,12 +66,20 @@ final class ArchiveReader {
         self.chunks = chunks
         self.tables = tables
         self.stringsStart = stringsStart
-        loadedChunks = [LoadedSegment?](repeating: nil, count: chunks.count)
+        arena = SegmentArena(lengths: (modules.map { $0.segment } + chunks).map { $0.length },
+                             hugePages: header.loadedTogether)
+        runOnceArena = SegmentArena(lengths: modules.map { Int($0.runOnceSize) }, hugePages: header.loadedTogether)
+        loadedModules = [LoadedSegment?](repeating: nil, count: modules.count)
+        loadedChunks = .allocate(capacity: max(chunks.count, 1))
+        loadedChunks.initialize(repeating: nil, count: max(chunks.count, 1))
         failedChunks = [ArchiveError?](repeating: nil, count: chunks.count)
         roots = [PyObjectPointer?](repeating: nil, count: modules.count)
     }
 
-    deinit { file.close() }
+    deinit {
+        file.close()
+        loadedChunks.deallocate()
+    }
 
     /// Opens and validates an archive for the running interpreter: header,
     /// then the tables' checksum and bounds. No module is read yet.
@@ -98,7 +125,7 @@ final class ArchiveReader {
             let base = raw.baseAddress!
             for index in 0..<moduleCount {
                 let record = ModuleRecord.decode(base + index * ModuleRecord.size)
-                guard record.segment.fits(fileSize: fileSize), record.segment.objectsSize > 0,
+                guard record.fits(fileSize: fileSize), record.segment.objectsSize + record.runOnceSize > 0,
                       Int(record.nameOffset) + Int(record.nameLength) <= stringsSize,
                       Int(record.metadataOffset) + Int(record.metadataLength) <= stringsSize
                 else { return false }
@@ -134,91 +161,179 @@ final class ArchiveReader {
     /// call: its segment and the pool chunks it refers to, nothing else.
     func code(module index: Int) -> Result<PyObjectPointer, ArchiveError> {
         if let root = roots[index] { return .success(root) }
-        let descriptor = modules[index].segment
-        switch load(descriptor) {
+        let record = modules[index]
+        switch load(record.segment, runOnce: record) {
         case .failure(let error):
             return .failure(error)
         case .success(let segment):
-            let root = (segment.base + Int(descriptor.root)).assumingMemoryBound(to: PyObject.self)
+            let root = segment.address(Int(record.segment.root)).assumingMemoryBound(to: PyObject.self)
             if root.type != cs_code_type() { return .failure(.badReference) }
             // Another thread may have finished first (frozenset construction
             // can run the GC, and with it other threads); keep one answer.
             if let winner = roots[index] { return .success(winner) }
             roots[index] = root
+            loadedModules[index] = segment
             counters.modulesLoaded += 1
             return .success(root)
         }
     }
 
-    /// Reads, checks and relocates one segment.
-    private func load(_ descriptor: SegmentDescriptor) -> Result<LoadedSegment, ArchiveError> {
-        let base: UnsafeMutableRawPointer
-        switch read(descriptor) {
-        case .success(let memory): base = memory
-        case .failure(let error): return .failure(error)
+    /// Gives back the pages of module `index`'s run-once part that nothing can
+    /// reach any more; the loader calls it once the module body has run. A
+    /// run-once object is still reachable if the program holds a reference
+    /// to it (its count is not the archived one), a weak reference (code
+    /// objects), the interned-string table (a string interned since; the
+    /// table holds uncounted references), or if a reachable run-once object
+    /// points at it; nothing
+    /// outside the part can point into it (`relocate` enforces that).
+    /// Answers the bytes given back. If the top-level code object went too,
+    /// the next `code()` reads the module again. `protect`: the pages also
+    /// fault on any later access instead of reading as zeros.
+    func release(module index: Int, protect: Bool) -> Int {
+        guard let segment = loadedModules[index] else { return 0 }
+        loadedModules[index] = nil
+        let base = segment.runOnceBase
+        guard segment.runOnceSize > 0, runOnceArena.owns(base) else { return 0 }
+        var objects: [(start: Int, size: Int, type: TypeID)] = []
+        var live: [Bool] = []
+        let walked = ObjectImage.forEachObject(in: base, size: segment.runOnceSize, inUse: true) { type, object, available in
+            guard let size = ObjectImage.walk(type, object, available: available, slot: { _ in true }) else { return nil }
+            objects.append((object - base, size, type))
+            live.append(object.load(as: Int.self) != immortalRefcount
+                || (type == .code && object.load(fromByteOffset: Int(CS_CODE_WEAKREFLIST), as: UInt.self) != 0)
+                || (type == .str && cs_str_is_interned(object.assumingMemoryBound(to: PyObject.self)) != 0))
+            return size
         }
-        counters.bytesRead += descriptor.length
-        let interned = UnsafeMutablePointer<PyObjectPointer?>.allocate(capacity: max(Int(descriptor.internCount), 1))
-        interned.initialize(repeating: nil, count: max(Int(descriptor.internCount), 1))
-        let segment = LoadedSegment(base: base, descriptor: descriptor, interned: interned)
-        for index in 0..<Int(descriptor.internCount) where segment.internOffset(index) >= segment.objectsSize {
+        // The walk was checked at load; if it no longer covers the part, keep everything.
+        guard walked == Int(modules[index].runOnceObjectCount) else { return 0 }
+        // Children come before parents: one backward pass carries
+        // reachability from each live object to what it points at.
+        let lower = UInt(bitPattern: base), upper = lower + UInt(segment.runOnceSize)
+        for position in stride(from: objects.count - 1, through: 0, by: -1) where live[position] {
+            let object = base + objects[position].start
+            _ = ObjectImage.walk(objects[position].type, object, available: segment.runOnceSize - objects[position].start) { slot in
+                let target = object.load(fromByteOffset: slot, as: UInt.self)
+                guard target >= lower && target < upper else { return true }
+                // The object holding `target`: the last one starting at or before it.
+                var low = 0, high = position
+                while low < high {
+                    let middle = (low + high + 1) / 2
+                    if objects[middle].start <= Int(target - lower) { low = middle } else { high = middle - 1 }
+                }
+                live[low] = true
+                return true
+            }
+        }
+        // Everything outside the live objects (with a tuple's GC header) is dead.
+        var released = 0, deadFrom = 0
+        for (position, object) in objects.enumerated() where live[position] {
+            let start = object.start - (object.type == .tuple ? Int(CS_GC_HEAD_SIZE) : 0)
+            if start > deadFrom { released += runOnceArena.discard(base + deadFrom, count: start - deadFrom, protect: protect) }
+            deadFrom = max(deadFrom, object.start + object.size)
+        }
+        if segment.runOnceSize > deadFrom {
+            released += runOnceArena.discard(base + deadFrom, count: segment.runOnceSize - deadFrom, protect: protect)
+        }
+        let root = Int(modules[index].segment.root) - segment.objectsSize
+        if root >= 0, let position = objects.firstIndex(where: { $0.start == root }), !live[position] {
+            roots[index] = nil
+        }
+        counters.bytesReleased += released
+        return released
+    }
+
+    /// Reads, checks and relocates one segment, and a module's run-once part.
+    private func load(_ descriptor: SegmentDescriptor, runOnce record: ModuleRecord?) -> Result<LoadedSegment, ArchiveError> {
+        guard let base = arena.allocate(descriptor.length) else { return .failure(.outOfMemory) }
+        if let error = read(descriptor.length, at: descriptor.offset, into: base, checksum: descriptor.checksum) {
+            arena.release(base, count: descriptor.length)
+            return .failure(error)
+        }
+        let runOnceSize = Int(record?.runOnceSize ?? 0)
+        var runOnceBase = base + Int(descriptor.objectsSize)
+        if let record, runOnceSize > 0 {
+            guard let memory = runOnceArena.allocate(runOnceSize) else {
+                arena.release(base, count: descriptor.length)
+                return .failure(.outOfMemory)
+            }
+            if let error = read(runOnceSize, at: record.runOnceOffset, into: memory, checksum: record.runOnceChecksum) {
+                runOnceArena.release(memory, count: runOnceSize)
+                arena.release(base, count: descriptor.length)
+                return .failure(error)
+            }
+            runOnceBase = memory
+        }
+        counters.bytesRead += descriptor.length + runOnceSize
+        let internCount = Int(descriptor.internCount)
+        let interned = UnsafeMutablePointer<PyObjectPointer?>.allocate(capacity: max(internCount, 1))
+        interned.initialize(repeating: nil, count: max(internCount, 1))
+        let segment = LoadedSegment(base: base, objectsSize: Int(descriptor.objectsSize), internCount: internCount,
+                                    interned: interned, runOnceBase: runOnceBase, runOnceSize: runOnceSize)
+        for index in 0..<internCount where segment.internOffset(index) >= segment.objectsSize {
             return .failure(.badReference)
         }
-        if let error = relocate(segment) { return .failure(error) }
+        // The segment first: the run-once part refers to it, never the reverse.
+        var failure: ArchiveError? = nil
+        let objects = ObjectImage.forEachObject(in: base, size: segment.objectsSize) { type, object, available in
+            relocate(object, type, available: available, in: segment, reach: segment.objectsSize, failure: &failure)
+        }
+        if let failure { return .failure(failure) }
+        guard objects == Int(descriptor.objectCount) else { return .failure(.badReference) }
+        let runOnceObjects = ObjectImage.forEachObject(in: runOnceBase, size: runOnceSize) { type, object, available in
+            relocate(object, type, available: available, in: segment, reach: segment.end, failure: &failure)
+        }
+        if let failure { return .failure(failure) }
+        guard runOnceObjects == Int(record?.runOnceObjectCount ?? 0) else { return .failure(.badReference) }
         return .success(segment)
     }
 
-    /// Walks the segment's objects in order, giving each its type and every
-    /// pointer slot the object its ref names.
-    private func relocate(_ segment: LoadedSegment) -> ArchiveError? {
-        var failure: ArchiveError? = nil
-        let walked = ObjectImage.forEachObject(in: segment.base, size: segment.objectsSize) { type, object, available in
-            object.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: 8,
-                              as: UnsafeMutableRawPointer.self)
-            return ObjectImage.walk(type, object, available: available) { slot in
-                switch resolve(ObjectRef(raw: object.little(slot, as: UInt64.self)), in: segment) {
-                case .success(let pointer):
-                    object.storeBytes(of: pointer, toByteOffset: slot, as: UnsafeMutableRawPointer.self)
-                    return true
-                case .failure(let error):
-                    failure = error
-                    return false
-                }
-            }
+    /// Gives one object its type and every pointer slot the object its ref
+    /// names; answers the object's size, or nil (and `failure`) for a bad ref.
+    /// Refs within the module must stay below `reach`: the segment's objects
+    /// may not point into the run-once part, which `release` relies on.
+    @inline(__always)
+    private func relocate(_ object: UnsafeMutableRawPointer, _ type: TypeID, available: Int,
+                          in segment: LoadedSegment, reach: Int, failure: inout ArchiveError?) -> Int? {
+        object.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: 8,
+                          as: UnsafeMutableRawPointer.self)
+        return ObjectImage.walk(type, object, available: available) { slot in
+            guard let pointer = resolve(ObjectRef(raw: object.little(slot, as: UInt64.self)),
+                                        in: segment, reach: reach, failure: &failure)
+            else { return false }
+            object.storeBytes(of: pointer, toByteOffset: slot, as: UnsafeMutableRawPointer.self)
+            return true
         }
-        guard let objects = walked else { return failure ?? .badReference }
-        return objects == Int(segment.descriptor.objectCount) ? nil : .badReference
     }
 
-    /// A segment's bytes in fresh 16-aligned memory, checked against its
-    /// checksum before anything else looks at them.
-    private func read(_ descriptor: SegmentDescriptor) -> Result<UnsafeMutableRawPointer, ArchiveError> {
-        let length = descriptor.length
-        var memory: UnsafeMutableRawPointer? = nil
-        if posix_memalign(&memory, 16, max(length, 16)) != 0 { return .failure(.outOfMemory) }
-        let base = memory!
-        // Nothing points into the memory yet: free it on failure.
-        switch file.read(into: base, count: length, at: descriptor.offset) {
+    /// Reads `count` bytes at `offset` into `base` and checks them against
+    /// `checksum` before anything else looks at them.
+    private func read(_ count: Int, at offset: UInt64, into base: UnsafeMutableRawPointer, checksum: UInt64) -> ArchiveError? {
+        switch file.read(into: base, count: count, at: offset) {
         case .success: break
-        case .failure(.truncated): free(base); return .failure(.truncated)
-        case .failure(.errno(let error)): free(base); return .failure(.io(errno: error.code))
+        case .failure(.truncated): return .truncated
+        case .failure(.errno(let error)): return .io(errno: error.code)
         }
-        if Checksum.of(base, count: length) != descriptor.checksum { free(base); return .failure(.segmentChecksum) }
-        return .success(base)
+        return Checksum.of(base, count: count) == checksum ? nil : .segmentChecksum
     }
 
     /// How many objects of each type, and how many bytes, the archive holds:
-    /// every segment read and checked, nothing materialized (for `info`).
+    /// every segment and run-once part read and checked, nothing
+    /// materialized (for `info`).
     func census() -> Result<[TypeID: (count: Int, bytes: Int)], ArchiveError> {
+        var parts = chunks.map { (offset: $0.offset, length: $0.length, objectsSize: Int($0.objectsSize), checksum: $0.checksum) }
+        for record in modules {
+            let segment = record.segment
+            parts.append((segment.offset, segment.length, Int(segment.objectsSize), segment.checksum))
+            parts.append((record.runOnceOffset, Int(record.runOnceSize), Int(record.runOnceSize), record.runOnceChecksum))
+        }
         var totals: [TypeID: (count: Int, bytes: Int)] = [:]
-        for descriptor in modules.map({ $0.segment }) + chunks {
-            let base: UnsafeMutableRawPointer
-            switch read(descriptor) {
-            case .success(let memory): base = memory
-            case .failure(let error): return .failure(error)
-            }
+        for part in parts {
+            var memory: UnsafeMutableRawPointer? = nil
+            if posix_memalign(&memory, 16, max(part.length, 16)) != 0 { return .failure(.outOfMemory) }
+            let base = memory!
             defer { free(base) }
-            let walked = ObjectImage.forEachObject(in: base, size: Int(descriptor.objectsSize)) { type, object, available in
+            if let error = read(part.length, at: part.offset, into: base, checksum: part.checksum) { return .failure(error) }
+            let walked = ObjectImage.forEachObject(in: base, size: part.objectsSize) { type, object, available in
                 guard let size = ObjectImage.walk(type, object, available: available, slot: { _ in true }) else { return nil }
                 let total = totals[type] ?? (0, 0)
                 totals[type] = (total.count + 1, total.bytes + size + (type == .tuple ? Int(CS_GC_HEAD_SIZE) : 0))
@@ -230,78 +345,105 @@ final class ArchiveReader {
     }
 
     /// A pool chunk, loaded on first use; a chunk that failed stays failed.
-    private func chunk(_ index: Int) -> Result<LoadedSegment, ArchiveError> {
-        if let loaded = loadedChunks[index] { return .success(loaded) }
-        if let error = failedChunks[index] { return .failure(error) }
-        let result = load(chunks[index])
-        switch result {
+    private func chunk(_ index: Int, failure: inout ArchiveError?) -> LoadedSegment? {
+        if let loaded = loadedChunks[index] { return loaded }
+        if let error = failedChunks[index] {
+            failure = error
+            return nil
+        }
+        switch load(chunks[index], runOnce: nil) {
         case .success(let segment):
             loadedChunks[index] = segment
             counters.chunksLoaded += 1
-        case .failure(let error): failedChunks[index] = error
+            return segment
+        case .failure(let error):
+            failedChunks[index] = error
+            failure = error
+            return nil
         }
-        return result
     }
 
     /// The segment a ref names: the current one, or a pool chunk.
-    private func segment(_ number: UInt32, current: LoadedSegment) -> Result<LoadedSegment, ArchiveError> {
-        if number == 0 { return .success(current) }
+    @inline(__always)
+    private func segment(_ number: UInt32, current: LoadedSegment, failure: inout ArchiveError?) -> LoadedSegment? {
+        if number == 0 { return current }
         let index = Int(number) - 1
-        if index >= chunks.count { return .failure(.badReference) }
-        return chunk(index)
+        if index >= chunks.count {
+            failure = .badReference
+            return nil
+        }
+        if let loaded = loadedChunks[index] { return loaded }
+        return chunk(index, failure: &failure)
     }
 
-    /// The pointer a slot holding `ref` gets. Archived objects are immortal
-    /// and need no reference; the interpreter's objects get one per slot.
-    private func resolve(_ ref: ObjectRef, in current: LoadedSegment) -> Result<UnsafeMutableRawPointer, ArchiveError> {
+    /// The pointer a slot holding `ref` gets, or nil and `failure`. Archived
+    /// objects are immortal and need no reference; the interpreter's objects
+    /// get one per slot.
+    @inline(__always)
+    private func resolve(_ ref: ObjectRef, in current: LoadedSegment, reach: Int,
+                         failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
         switch ref.tag {
         case .object:
-            switch segment(ref.segment, current: current) {
-            case .failure(let error): return .failure(error)
-            case .success(let target):
-                if Int(ref.offset) >= target.objectsSize { return .failure(.badReference) }
-                return .success(target.base + Int(ref.offset))
-            }
+            guard let target = segment(ref.segment, current: current, failure: &failure) else { return nil }
+            if Int(ref.offset) < (ref.segment == 0 ? reach : target.end) { return target.address(Int(ref.offset)) }
         case .interned:
-            switch segment(ref.segment, current: current) {
-            case .failure(let error): return .failure(error)
-            case .success(let target):
-                let index = Int(ref.offset)
-                if index >= Int(target.descriptor.internCount) { return .failure(.badReference) }
-                if target.interned[index] == nil {
-                    var string: PyObjectPointer? = (target.base + target.internOffset(index)).assumingMemoryBound(to: PyObject.self)
-                    if string!.type != cs_str_type() { return .failure(.badReference) }
-                    PyUnicode_InternInPlace(&string)
-                    target.interned[index] = string
+            guard let target = segment(ref.segment, current: current, failure: &failure) else { return nil }
+            let index = Int(ref.offset)
+            if index < target.internCount {
+                if let string = target.interned[index] {
+                    cs_incref(string)
+                    return string.raw
                 }
-                let string = target.interned[index]!
-                cs_incref(string)
-                return .success(string.raw)
+                return intern(index, of: target, failure: &failure)
             }
         case .singleton:
-            return singleton(ref)
+            return singleton(ref, failure: &failure)
         case .type:
-            guard let id = TypeID(rawValue: ref.segment) else { return .failure(.badReference) }
-            return .success(UnsafeMutableRawPointer(pythonType(id)))
+            if let id = TypeID(rawValue: ref.segment) { return UnsafeMutableRawPointer(pythonType(id)) }
         case .frozenset:
-            if ref.segment != 0 || Int(ref.offset) >= current.objectsSize { return .failure(.badReference) }
-            let items = (current.base + Int(ref.offset)).assumingMemoryBound(to: PyObject.self)
-            if items.type != cs_tuple_type() { return .failure(.badReference) }
-            guard let set = PyFrozenSet_New(items) else {
-                PyErr_Clear()
-                return .failure(.outOfMemory)
+            if ref.segment == 0 && Int(ref.offset) < reach {
+                return frozenset(current.address(Int(ref.offset)), failure: &failure)
             }
-            return .success(set.raw)
         case .interior:
-            if ref.segment != 0 || Int(ref.offset) > current.objectsSize { return .failure(.badReference) }
-            return .success(current.base + Int(ref.offset))
+            if ref.segment == 0 && Int(ref.offset) < reach { return current.address(Int(ref.offset)) }
         case nil:
-            return .failure(.badReference)
+            break
         }
+        if failure == nil { failure = .badReference }
+        return nil
+    }
+
+    /// Interns a segment's string on its first use in this process: the
+    /// archived copy, or the interpreter's own if it already has one.
+    private func intern(_ index: Int, of segment: LoadedSegment, failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
+        var string: PyObjectPointer? = (segment.base + segment.internOffset(index)).assumingMemoryBound(to: PyObject.self)
+        if string!.type != cs_str_type() {
+            failure = .badReference
+            return nil
+        }
+        PyUnicode_InternInPlace(&string)
+        segment.interned[index] = string
+        cs_incref(string!)
+        return string!.raw
+    }
+
+    /// A new frozenset of an archived tuple's items, in their archived order.
+    private func frozenset(_ items: UnsafeMutableRawPointer, failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
+        let tuple = items.assumingMemoryBound(to: PyObject.self)
+        if tuple.type != cs_tuple_type() {
+            failure = .badReference
+            return nil
+        }
+        guard let set = PyFrozenSet_New(tuple) else {
+            PyErr_Clear()
+            failure = .outOfMemory
+            return nil
+        }
+        return set.raw
     }
 
     /// The interpreter's own object for a singleton ref, with a new reference.
-    private func singleton(_ ref: ObjectRef) -> Result<UnsafeMutableRawPointer, ArchiveError> {
+    private func singleton(_ ref: ObjectRef, failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
         let value = Int32(bitPattern: ref.offset)
         var object: PyObjectPointer?
         switch SingletonKind(rawValue: ref.segment) {
@@ -314,20 +456,20 @@ final class ArchiveReader {
         case .emptyStr?:
             object = PyUnicode_New(0, 0)
             if value & 1 != 0 { PyUnicode_InternInPlace(&object) }
-        case .smallInt?:
-            if value < -5 || value > 256 { return .failure(.badReference) }
+        case .smallInt? where value >= -5 && value <= 256:
             object = PyLong_FromLong(Int(value))
-        case .latin1Char?:
-            if value & ~0x1FF != 0 { return .failure(.badReference) }
+        case .latin1Char? where value & ~0x1FF == 0:
             object = PyUnicode_FromOrdinal(value & 0xFF)
             if value & 0x100 != 0 { PyUnicode_InternInPlace(&object) }
-        case nil:
-            return .failure(.badReference)
+        default:
+            failure = .badReference
+            return nil
         }
         guard let object else {
             PyErr_Clear()
-            return .failure(.outOfMemory)
+            failure = .outOfMemory
+            return nil
         }
-        return .success(object.raw)
+        return object.raw
     }
 }

@@ -300,6 +300,62 @@ struct ArchiveWriter {
         }
     }
 
+    /// Lays out, before a module's run-once part begins, what may outlive its
+    /// body: every function code object the module and class bodies hold
+    /// (with all they reach) and every interned string the bodies use (the
+    /// interned-string table refers to those without counting a reference).
+    /// Everything else the bodies reach then goes to the run-once part.
+    func placeOutliving(body code: PyObjectPointer, in layout: inout ModuleLayout) throws(WriteFailure) {
+        for field in ObjectImage.codeObjectFields where field != CS_CODE_CONSTS {
+            try placeInterned(code.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), in: &layout)
+        }
+        let constants = code.raw.load(fromByteOffset: Int(CS_CODE_CONSTS), as: PyObjectPointer.self)
+        for index in 0..<constants.size {
+            let constant = PyTuple_GetItem(constants, index)!
+            if case .code = try classify(constant) {
+                if cs_code_is_body(constant) != 0 {
+                    try placeOutliving(body: constant, in: &layout)
+                } else {
+                    _ = try place(constant, in: &layout)
+                }
+            } else {
+                try placeInterned(constant, in: &layout)
+            }
+        }
+    }
+
+    /// Lays out, first in the run-once part, the constants the module and
+    /// class bodies hold. A program keeps some of them (docstrings, `__all__`,
+    /// class attributes); nothing keeps the bodies' code objects and their
+    /// tables, which follow: apart from the kept constants they fill whole
+    /// pages that can be given back once the module has run.
+    func placeBodyConstants(body code: PyObjectPointer, in layout: inout ModuleLayout) throws(WriteFailure) {
+        let constants = code.raw.load(fromByteOffset: Int(CS_CODE_CONSTS), as: PyObjectPointer.self)
+        for index in 0..<constants.size {
+            let constant = PyTuple_GetItem(constants, index)!
+            if case .code = try classify(constant) {
+                if cs_code_is_body(constant) != 0 { try placeBodyConstants(body: constant, in: &layout) }
+            } else {
+                _ = try place(constant, in: &layout)
+            }
+        }
+    }
+
+    /// Places the interned strings among `object` and the items of the
+    /// tuples and frozensets it is.
+    private func placeInterned(_ object: PyObjectPointer, in layout: inout ModuleLayout) throws(WriteFailure) {
+        switch try classify(object) {
+        case .leaf:
+            if leaves[leafByAddress[object.address]!].interned { _ = try place(object, in: &layout) }
+        case .tuple:
+            for index in 0..<object.size { try placeInterned(PyTuple_GetItem(object, index)!, in: &layout) }
+        case .frozenset:
+            try placeInterned(frozensetItems[object.address]!, in: &layout)
+        case .singleton, .code:
+            break
+        }
+    }
+
     // MARK: - Assembly
 
     /// The whole archive file for `modules` (each already analyzed).
@@ -310,7 +366,7 @@ struct ArchiveWriter {
         var chunkDescriptors: [SegmentDescriptor] = []
         for chunk in buildPool(moduleCount: modules.count, policy: policy) {
             file.align(to: 16)
-            let (bytes, descriptor) = chunk.finish(fileOffset: UInt64(file.count))
+            let (bytes, descriptor, _) = chunk.finish(fileOffset: UInt64(file.count))
             file.append(bytes)
             chunkDescriptors.append(descriptor)
         }
@@ -318,15 +374,19 @@ struct ArchiveWriter {
         var strings = ByteBuffer()
         for module in modules {
             var layout = ModuleLayout()
+            try placeOutliving(body: module.code, in: &layout)
+            layout.segment.beginRunOnce()
+            try placeBodyConstants(body: module.code, in: &layout)
             let root = try place(module.code, in: &layout)
             file.align(to: 16)
-            let (bytes, descriptor) = layout.segment.finish(fileOffset: UInt64(file.count), root: Int(root.offset))
+            let (bytes, descriptor, runOnce) = layout.segment.finish(fileOffset: UInt64(file.count), root: Int(root.offset))
             file.append(bytes)
             let nameOffset = strings.count
             strings.append(module.name)
             let metadataOffset = strings.count
             strings.append(module.metadata)
-            records.append(ModuleRecord(segment: descriptor,
+            records.append(ModuleRecord(segment: descriptor, runOnceSize: runOnce.size,
+                                        runOnceObjectCount: runOnce.objectCount, runOnceChecksum: runOnce.checksum,
                                         nameOffset: UInt32(nameOffset), nameLength: UInt32(module.name.count),
                                         metadataOffset: UInt32(metadataOffset), metadataLength: UInt32(module.metadata.count)))
         }
@@ -347,6 +407,7 @@ struct ArchiveWriter {
         header.tablesChecksum = Checksum.of(tables.bytes)
         header.manifestOffset = UInt32(manifestOffset)
         header.manifestLength = UInt32(manifest.count)
+        header.loadedTogether = policy == .loadedTogether
         file.append(tables.bytes)
         header.fileSize = UInt64(file.count)
         let headerBytes = header.encoded()

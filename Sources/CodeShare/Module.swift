@@ -127,9 +127,11 @@ private func open(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?,
     return result
 }
 
-private func load(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+/// The archive and module index of a (handle, index) call, or nil with an error set.
+private func archiveAndModule(_ args: UnsafePointer<PyObjectPointer?>?, _ count: Int,
+                              _ usage: StaticString) -> (ArchiveReader, Int)? {
     guard count == 2, let archive = reader(args![0]) else {
-        if PyErr_Occurred() == nil { raise(PyExc_TypeError, "load() takes an archive handle and a module index") }
+        if PyErr_Occurred() == nil { raise(PyExc_TypeError, usage) }
         return nil
     }
     let index = PyLong_AsSsize_t(args![1])
@@ -138,6 +140,12 @@ private func load(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?,
         raise(PyExc_IndexError, "module index out of range")
         return nil
     }
+    return (archive, index)
+}
+
+private func load(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard let (archive, index) = archiveAndModule(args, count, "load() takes an archive handle and a module index")
+    else { return nil }
     switch archive.code(module: index) {
     case .success(let code):
         cs_incref(code)
@@ -165,10 +173,21 @@ private func header(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>
     set("file_size", PyLong_FromUnsignedLongLong(header.fileSize))
     set("module_count", PyLong_FromUnsignedLong(UInt(header.moduleCount)))
     set("chunk_count", PyLong_FromUnsignedLong(UInt(header.chunkCount)))
+    set("loaded_together", PyBool_FromLong(header.loadedTogether ? 1 : 0))
     header.identity.buildVersion.withUnsafeBytes {
         set("python_version", PyUnicode_DecodeUTF8($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count, cString("replace")))
     }
     return dict
+}
+private func release(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    let usage: StaticString = "release() takes an archive handle, a module index and protect (bool)"
+    guard count == 3, let (archive, index) = archiveAndModule(args, 2, usage) else {
+        if PyErr_Occurred() == nil { raise(PyExc_TypeError, usage) }
+        return nil
+    }
+    let protect = PyObject_IsTrue(args![2])
+    if protect < 0 { return nil }
+    return PyLong_FromSsize_t(archive.release(module: index, protect: protect != 0))
 }
 
 private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
@@ -176,7 +195,8 @@ private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
     let counters = archive.counters
     let dict = PyDict_New()!
     for (key, value) in [("modules_loaded" as StaticString, counters.modulesLoaded),
-                         ("chunks_loaded", counters.chunksLoaded), ("bytes_read", counters.bytesRead)] {
+                         ("chunks_loaded", counters.chunksLoaded), ("bytes_read", counters.bytesRead),
+                         ("bytes_released", counters.bytesReleased)] {
         let number = PyLong_FromSsize_t(value)!
         PyDict_SetItemString(dict, cString(key), number)
         cs_decref(number)
@@ -203,7 +223,7 @@ private func census(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>
         }
         let sizes = PyList_New(archive.modules.count)!
         for (index, record) in archive.modules.enumerated() {
-            PyList_SetItem(sizes, index, PyLong_FromSsize_t(record.segment.length))
+            PyList_SetItem(sizes, index, PyLong_FromSsize_t(record.segment.length + Int(record.runOnceSize)))
         }
         let pool = archive.chunks.reduce(0) { $0 + $1.length }
         let result = PyTuple_New(3)!
@@ -225,9 +245,10 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("write", write, "write(entries, manifest, together) -> bytes: an archive of (name, code, metadata) entries"),
         method("open", open, "open(path) -> (handle, names, metadata, manifest): validate an archive"),
         method("load", load, "load(handle, index) -> code: materialize one module's code"),
+        method("release", release, "release(handle, index, protect) -> int: give back the module's run-once pages nothing reaches"),
         method("header", header, "header(handle) -> dict: the archive header"),
         method("census", census, "census(handle) -> ({type: (count, bytes)}, module sizes, pool bytes)"),
-        method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read"),
+        method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read and released"),
         PyMethodDef(),
     ]
     // The interpreter keeps pointers into the method table for ever.

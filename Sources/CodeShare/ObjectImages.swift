@@ -119,20 +119,28 @@ extension ObjectImage {
     /// Calls `body` with each object's type, address and the bytes left in
     /// the segment; `body` answers the object's size, or nil to stop. Zero
     /// words between objects are padding or a tuple's GC header; every
-    /// object starts with its immortal reference count. Returns the number
-    /// of objects, or nil for an image no writer produces or a stop.
-    static func forEachObject(in base: UnsafeMutableRawPointer, size end: Int,
+    /// object starts with its reference count and type: the immortal count
+    /// and a type ref as archived; once relocated and `inUse`, any non-zero
+    /// count (the program holds references) and the type's address.
+    /// Returns the number of objects, or nil for an image no writer
+    /// produces or a stop.
+    @inline(__always)
+    static func forEachObject(in base: UnsafeMutableRawPointer, size end: Int, inUse: Bool = false,
                               _ body: (TypeID, UnsafeMutableRawPointer, Int) -> Int?) -> Int? {
         var position = 0, objects = 0
         while true {
             while position < end && base.load(fromByteOffset: position, as: UInt64.self) == 0 { position += 8 }
             if position >= end { return objects }
             if position + 16 > end { return nil }  // checked before the type word is read
-            let typeRef = ObjectRef(raw: base.little(position + 8, as: UInt64.self))
-            guard base.load(fromByteOffset: position, as: Int.self) == immortalRefcount,
-                  typeRef.tag == .type, let type = TypeID(rawValue: typeRef.segment),
-                  let size = body(type, base + position, end - position)
-            else { return nil }
+            let type: TypeID?
+            if inUse {
+                type = TypeID(pythonType: base.load(fromByteOffset: position + 8, as: UnsafeMutablePointer<PyTypeObject>.self))
+            } else {
+                let typeRef = ObjectRef(raw: base.little(position + 8, as: UInt64.self))
+                type = base.load(fromByteOffset: position, as: Int.self) == immortalRefcount && typeRef.tag == .type
+                    ? TypeID(rawValue: typeRef.segment) : nil
+            }
+            guard let type, let size = body(type, base + position, end - position) else { return nil }
             position = (position + size + 7) & ~7
             objects += 1
         }
@@ -144,6 +152,7 @@ extension ObjectImage {
 /// Checked against `available` bytes so a bad length cannot walk off the
 /// segment; returns nil for an image no writer produces.
 extension ObjectImage {
+    @inline(__always)
     static func walk(_ type: TypeID, _ object: UnsafeMutableRawPointer, available: Int,
                      slot: (Int) -> Bool) -> Int? {
         let count = object.load(fromByteOffset: 16, as: Int.self)

@@ -27,6 +27,14 @@ func pythonType(_ id: TypeID) -> UnsafeMutablePointer<PyTypeObject> {
     }
 }
 
+extension TypeID {
+    /// The archived type whose type object is `type`, if any.
+    init?(pythonType type: UnsafeMutablePointer<PyTypeObject>) {
+        guard let id = TypeID.allCases.first(where: { pythonType($0) == type }) else { return nil }
+        self = id
+    }
+}
+
 /// UTF-8 bytes of a str, or nil (with a Python error set).
 func utf8Bytes(_ string: PyObjectPointer) -> [UInt8]? {
     var length = 0

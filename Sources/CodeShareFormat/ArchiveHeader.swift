@@ -21,7 +21,10 @@
 ///     176     8  tablesChecksum     corrupted tables
 ///     184     4  manifestOffset     the archive's own metadata (opaque to the
 ///     188     4  manifestLength     format), in the tables' string area
-///     192    56  reserved (zero)
+///     192     4  loadedTogether     (how the reader should hold memory: 1 when
+///                                   the archive is one program's imports, which
+///                                   a run loads nearly all of; 0 for a collection)
+///     196    52  reserved (zero)
 ///     248     8  headerChecksum     a corrupted header (of bytes 0..<248)
 public struct ArchiveHeader: Equatable {
     public static let size = 256
@@ -29,7 +32,7 @@ public struct ArchiveHeader: Equatable {
     public static let magic: UInt64 = 0x0A0D_4843_5241_5343
     /// Bump on any change to what the archive's bytes mean; old archives are
     /// then refused as "schema version" and rewritten by the next dump.
-    public static let schemaVersion: UInt32 = 2
+    public static let schemaVersion: UInt32 = 3
     public static let buildVersionSize = 96
 
     public var identity: InterpreterIdentity
@@ -42,6 +45,7 @@ public struct ArchiveHeader: Equatable {
     public var tablesChecksum: UInt64 = 0
     public var manifestOffset: UInt32 = 0
     public var manifestLength: UInt32 = 0
+    public var loadedTogether = false
 
     public init(identity: InterpreterIdentity) { self.identity = identity }
 
@@ -68,6 +72,7 @@ public struct ArchiveHeader: Equatable {
         out.append(tablesChecksum)
         out.append(manifestOffset)
         out.append(manifestLength)
+        out.append(UInt32(loadedTogether ? 1 : 0))
         out.appendZeros(248 - out.count)
         out.append(Checksum.of(out.bytes))
         return out.bytes
@@ -105,6 +110,7 @@ public struct ArchiveHeader: Equatable {
         header.tablesChecksum = bytes.little(176, as: UInt64.self)
         header.manifestOffset = bytes.little(184, as: UInt32.self)
         header.manifestLength = bytes.little(188, as: UInt32.self)
+        header.loadedTogether = bytes.little(192, as: UInt32.self) != 0
         if header.fileSize != fileSize { return .failure(.truncated) }
         if header.tablesOffset < UInt64(size) || header.tablesSize > fileSize
             || header.tablesOffset > fileSize - header.tablesSize {

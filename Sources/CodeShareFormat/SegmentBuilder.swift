@@ -5,6 +5,8 @@ public struct SegmentBuilder {
     public private(set) var objects = ByteBuffer()
     private var objectCount = 0
     private var interns: [UInt32] = []
+    /// Offset and object count where a module's run-once part begins.
+    private var runOnceStart: (offset: Int, objectCount: Int)? = nil
 
     public init() {}
 
@@ -43,16 +45,44 @@ public struct SegmentBuilder {
         return UInt32(interns.count - 1)
     }
 
-    /// The segment's bytes and its descriptor, for placement at `fileOffset`.
-    public func finish(fileOffset: UInt64, root: Int = 0) -> (bytes: [UInt8], descriptor: SegmentDescriptor) {
-        var out = objects
+    /// Objects allocated from now on form the module's run-once part (see
+    /// ModuleRecord), starting at a 16-aligned offset.
+    public mutating func beginRunOnce() {
+        objects.align(to: 16)
+        runOnceStart = (objects.count, objectCount)
+    }
+
+    /// A module's run-once part as the record describes it.
+    public struct RunOncePart: Equatable {
+        public var size: UInt32 = 0
+        public var objectCount: UInt32 = 0
+        public var checksum: UInt64 = 0
+    }
+
+    /// The bytes for placement at `fileOffset`: the segment (objects, then
+    /// interns), then, 16-aligned, the run-once part if one was begun.
+    public func finish(fileOffset: UInt64, root: Int = 0)
+        -> (bytes: [UInt8], descriptor: SegmentDescriptor, runOnce: RunOncePart) {
+        let split = runOnceStart ?? (objects.count, objectCount)
+        var out = ByteBuffer()
+        out.append(Array(objects.bytes[0..<split.offset]))
         out.align(to: 16)
         let objectsSize = out.count
         for offset in interns { out.append(offset) }
         let descriptor = SegmentDescriptor(
             offset: fileOffset, objectsSize: UInt32(objectsSize),
-            objectCount: UInt32(objectCount), internCount: UInt32(interns.count),
+            objectCount: UInt32(split.objectCount), internCount: UInt32(interns.count),
             root: UInt32(root), checksum: Checksum.of(out.bytes))
-        return (out.bytes, descriptor)
+        var runOnce = RunOncePart()
+        if runOnceStart != nil {
+            out.align(to: 16)
+            var part = ByteBuffer()
+            part.append(Array(objects.bytes[split.offset...]))
+            part.align(to: 16)
+            runOnce = RunOncePart(size: UInt32(part.count), objectCount: UInt32(objectCount - split.objectCount),
+                                  checksum: Checksum.of(part.bytes))
+            out.append(part.bytes)
+        }
+        return (out.bytes, descriptor, runOnce)
     }
 }

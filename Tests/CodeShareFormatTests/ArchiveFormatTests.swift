@@ -63,6 +63,9 @@ final class ArchiveHeaderTests: XCTestCase {
 
     func testRoundTrip() {
         XCTAssertEqual(try decode(header().encoded()).get(), header())
+        var together = header()
+        together.loadedTogether = true
+        XCTAssertEqual(try decode(together.encoded()).get(), together)
     }
 
     func testRefusals() {
@@ -101,7 +104,8 @@ final class SegmentBuilderTests: XCTestCase {
         XCTAssertEqual(second, 24 + 16, "8-aligned, after a 16-byte prefix")
         builder.storeRef(ObjectRef(.object, offset: UInt32(first)), at: second + 8)
         XCTAssertEqual(builder.addIntern(stringAt: first), 0)
-        let (bytes, descriptor) = builder.finish(fileOffset: 512, root: second)
+        let (bytes, descriptor, runOnce) = builder.finish(fileOffset: 512, root: second)
+        XCTAssertEqual(runOnce, SegmentBuilder.RunOncePart(), "no run-once part was begun")
         XCTAssertEqual(descriptor.objectsSize % 16, 0)
         XCTAssertEqual(descriptor.objectCount, 2)
         XCTAssertEqual(descriptor.internCount, 1)
@@ -113,5 +117,35 @@ final class SegmentBuilderTests: XCTestCase {
         descriptor.encode(into: &encoded)
         XCTAssertEqual(encoded.count, SegmentDescriptor.size)
         XCTAssertEqual(encoded.bytes.withUnsafeBytes { SegmentDescriptor.decode($0.baseAddress!) }, descriptor)
+    }
+
+    func testRunOncePartFollowsTheSegment() {
+        var builder = SegmentBuilder()
+        let kept = builder.allocate(size: 20)
+        XCTAssertEqual(builder.addIntern(stringAt: kept), 0)
+        builder.beginRunOnce()
+        let body = builder.allocate(size: 40)
+        XCTAssertEqual(body, 32, "the run-once part starts 16-aligned, in the module's offset space")
+        builder.storeRef(ObjectRef(.object, offset: UInt32(kept)), at: body + 16)
+        let (bytes, descriptor, runOnce) = builder.finish(fileOffset: 4096, root: body)
+        XCTAssertEqual(descriptor.objectsSize, 32)
+        XCTAssertEqual(descriptor.objectCount, 1)
+        XCTAssertEqual(runOnce.objectCount, 1)
+        XCTAssertEqual(runOnce.size, 48)
+        let record = ModuleRecord(segment: descriptor, runOnceSize: runOnce.size, runOnceObjectCount: runOnce.objectCount,
+                                  runOnceChecksum: runOnce.checksum, nameOffset: 0, nameLength: 1,
+                                  metadataOffset: 1, metadataLength: 2)
+        let start = Int(record.runOnceOffset) - 4096
+        XCTAssertEqual(start, 48, "after the 32 bytes of objects and the intern list, 16-aligned")
+        XCTAssertEqual(bytes.count, start + Int(runOnce.size))
+        XCTAssertEqual(Array(bytes[start + 16..<start + 24]), Array(withUnsafeBytes(of: ObjectRef(.object, offset: 0).raw.littleEndian) { $0 }))
+        XCTAssertEqual(runOnce.checksum, Checksum.of(Array(bytes[start...])))
+        XCTAssertEqual(descriptor.checksum, Checksum.of(Array(bytes[..<descriptor.length])))
+        XCTAssertTrue(record.fits(fileSize: 4096 + UInt64(bytes.count)))
+        XCTAssertFalse(record.fits(fileSize: 4096 + UInt64(bytes.count) - 1))
+        var encoded = ByteBuffer()
+        record.encode(into: &encoded)
+        XCTAssertEqual(encoded.count, ModuleRecord.size)
+        XCTAssertEqual(encoded.bytes.withUnsafeBytes { ModuleRecord.decode($0.baseAddress!) }, record)
     }
 }

@@ -32,10 +32,11 @@ class Statistics:
 
 
 class ArchiveFinder:
-    def __init__(self, archive, *, verbose=False, check_sources=True):
+    def __init__(self, archive, *, verbose=False, check_sources=True, release="on"):
         self.archive = archive
         self.verbose = verbose
         self.check_sources = check_sources
+        self.release = release
         manifest = archive.manifest
         self.resolver = Resolver(manifest)
         self.extensions = manifest["extensions"]
@@ -105,6 +106,13 @@ class ArchiveLoader(SourceFileLoader):
         super().__init__(fullname, path)
         self._finder = finder
         self._metadata = metadata
+
+    def exec_module(self, module):
+        super().exec_module(module)
+        # The body has run: what only it used can go (as unmarshalled code
+        # would be freed); a no-op when the code did not come from the archive.
+        if self._finder.release != "off":
+            self._finder.archive.release(self.name, protect=self._finder.release == "protect")
 
     def get_code(self, fullname):
         finder, metadata = self._finder, self._metadata

@@ -35,6 +35,8 @@ def info(path):
     manifest = archive.manifest if isinstance(archive.manifest, dict) else {}
     print(f"modules:      {len(archive)} from source, "
           f"{len(manifest.get('extensions', ()))} extension-module locations")
+    layout = "one program's imports, loaded together" if header["loaded_together"] else "a collection, modules loaded alone"
+    print(f"layout:       {layout}")
     print(f"shared pool:  {pool:,} bytes in {header['chunk_count']} chunks")
     print("objects:")
     for name, (count, size) in sorted(by_type.items(), key=lambda item: -item[1][1]):

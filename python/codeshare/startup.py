@@ -15,6 +15,9 @@ in every process, and the short line costs ~20 µs there instead of ~64.
     CODESHARE_ARCHIVE=app.csa   the archive to serve imports from
     CODESHARE_VERBOSE=1         one stderr line per import, a summary at exit
     CODESHARE_CHECK=none        trust the archive: no stat of each source
+    CODESHARE_RELEASE=off       keep what only module bodies used (default: give
+                                its pages back once a body has run); =protect
+                                also makes those pages fault on any later access
 """
 import os
 import sys
@@ -29,6 +32,7 @@ def install():
         site._codeshare_started = True
     verbose = os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0")
     check = os.environ.get("CODESHARE_CHECK", "mtime")
+    release = os.environ.get("CODESHARE_RELEASE", "on")
     try:
         from .archive import Archive, ArchiveError
         from .finder import ArchiveFinder
@@ -46,7 +50,11 @@ def install():
         if check not in ("none", "mtime"):
             print(f"codeshare: CODESHARE_CHECK={check!r} is not 'none' or 'mtime'; checking mtimes",
                   file=sys.stderr)
-        finder = ArchiveFinder(archive, verbose=verbose, check_sources=check != "none")
+        if release not in ("on", "off", "protect"):
+            print(f"codeshare: CODESHARE_RELEASE={release!r} is not 'on', 'off' or 'protect'; releasing",
+                  file=sys.stderr)
+            release = "on"
+        finder = ArchiveFinder(archive, verbose=verbose, check_sources=check != "none", release=release)
         position = next((index for index, entry in enumerate(sys.meta_path)
                          if getattr(entry, "__name__", None) == "PathFinder"), len(sys.meta_path))
         sys.meta_path.insert(position, finder)

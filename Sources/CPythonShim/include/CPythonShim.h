@@ -9,6 +9,7 @@
 #include <marshal.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #define CS_CODE_CONSTS 24
 #define CS_CODE_NAMES 32
 #define CS_CODE_EXCEPTIONTABLE 40
+#define CS_CODE_FLAGS 48
 #define CS_CODE_WARMUP 52
 #define CS_CODE_LINEARRAY_ENTRY_SIZE 54
 #define CS_CODE_LOCALSPLUSNAMES 96
@@ -78,6 +80,8 @@ static inline PyTypeObject *cs_tuple_type(void) { return &PyTuple_Type; }
 static inline PyTypeObject *cs_frozenset_type(void) { return &PyFrozenSet_Type; }
 static inline PyTypeObject *cs_code_type(void) { return &PyCode_Type; }
 
+/* Module and class bodies: not CO_OPTIMIZED (only function blocks are). */
+static inline int cs_code_is_body(PyObject *code) { return (((PyCodeObject *)code)->co_flags & CO_OPTIMIZED) == 0; }
 static inline int cs_is_list(PyObject *o) { return PyList_Check(o); }
 static inline int cs_is_tuple(PyObject *o) { return PyTuple_Check(o); }
 static inline int cs_is_bytes(PyObject *o) { return PyBytes_Check(o); }
@@ -108,6 +112,20 @@ static inline int cs_file_size(int fd, unsigned long long *size) {
     if (fstat(fd, &status) != 0) return -1;
     *size = (unsigned long long)status.st_size;
     return 0;
+}
+
+// Anonymous private memory (MAP_FAILED is a macro Swift cannot see): NULL on failure.
+static inline void *cs_map_anonymous(size_t length) {
+    void *memory = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return memory == MAP_FAILED ? NULL : memory;
+}
+static inline int cs_unmap(void *start, size_t length) { return munmap(start, length); }
+static inline int cs_advise_huge_pages(void *start, size_t length) { return madvise(start, length, MADV_HUGEPAGE); }
+/* The pages' contents are dropped: reading them again gives zeros, or, with
+   `protect`, a fault. */
+static inline int cs_discard_pages(void *start, size_t length, int protect) {
+    if (protect && mprotect(start, length, PROT_NONE) != 0) return -1;
+    return madvise(start, length, MADV_DONTNEED);
 }
 
 // Method table plumbing: Swift passes C function pointers in.

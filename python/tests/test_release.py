@@ -1,0 +1,104 @@
+"""Acceptance: once a served module's body has run, the pages of what only
+its module and class bodies used go back to the system, and everything the
+program kept from them stays intact: docstrings, constants, class
+attributes, default values, strings interned at run time, frames and the
+module's own code object; reload and get_code still work afterwards."""
+from importing import assert_same_run, dump, make_app, run_both, served
+
+# Enough module-body code to fill whole pages once it has run.
+BIG_BODY = "".join(f"value_{index} = len('constant string number {index}') + {index}\n" for index in range(1500))
+# Strings interned while the body runs, among constants nothing keeps. The
+# interned-string table holds two references it does not count, so a kept
+# string can have exactly its archived count again.
+INTERNER = ("import sys\n"
+            + "".join(f"_ = len('a constant nothing keeps, number {index}, long enough to fill pages')\n"
+                      for index in range(150))
+            + "sys.intern('interned while the body ran, its reference dropped')\n"
+            + "kept = sys.intern('interned while the body ran, kept')\n"
+            + "".join(f"_ = len('another constant nothing keeps, number {index}, as long')\n" for index in range(150)))
+# A class body big enough to fill pages of its own, weakly referenced: in
+# plain CPython the weak reference dies with the code object, from the
+# archive it may stay alive, but never with its pages released.
+WEAK_BODY = ("import sys, weakref\nclass Big:\n"
+             + "".join(f"    attribute_{index} = {index} * 2\n" for index in range(1500))
+             + "    body = weakref.ref(sys._getframe().f_code)\n")
+
+FILES = {
+    "main.py": """
+import gc, importlib, sys
+import kept, dropped, interner, weakbody
+gc.collect()
+print(weakbody.Big.body() is None or weakbody.Big.body().co_name == "Big")
+print(sys.intern("".join(["interned while the body ran, ", "its reference dropped"])))
+print(interner.kept, sys.intern("".join(["interned while the body ran, ", "kept"])) is interner.kept)
+print(kept.__doc__, kept.__all__, kept.TABLE, kept.LINES)
+print(kept.Thing.__doc__, kept.Thing.label, kept.Thing.sizes, kept.Thing().method())
+print(kept.body_code.co_name, kept.body_code.co_filename == kept.__file__)
+print(kept.class_body() is None or kept.class_body().co_name)
+print(sys.intern("".join(["another ", "non-identifier!"])), kept.interned_late)
+print(kept.error_frame_line, dropped.value_1499, dropped.Table.total)
+code = dropped.__loader__.get_code("dropped")
+namespace = {"__name__": "dropped_again"}
+exec(code, namespace)
+print(namespace["value_1499"], namespace["Table"].total)
+importlib.reload(dropped)
+print("reloaded", dropped.value_1499, dropped.Table.total)
+""",
+    "kept.py": '''"""The module docstring, kept as __doc__."""
+import sys, weakref
+__all__ = ("Thing", "TABLE")
+TABLE = {"alpha key": ("one", "two"), "beta key": 2.5, "gamma": b"bytes constant"}
+LINES = ["line %d of the body" % index for index in range(3)]
+
+class Thing:
+    """A class docstring."""
+    label = "a class attribute, kept"
+    sizes = (1, 2, 3)
+    _body = weakref.ref(sys._getframe().f_code)
+    def method(self, x=("default", "tuple")):
+        return x
+
+class_body = Thing._body
+sys.intern("another non-identifier!")
+interned_late = sys.intern("not an identifier, interned at run time")
+body_code = sys._getframe().f_code
+try:
+    {}["missing key"]
+except KeyError as error:
+    error_frame_line = error.__traceback__.tb_frame.f_lineno
+''',
+    "interner.py": INTERNER,
+    "weakbody.py": WEAK_BODY,
+    "dropped.py": BIG_BODY + '''
+class Table:
+    rows = [("row", index) for index in range(50)]
+    total = sum(index for _, index in rows)
+''',
+}
+
+RELEASED = ("import sys, kept, dropped, interner; "
+            "print(next(f for f in sys.meta_path if type(f).__name__ == 'ArchiveFinder').archive.stats['bytes_released'])")
+
+
+def test_what_the_program_keeps_survives_the_release(tmp_path):
+    app = make_app(tmp_path, FILES)
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.returncode == 0, plain.stderr
+    for expected in ("its reference dropped", "body ran, kept True", "The module docstring", "('Thing', 'TABLE')", "b'bytes constant'", "line 2 of the body",
+                     "a class attribute, kept (1, 2, 3) ('default', 'tuple')", "<module> True",
+                     "another non-identifier! not an identifier", "22 1526 1225", "1526 1225",
+                     "reloaded 1526 1225"):
+        assert expected in plain.stdout, expected
+    assert_same_run(plain, archived)
+    assert {"kept", "dropped", "interner", "weakbody"} <= served(verbose.stderr)
+
+
+def test_the_run_once_pages_go_back(tmp_path):
+    app = make_app(tmp_path, FILES)
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    _, archived, _ = run_both(["-c", RELEASED], archive, cwd=app)
+    assert archived.returncode == 0, archived.stderr
+    assert int(archived.stdout) >= 4 * 4096, "the big module body's pages were given back"
