@@ -246,19 +246,19 @@ final class ArchiveReader {
     private func load(_ descriptor: SegmentDescriptor, runOnce record: ModuleRecord?) -> Result<LoadedSegment, ArchiveError> {
         guard let base = arena.allocate(descriptor.length) else { return .failure(.outOfMemory) }
         if let error = read(descriptor.length, at: descriptor.offset, into: base, checksum: descriptor.checksum) {
-            arena.release(base, count: descriptor.length)
+            arena.takeBack(base, count: descriptor.length)
             return .failure(error)
         }
         let runOnceSize = Int(record?.runOnceSize ?? 0)
         var runOnceBase = base + Int(descriptor.objectsSize)
         if let record, runOnceSize > 0 {
             guard let memory = runOnceArena.allocate(runOnceSize) else {
-                arena.release(base, count: descriptor.length)
+                arena.takeBack(base, count: descriptor.length)
                 return .failure(.outOfMemory)
             }
             if let error = read(runOnceSize, at: record.runOnceOffset, into: memory, checksum: record.runOnceChecksum) {
-                runOnceArena.release(memory, count: runOnceSize)
-                arena.release(base, count: descriptor.length)
+                runOnceArena.takeBack(memory, count: runOnceSize)
+                arena.takeBack(base, count: descriptor.length)
                 return .failure(error)
             }
             runOnceBase = memory

@@ -52,6 +52,9 @@ struct ArchiveWriter {
     private var frozensetItems: [UInt: PyObjectPointer] = [:]
     /// De-specialized bytecode of each code object, owned by the writer.
     private var bytecode: [UInt: PyObjectPointer] = [:]
+    /// How many references to each object the archived objects hold: an
+    /// object with more references than that is kept by the program.
+    private var graphReferences: [UInt: Int] = [:]
 
     init() {}
 
@@ -133,7 +136,9 @@ struct ArchiveWriter {
 
     /// Walks one module's objects, counting which leaves it uses.
     mutating func analyze(_ object: PyObjectPointer, module: Int) throws(WriteFailure) {
-        switch try classify(object) {
+        let kind = try classify(object)
+        graphReferences[object.address, default: 0] += 1
+        switch kind {
         case .singleton:
             return
         case .leaf(let type):
@@ -160,7 +165,10 @@ struct ArchiveWriter {
             for index in 0..<object.size { try analyze(PyTuple_GetItem(object, index)!, module: module) }
         case .frozenset:
             if frozensetItems[object.address] == nil {
-                frozensetItems[object.address] = try marshalOrdered(object)
+                let items = try marshalOrdered(object)
+                frozensetItems[object.address] = items
+                // The set's own references to its elements (the tuple's are counted by the walk).
+                for index in 0..<items.size { graphReferences[PyTuple_GetItem(items, index)!.address, default: 0] += 1 }
             }
             try analyze(frozensetItems[object.address]!, module: module)
         case .code:
@@ -302,9 +310,12 @@ struct ArchiveWriter {
 
     /// Lays out, before a module's run-once part begins, what may outlive its
     /// body: every function code object the module and class bodies hold
-    /// (with all they reach) and every interned string the bodies use (the
-    /// interned-string table refers to those without counting a reference).
-    /// Everything else the bodies reach then goes to the run-once part.
+    /// (with all they reach), every interned string the bodies use (the
+    /// interned-string table refers to those without counting a reference)
+    /// and the bodies' constants the program still kept when it was dumped
+    /// (docstrings, `__all__`, class attributes: kept again in later runs, so
+    /// their pages would not be given back anyway). Everything else the
+    /// bodies reach then goes to the run-once part.
     func placeOutliving(body code: PyObjectPointer, in layout: inout ModuleLayout) throws(WriteFailure) {
         for field in ObjectImage.codeObjectFields where field != CS_CODE_CONSTS {
             try placeInterned(code.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), in: &layout)
@@ -318,6 +329,8 @@ struct ArchiveWriter {
                 } else {
                     _ = try place(constant, in: &layout)
                 }
+            } else if cs_refcount(constant) > graphReferences[constant.address] ?? 0 {
+                _ = try place(constant, in: &layout)
             } else {
                 try placeInterned(constant, in: &layout)
             }

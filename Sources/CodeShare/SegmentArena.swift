@@ -38,8 +38,9 @@ final class SegmentArena {
     }
 
     /// `count` bytes, 16-aligned: the next piece of the mapping, or malloc'd
-    /// memory once the mapping is used up (a segment whose relocation failed
-    /// is read again on the next attempt), nil when out of memory.
+    /// memory once the mapping is used up (a segment is read again after a
+    /// failed relocation, or once its top-level code object was released),
+    /// nil when out of memory.
     func allocate(_ count: Int) -> UnsafeMutableRawPointer? {
         let size = SegmentArena.pieceSize(count)
         if let start, capacity - used >= size {
@@ -52,7 +53,7 @@ final class SegmentArena {
 
     /// Takes back the latest allocation, whose read failed before anything
     /// could point into it.
-    func release(_ memory: UnsafeMutableRawPointer, count: Int) {
+    func takeBack(_ memory: UnsafeMutableRawPointer, count: Int) {
         let size = SegmentArena.pieceSize(count)
         if let start, memory >= start, memory < start + capacity {
             if memory + size == start + used { used -= size }

@@ -69,6 +69,7 @@ static inline PyObject *cs_ellipsis(void) { return Py_Ellipsis; }
 static inline PyTypeObject *cs_type(PyObject *o) { return Py_TYPE(o); }
 static inline Py_ssize_t cs_size(PyObject *o) { return Py_SIZE(o); }
 static inline void cs_incref(PyObject *o) { Py_INCREF(o); }
+static inline Py_ssize_t cs_refcount(PyObject *o) { return Py_REFCNT(o); }
 static inline void cs_decref(PyObject *o) { Py_DECREF(o); }
 
 static inline PyTypeObject *cs_str_type(void) { return &PyUnicode_Type; }
