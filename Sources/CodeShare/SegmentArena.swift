@@ -76,18 +76,21 @@ final class SegmentArena {
         if deadBytes.isEmpty { deadBytes = [UInt16](repeating: 0, count: (capacity + SegmentArena.page - 1) / SegmentArena.page) }
         var offset = memory - start
         let end = offset + count
-        var released = 0
+        // The pages this range completes are consecutive: one call for all.
+        var firstDead: Int? = nil, lastDead = 0
         while offset < end {
             let page = offset / SegmentArena.page
             let pageEnd = min((page + 1) * SegmentArena.page, end)
             deadBytes[page] += UInt16(pageEnd - offset)
-            if Int(deadBytes[page]) == SegmentArena.page,
-               cs_discard_pages(start + page * SegmentArena.page, SegmentArena.page, protect ? 1 : 0) == 0 {
-                released += SegmentArena.page
+            if Int(deadBytes[page]) == SegmentArena.page {
+                if firstDead == nil { firstDead = page }
+                lastDead = page
             }
             offset = pageEnd
         }
-        return released
+        guard let firstDead else { return 0 }
+        let length = (lastDead - firstDead + 1) * SegmentArena.page
+        return cs_discard_pages(start + firstDead * SegmentArena.page, length, protect ? 1 : 0) == 0 ? length : 0
     }
 
     private static func pieceSize(_ count: Int) -> Int { roundUp(max(count, 16), to: 16) }
