@@ -7,9 +7,8 @@ from importing import assert_same_run, dump, make_app, run_both, served
 
 # Enough module-body code to fill whole pages once it has run.
 BIG_BODY = "".join(f"value_{index} = len('constant string number {index}') + {index}\n" for index in range(1500))
-# Strings interned while the body runs, among constants nothing keeps. The
-# interned-string table holds two references it does not count, so a kept
-# string can have exactly its archived count again.
+# Strings interned while the body runs, among constants nothing keeps: the
+# interned-string table refers to them without counting a reference.
 INTERNER = ("import sys\n"
             + "".join(f"_ = len('a constant nothing keeps, number {index}, long enough to fill pages')\n"
                       for index in range(150))
@@ -86,7 +85,8 @@ def test_what_the_program_keeps_survives_the_release(tmp_path):
     dump(archive, ["main.py"], cwd=app)
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
     assert plain.returncode == 0, plain.stderr
-    for expected in ("its reference dropped", "body ran, kept True", "The module docstring", "('Thing', 'TABLE')", "b'bytes constant'", "line 2 of the body",
+    for expected in ("its reference dropped", "body ran, kept True", "The module docstring", "('Thing', 'TABLE')",
+                     "b'bytes constant'", "line 2 of the body",
                      "a class attribute, kept (1, 2, 3) ('default', 'tuple')", "<module> True",
                      "another non-identifier! not an identifier", "22 1526 1225", "1526 1225",
                      "reloaded 1526 1225"):
