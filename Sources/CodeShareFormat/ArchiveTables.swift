@@ -1,5 +1,6 @@
 /// Where one segment lies in the file and how to check it. A segment is one
-/// module's private objects or one chunk of the shared pool:
+/// module's private objects (those that may outlive its body; the rest is
+/// its run-once part, see ModuleRecord) or one chunk of the shared pool:
 ///
 ///     [objects: objectsSize bytes, 16-aligned: objectCount live CPython object
 ///      images, children before parents, each starting at an 8-aligned offset
