@@ -15,9 +15,12 @@ BIG_BODY = "".join(f"value_{index} = len('constant string number {index}') + {in
 INTERNER = ("import os, sys\n"
             + "".join(f"_ = len('a constant nothing keeps, number {index}, long enough to fill pages')\n"
                       for index in range(150))
-            + "if os.environ.get('INTERN_AT_RUN_TIME'):\n"
+            + "if os.environ.get('AFTER_DUMP'):\n"
             + "    sys.intern('interned at run time only, its reference dropped')\n"
             + "sys.intern('interned while the body ran, its reference dropped')\n"
+            # Kept only after the dump, so laid out as run-once: the long string
+            # fills pages of its own, and only the kept tuple reaches it.
+            + f"NESTED = (('{'z ' * 5000}', 'short'), b'bytes inside it') if os.environ.get('AFTER_DUMP') else None\n"
             + "kept = sys.intern('interned while the body ran, kept')\n"
             + "".join(f"_ = len('another constant nothing keeps, number {index}, as long')\n" for index in range(150)))
 # A class body big enough to fill pages of its own, weakly referenced: in
@@ -37,6 +40,8 @@ print(sys.intern("".join(["interned while the body ran, ", "its reference droppe
 print(sys.intern("".join(["interned at run time only, ", "its reference dropped"])))
 print(interner.kept, sys.intern("".join(["interned while the body ran, ", "kept"])) is interner.kept)
 print(kept.__doc__, kept.__all__, kept.TABLE, kept.LINES)
+if interner.NESTED:  # not in the dump's run
+    print(interner.NESTED[0][0].count("z"), interner.NESTED[0][0][-5:], interner.NESTED[0][1], interner.NESTED[1])
 print(kept.Thing.__doc__, kept.Thing.label, kept.Thing.sizes, kept.Thing().method())
 print(kept.body_code.co_name, kept.body_code.co_filename == kept.__file__)
 print(kept.class_body() is None or kept.class_body().co_name)
@@ -89,11 +94,11 @@ def test_what_the_program_keeps_survives_the_release(tmp_path):
     app = make_app(tmp_path, FILES)
     archive = tmp_path / "app.csa"
     dump(archive, ["main.py"], cwd=app)
-    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"INTERN_AT_RUN_TIME": "1"})
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"AFTER_DUMP": "1"})
     assert plain.returncode == 0, plain.stderr
     for expected in ("while the body ran, its reference dropped", "at run time only, its reference dropped",
                      "body ran, kept True", "The module docstring", "('Thing', 'TABLE')",
-                     "b'bytes constant'", "line 2 of the body",
+                     "b'bytes constant'", "line 2 of the body", "5000  z z  short b'bytes inside it'",
                      "a class attribute, kept (1, 2, 3) ('default', 'tuple')", "<module> True",
                      "another non-identifier! not an identifier", "22 1526 1225", "1526 1225",
                      "reloaded 1526 1225"):
