@@ -7,11 +7,12 @@ from importing import assert_same_run, dump, make_app, run_both, served
 
 # Enough module-body code to fill whole pages once it has run.
 BIG_BODY = "".join(f"value_{index} = len('constant string number {index}') + {index}\n" for index in range(1500))
-# Strings interned while the body runs, among constants nothing keeps: the
-# interned-string table refers to them without counting a reference. One is
-# interned only when the archive is used, not when it was dumped (a string
-# interned at dump time is archived as interned and never run-once): after
-# the body it is left with exactly its archived count.
+# A module of constants nothing keeps, around what must survive the release.
+# AFTER_DUMP is set in the compared runs, not in the dump's: what it guards
+# is laid out as run-once. Strings interned while the body runs: the
+# interned-string table refers to them without counting a reference (a string
+# interned at dump time is archived as interned and never run-once), so the
+# one interned only after the dump is left with exactly its archived count.
 INTERNER = ("import os, sys\n"
             + "".join(f"_ = len('a constant nothing keeps, number {index}, long enough to fill pages')\n"
                       for index in range(150))
