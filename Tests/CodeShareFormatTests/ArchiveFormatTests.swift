@@ -113,10 +113,8 @@ final class SegmentBuilderTests: XCTestCase {
         XCTAssertEqual(descriptor.checksum, Checksum.of(bytes))
         XCTAssertTrue(descriptor.fits(fileSize: 512 + UInt64(bytes.count)))
         XCTAssertFalse(descriptor.fits(fileSize: 512 + UInt64(bytes.count) - 1))
-        var encoded = ByteBuffer()
-        descriptor.encode(into: &encoded)
-        XCTAssertEqual(encoded.count, SegmentDescriptor.size)
-        XCTAssertEqual(encoded.bytes.withUnsafeBytes { SegmentDescriptor.decode($0.baseAddress!) }, descriptor)
+        assertRoundTrip(descriptor, size: SegmentDescriptor.size, encode: { $0.encode(into: &$1) },
+                        decode: SegmentDescriptor.decode)
     }
 
     func testRunOncePartFollowsTheSegment() {
@@ -143,9 +141,15 @@ final class SegmentBuilderTests: XCTestCase {
         XCTAssertEqual(descriptor.checksum, Checksum.of(Array(bytes[..<descriptor.length])))
         XCTAssertTrue(record.fits(fileSize: 4096 + UInt64(bytes.count)))
         XCTAssertFalse(record.fits(fileSize: 4096 + UInt64(bytes.count) - 1))
+        assertRoundTrip(record, size: ModuleRecord.size, encode: { $0.encode(into: &$1) }, decode: ModuleRecord.decode)
+    }
+
+    /// `value` encodes to `size` bytes that decode to the same value.
+    func assertRoundTrip<T: Equatable>(_ value: T, size: Int, encode: (T, inout ByteBuffer) -> Void,
+                                       decode: (UnsafeRawPointer) -> T) {
         var encoded = ByteBuffer()
-        record.encode(into: &encoded)
-        XCTAssertEqual(encoded.count, ModuleRecord.size)
-        XCTAssertEqual(encoded.bytes.withUnsafeBytes { ModuleRecord.decode($0.baseAddress!) }, record)
+        encode(value, &encoded)
+        XCTAssertEqual(encoded.count, size)
+        XCTAssertEqual(encoded.bytes.withUnsafeBytes { decode($0.baseAddress!) }, value)
     }
 }
