@@ -184,11 +184,10 @@ final class ArchiveReader {
     /// to it (its count is not the archived one), a weak reference (code
     /// objects), the interned-string table (a string interned since; the
     /// table holds uncounted references), or if a reachable run-once object
-    /// points at it; nothing
-    /// outside the part can point into it (`relocate` enforces that).
-    /// Answers the bytes given back. If the top-level code object went too,
-    /// the next `code()` reads the module again. `protect`: the pages also
-    /// fault on any later access instead of reading as zeros.
+    /// points at it; nothing outside the part can point into it (`relocate`
+    /// enforces that). Answers the bytes given back. If the top-level code
+    /// object went too, the next `code()` reads the module again. `protect`:
+    /// the pages also fault on any later access instead of reading as zeros.
     func release(module index: Int, protect: Bool) -> Int {
         guard let segment = loadedModules[index] else { return 0 }
         loadedModules[index] = nil
