@@ -41,20 +41,20 @@ final class ArchiveReader {
     let stringsStart: Int
     private let arena: SegmentArena
     private let runOnceArena: SegmentArena
+    /// The stage of loading any thread can run; shared with `readAhead`.
+    private let preparer: PartPreparer
+    private var readAhead: ReadAhead?
+    /// Pool chunks `publish` has seen ready, by chunk number - 1: most
+    /// deferred slots name a shared string.
+    private let readyChunks: UnsafeMutablePointer<LoadedSegment?>
     /// Each module's segment while its run-once part may still be released.
     private var loadedModules: [LoadedSegment?]
-    /// Pool chunks loaded so far, by index: a flat table, since relocation
-    /// looks one up for most slots that name a shared string.
-    private let loadedChunks: UnsafeMutablePointer<LoadedSegment?>
-    private var failedChunks: [ArchiveError?]
     private var roots: [PyObjectPointer?]
     /// What this process has read so far: the reader's own counters.
     private(set) var counters = Counters()
 
     struct Counters {
         var modulesLoaded = 0
-        var chunksLoaded = 0
-        var bytesRead = 0
         var bytesReleased = 0
     }
 
@@ -69,16 +69,37 @@ final class ArchiveReader {
         arena = SegmentArena(lengths: (modules.map { $0.segment } + chunks).map { $0.length },
                              hugePages: header.loadedTogether)
         runOnceArena = SegmentArena(lengths: modules.map { Int($0.runOnceSize) }, hugePages: header.loadedTogether)
+        preparer = PartPreparer(file: file, modules: modules, chunks: chunks,
+                                segmentSlots: arena.slots, runOnceSlots: runOnceArena.slots)
+        readyChunks = .allocate(capacity: max(chunks.count, 1))
+        readyChunks.initialize(repeating: nil, count: max(chunks.count, 1))
         loadedModules = [LoadedSegment?](repeating: nil, count: modules.count)
-        loadedChunks = .allocate(capacity: max(chunks.count, 1))
-        loadedChunks.initialize(repeating: nil, count: max(chunks.count, 1))
-        failedChunks = [ArchiveError?](repeating: nil, count: chunks.count)
         roots = [PyObjectPointer?](repeating: nil, count: modules.count)
     }
 
     deinit {
+        readAhead?.stop()
+        preparer.deallocate()
+        readyChunks.deallocate()
         file.close()
-        loadedChunks.deallocate()
+    }
+
+    /// Starts preparing every module in archive order on another thread,
+    /// for an archive of one program's imports on a machine with a core to
+    /// spare; answers whether it started.
+    func startReadingAhead() -> Bool {
+        guard readAhead == nil, header.loadedTogether, cs_usable_cpus() > 1 else { return false }
+        readAhead = ReadAhead.start(preparer)
+        return readAhead != nil
+    }
+
+    /// Bytes read by every thread so far, and the pool chunks among them.
+    var bytesRead: Int { cs_load_relaxed(preparer.bytesRead) }
+    var chunksLoaded: Int {
+        (modules.count..<preparer.partCount).filter {
+            if preparer.state($0) == .ready, case .success? = preparer.results[$0] { return true }
+            return false
+        }.count
     }
 
     /// Opens and validates an archive for the running interpreter: header,
@@ -162,7 +183,7 @@ final class ArchiveReader {
     func code(module index: Int) -> Result<PyObjectPointer, ArchiveError> {
         if let root = roots[index] { return .success(root) }
         let record = modules[index]
-        switch load(record.segment, runOnce: record) {
+        switch publish(preparer.take(index) ?? preparer.prepare(index, fresh: true)) {
         case .failure(let error):
             return .failure(error)
         case .success(let segment):
@@ -241,78 +262,23 @@ final class ArchiveReader {
         return released
     }
 
-    /// Reads, checks and relocates one segment, and a module's run-once part.
-    private func load(_ descriptor: SegmentDescriptor, runOnce record: ModuleRecord?) -> Result<LoadedSegment, ArchiveError> {
-        guard let base = arena.allocate(descriptor.length) else { return .failure(.outOfMemory) }
-        if let error = read(descriptor.length, at: descriptor.offset, into: base, checksum: descriptor.checksum) {
-            arena.takeBack(base, count: descriptor.length)
-            return .failure(error)
+    /// Fills the slots a prepared part left for the interpreter's objects
+    /// (holding the GIL); the part is then the caller's.
+    private func publish(_ prepared: Result<PreparedPart, ArchiveError>) -> Result<LoadedSegment, ArchiveError> {
+        let part: PreparedPart
+        switch prepared {
+        case .success(let value): part = value
+        case .failure(let error): return .failure(error)
         }
-        let runOnceSize = Int(record?.runOnceSize ?? 0)
-        var runOnceBase = base + Int(descriptor.objectsSize)
-        if let record, runOnceSize > 0 {
-            guard let memory = runOnceArena.allocate(runOnceSize) else {
-                arena.takeBack(base, count: descriptor.length)
-                return .failure(.outOfMemory)
-            }
-            if let error = read(runOnceSize, at: record.runOnceOffset, into: memory, checksum: record.runOnceChecksum) {
-                runOnceArena.takeBack(memory, count: runOnceSize)
-                arena.takeBack(base, count: descriptor.length)
-                return .failure(error)
-            }
-            runOnceBase = memory
-        }
-        counters.bytesRead += descriptor.length + runOnceSize
-        let internCount = Int(descriptor.internCount)
-        let interned = UnsafeMutablePointer<PyObjectPointer?>.allocate(capacity: max(internCount, 1))
-        interned.initialize(repeating: nil, count: max(internCount, 1))
-        let segment = LoadedSegment(base: base, objectsSize: Int(descriptor.objectsSize), internCount: internCount,
-                                    interned: interned, runOnceBase: runOnceBase, runOnceSize: runOnceSize)
-        for index in 0..<internCount where segment.internOffset(index) >= segment.objectsSize {
-            return .failure(.badReference)
-        }
-        // The segment first: the run-once part refers to it, never the reverse.
+        defer { if let deferred = part.deferred { free(deferred) } }
         var failure: ArchiveError? = nil
-        let objects = ObjectImage.forEachObject(in: base, size: segment.objectsSize) { type, object, available in
-            relocate(object, type, available: available, in: segment, reach: segment.objectsSize, failure: &failure)
+        for position in 0..<part.deferredCount {
+            let deferred = part.deferred![position]
+            guard let pointer = resolve(deferred.ref, in: part.segment, failure: &failure)
+            else { return .failure(failure ?? .badReference) }
+            deferred.slot.storeBytes(of: pointer, as: UnsafeMutableRawPointer.self)
         }
-        if let failure { return .failure(failure) }
-        guard objects == Int(descriptor.objectCount) else { return .failure(.badReference) }
-        let runOnceObjects = ObjectImage.forEachObject(in: runOnceBase, size: runOnceSize) { type, object, available in
-            relocate(object, type, available: available, in: segment, reach: segment.end, failure: &failure)
-        }
-        if let failure { return .failure(failure) }
-        guard runOnceObjects == Int(record?.runOnceObjectCount ?? 0) else { return .failure(.badReference) }
-        return .success(segment)
-    }
-
-    /// Gives one object its type and every pointer slot the object its ref
-    /// names; answers the object's size, or nil (and `failure`) for a bad ref.
-    /// Refs within the module must stay below `reach`: the segment's objects
-    /// may not point into the run-once part, which `release` relies on.
-    @inline(__always)
-    private func relocate(_ object: UnsafeMutableRawPointer, _ type: TypeID, available: Int,
-                          in segment: LoadedSegment, reach: Int, failure: inout ArchiveError?) -> Int? {
-        object.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: 8,
-                          as: UnsafeMutableRawPointer.self)
-        return ObjectImage.walk(type, object, available: available) { slot in
-            guard let pointer = resolve(ObjectRef(raw: object.little(slot, as: UInt64.self)),
-                                        in: segment, reach: reach, failure: &failure)
-            else { return false }
-            object.storeBytes(of: pointer, toByteOffset: slot, as: UnsafeMutableRawPointer.self)
-            return true
-        }
-    }
-
-    /// Reads `count` bytes at `offset` into `base` and checks them against
-    /// `checksum` before anything else looks at them.
-    private func read(_ count: Int, at offset: UInt64, into base: UnsafeMutableRawPointer, checksum: UInt64) -> ArchiveError? {
-        switch file.read(into: base, count: count, at: offset) {
-        case .success: break
-        case .failure(.truncated): return .truncated
-        case .failure(.errno(let error)): return .io(errno: error.code)
-        }
-        return Checksum.of(base, count: count) == checksum ? nil : .segmentChecksum
+        return .success(part.segment)
     }
 
     /// How many objects of each type, and how many bytes, the archive holds:
@@ -331,7 +297,7 @@ final class ArchiveReader {
             if posix_memalign(&memory, 16, max(part.length, 16)) != 0 { return .failure(.outOfMemory) }
             let base = memory!
             defer { free(base) }
-            if let error = read(part.length, at: part.offset, into: base, checksum: part.checksum) { return .failure(error) }
+            if let error = preparer.read(part.length, at: part.offset, into: base, checksum: part.checksum) { return .failure(error) }
             let walked = ObjectImage.forEachObject(in: base, size: part.objectsSize) { type, object, available in
                 guard let size = ObjectImage.walk(type, object, available: available, slot: { _ in true }) else { return nil }
                 let total = totals[type] ?? (0, 0)
@@ -343,73 +309,41 @@ final class ArchiveReader {
         return .success(totals)
     }
 
-    /// A pool chunk, loaded on first use; a chunk that failed stays failed.
-    private func chunk(_ index: Int, failure: inout ArchiveError?) -> LoadedSegment? {
-        if let loaded = loadedChunks[index] { return loaded }
-        if let error = failedChunks[index] {
-            failure = error
-            return nil
-        }
-        switch load(chunks[index], runOnce: nil) {
-        case .success(let segment):
-            loadedChunks[index] = segment
-            counters.chunksLoaded += 1
-            return segment
-        case .failure(let error):
-            failedChunks[index] = error
-            failure = error
-            return nil
-        }
-    }
-
-    /// The segment a ref names: the current one, or a pool chunk.
-    @inline(__always)
-    private func segment(_ number: UInt32, current: LoadedSegment, failure: inout ArchiveError?) -> LoadedSegment? {
-        if number == 0 { return current }
-        let index = Int(number) - 1
-        if index >= chunks.count {
+    /// The interpreter's object for a slot the preparer deferred, with a
+    /// reference, or nil and `failure`. The preparer checked the ref's bounds.
+    private func resolve(_ ref: ObjectRef, in current: LoadedSegment, failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
+        switch ref.tag {
+        case .interned:
+            let target: LoadedSegment
+            if ref.segment == 0 {
+                target = current
+            } else if let ready = readyChunks[Int(ref.segment) - 1] {
+                target = ready
+            } else {
+                switch preparer.chunk(ref.segment) {
+                case .success(let prepared):
+                    target = prepared.segment
+                    readyChunks[Int(ref.segment) - 1] = target
+                case .failure(let error):
+                    failure = error
+                    return nil
+                }
+            }
+            if let string = target.interned[Int(ref.offset)] {
+                // Archived strings are immortal: counting the slot would only
+                // fetch the line another core wrote (read-ahead).
+                if !arena.owns(string.raw) { cs_incref(string) }
+                return string.raw
+            }
+            return intern(Int(ref.offset), of: target, failure: &failure)
+        case .singleton:
+            return singleton(ref, failure: &failure)
+        case .frozenset:
+            return frozenset(current.address(Int(ref.offset)), failure: &failure)
+        default:
             failure = .badReference
             return nil
         }
-        if let loaded = loadedChunks[index] { return loaded }
-        return chunk(index, failure: &failure)
-    }
-
-    /// The pointer a slot holding `ref` gets, or nil and `failure`. Archived
-    /// objects are immortal and need no reference; the interpreter's objects
-    /// get one per slot.
-    @inline(__always)
-    private func resolve(_ ref: ObjectRef, in current: LoadedSegment, reach: Int,
-                         failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
-        switch ref.tag {
-        case .object:
-            guard let target = segment(ref.segment, current: current, failure: &failure) else { return nil }
-            if Int(ref.offset) < (ref.segment == 0 ? reach : target.end) { return target.address(Int(ref.offset)) }
-        case .interned:
-            guard let target = segment(ref.segment, current: current, failure: &failure) else { return nil }
-            let index = Int(ref.offset)
-            if index < target.internCount {
-                if let string = target.interned[index] {
-                    cs_incref(string)
-                    return string.raw
-                }
-                return intern(index, of: target, failure: &failure)
-            }
-        case .singleton:
-            return singleton(ref, failure: &failure)
-        case .type:
-            if let id = TypeID(rawValue: ref.segment) { return UnsafeMutableRawPointer(pythonType(id)) }
-        case .frozenset:
-            if ref.segment == 0 && Int(ref.offset) < reach {
-                return frozenset(current.address(Int(ref.offset)), failure: &failure)
-            }
-        case .interior:
-            if ref.segment == 0 && Int(ref.offset) < reach { return current.address(Int(ref.offset)) }
-        case nil:
-            break
-        }
-        if failure == nil { failure = .badReference }
-        return nil
     }
 
     /// Interns a segment's string on its first use in this process: the
@@ -422,7 +356,7 @@ final class ArchiveReader {
         }
         PyUnicode_InternInPlace(&string)
         segment.interned[index] = string
-        cs_incref(string!)
+        if !arena.owns(string!.raw) { cs_incref(string!) }
         return string!.raw
     }
 

@@ -7,6 +7,7 @@ import CodeShareFormat
 ///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool) -> bytes
 ///     open(path: str) -> (handle, names: list[str], metadata: list[bytes], manifest: bytes)
 ///     load(handle, index: int) -> code
+///     read_ahead(handle) -> bool
 ///     header(handle) -> dict
 ///     stats(handle) -> dict
 ///     census(handle) -> (dict, list[int], int)
@@ -190,12 +191,17 @@ private func release(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?
     return PyLong_FromSsize_t(archive.release(module: index, protect: protect != 0))
 }
 
+private func readAhead(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard let archive = onlyArchive(args, count, "read_ahead() takes an archive handle") else { return nil }
+    return PyBool_FromLong(archive.startReadingAhead() ? 1 : 0)
+}
+
 private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard let archive = onlyArchive(args, count, "stats() takes an archive handle") else { return nil }
     let counters = archive.counters
     let dict = PyDict_New()!
     for (key, value) in [("modules_loaded" as StaticString, counters.modulesLoaded),
-                         ("chunks_loaded", counters.chunksLoaded), ("bytes_read", counters.bytesRead),
+                         ("chunks_loaded", archive.chunksLoaded), ("bytes_read", archive.bytesRead),
                          ("bytes_released", counters.bytesReleased)] {
         let number = PyLong_FromSsize_t(value)!
         PyDict_SetItemString(dict, cString(key), number)
@@ -246,6 +252,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("open", open, "open(path) -> (handle, names, metadata, manifest): validate an archive"),
         method("load", load, "load(handle, index) -> code: materialize one module's code"),
         method("release", release, "release(handle, index, protect) -> int: give back the module's run-once pages nothing reaches"),
+        method("read_ahead", readAhead, "read_ahead(handle) -> bool: prepare every module on another thread, in archive order"),
         method("header", header, "header(handle) -> dict: the archive header"),
         method("census", census, "census(handle) -> ({type: (count, bytes)}, module sizes, pool bytes)"),
         method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read and released"),

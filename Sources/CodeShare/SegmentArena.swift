@@ -1,10 +1,10 @@
 import CPythonShim
 
 /// The memory one archive's segments are read into: a single anonymous
-/// mapping with room for all of them, handed out in 16-aligned pieces as
-/// segments load. Nothing handed out is ever unmapped (frames, functions and
-/// the interned-string table may point into it, DESIGN invariant 4); only
-/// the untouched tail goes back when the archive is closed.
+/// mapping with a 16-aligned piece for each, in archive order, which its
+/// first read fills (a later read of the same part gets malloc'd memory).
+/// Nothing in it is ever unmapped (frames, functions and the
+/// interned-string table may point into it, DESIGN invariant 4).
 ///
 /// For an archive of one program's imports, which a run loads nearly all
 /// of, the mapping asks for transparent huge pages beyond its first 2 MiB:
@@ -19,48 +19,39 @@ final class SegmentArena {
 
     private let start: UnsafeMutableRawPointer?
     private let capacity: Int
-    private var used = 0
+    /// Where each part's piece lies, in the order of `lengths`.
+    let slots: Slots
     /// Bytes of each page known to be unreachable (`discard`), once used.
     private var deadBytes: [UInt16] = []
 
-    /// Room for one segment of each of `lengths`.
+    /// The piece of each part: its place is fixed when the arena is made, so
+    /// that any thread may read a part into it without coordination beyond
+    /// the claim on the part (PartPreparer). Plain values only: the
+    /// read-ahead thread holds a copy.
+    struct Slots {
+        let start: UnsafeMutableRawPointer?
+        let offsets: UnsafeMutablePointer<Int>
+
+        /// The piece of part `index`, nil without a mapping.
+        func memory(_ index: Int) -> UnsafeMutableRawPointer? { start.map { $0 + offsets[index] } }
+    }
+
+    /// Room for one piece of each of `lengths`.
     init(lengths: [Int], hugePages: Bool) {
-        let capacity = lengths.reduce(0) { $0 + SegmentArena.pieceSize($1) }
+        let offsets = UnsafeMutablePointer<Int>.allocate(capacity: max(lengths.count, 1))
+        var capacity = 0
+        for (index, length) in lengths.enumerated() {
+            offsets[index] = capacity
+            capacity += SegmentArena.pieceSize(length)
+        }
         self.capacity = capacity
         start = capacity > 0 ? SegmentArena.map(capacity, hugePages: hugePages) : nil
+        slots = Slots(start: start, offsets: offsets)
     }
 
-    deinit {
-        guard let start else { return }
-        let kept = SegmentArena.roundUp(used, to: SegmentArena.page)
-        let mapped = SegmentArena.roundUp(capacity, to: SegmentArena.page)
-        if mapped > kept { _ = cs_unmap(start + kept, mapped - kept) }
-    }
-
-    /// `count` bytes, 16-aligned: the next piece of the mapping, or malloc'd
-    /// memory once the mapping is used up (a segment is read again after a
-    /// failed relocation, or once its top-level code object was released),
-    /// nil when out of memory.
-    func allocate(_ count: Int) -> UnsafeMutableRawPointer? {
-        let size = SegmentArena.pieceSize(count)
-        if let start, capacity - used >= size {
-            defer { used += size }
-            return start + used
-        }
-        var memory: UnsafeMutableRawPointer? = nil
-        return posix_memalign(&memory, 16, size) == 0 ? memory : nil
-    }
-
-    /// Takes back the latest allocation, whose read failed before anything
-    /// could point into it.
-    func takeBack(_ memory: UnsafeMutableRawPointer, count: Int) {
-        let size = SegmentArena.pieceSize(count)
-        if let start, memory >= start, memory < start + capacity {
-            if memory + size == start + used { used -= size }
-        } else {
-            free(memory)
-        }
-    }
+    /// The mapping stays: frames, functions and the interned-string table may
+    /// point into it. Pages no part was read into cost nothing.
+    deinit { slots.offsets.deallocate() }
 
     /// Whether `memory` was handed out by this arena (not malloc'd).
     func owns(_ memory: UnsafeMutableRawPointer) -> Bool {
@@ -93,7 +84,7 @@ final class SegmentArena {
         return cs_discard_pages(start + firstDead * SegmentArena.page, length, protect ? 1 : 0) == 0 ? length : 0
     }
 
-    private static func pieceSize(_ count: Int) -> Int { roundUp(max(count, 16), to: 16) }
+    static func pieceSize(_ count: Int) -> Int { roundUp(max(count, 16), to: 16) }
 
     private static func roundUp(_ value: Int, to alignment: Int) -> Int {
         (value + alignment - 1) & ~(alignment - 1)

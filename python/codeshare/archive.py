@@ -7,6 +7,7 @@
         a.manifest                   # what was recorded with the whole archive
         a.code(name)                 # its code object, materialized on first call
         a.release(name)              # after running it: give back what only the body used
+        a.read_ahead()               # prepare every module on another thread, in archive order
 
 Every refused archive raises `ArchiveError` with a one-line reason.
 Metadata and manifest are any value `marshal` can write (dicts of str/int/bytes, tuples...).
@@ -104,6 +105,14 @@ class Archive:
             return _core.load(self._handle, self._index[name])
         except ArchiveError as error:
             raise ArchiveError(f"{self.path}: module {name}: {error}") from None
+
+    def read_ahead(self):
+        """Starts preparing every module (read, checked, relocated) on another
+        thread, in archive order, so that `code()` mostly finds its module
+        ready and only fills in the interpreter's own objects. Only for an
+        archive of one program's imports (`together`) on a machine with a
+        second core; returns whether the thread started."""
+        return _core.read_ahead(self._handle)
 
     def release(self, name, *, protect=False):
         """Once the module's code has run: gives back the memory of what only

@@ -18,6 +18,8 @@ in every process, and the short line costs ~20 µs there instead of ~64.
     CODESHARE_RELEASE=off       keep what only module bodies used (default: give
                                 its pages back once a body has run); =protect
                                 also makes those pages fault on any later access
+    CODESHARE_READAHEAD=off     prepare each module when it is imported (default:
+                                a thread prepares them all in import order)
 """
 import os
 import sys
@@ -33,6 +35,7 @@ def install():
     verbose = os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0")
     check = os.environ.get("CODESHARE_CHECK", "mtime")
     release = os.environ.get("CODESHARE_RELEASE", "on")
+    read_ahead = os.environ.get("CODESHARE_READAHEAD", "on")
     try:
         from .archive import Archive, ArchiveError
         from .finder import ArchiveFinder
@@ -54,6 +57,11 @@ def install():
             print(f"codeshare: CODESHARE_RELEASE={release!r} is not 'on', 'off' or 'protect'; releasing",
                   file=sys.stderr)
             release = "on"
+        if read_ahead not in ("on", "off"):
+            print(f"codeshare: CODESHARE_READAHEAD={read_ahead!r} is not 'on' or 'off'; reading ahead",
+                  file=sys.stderr)
+        if read_ahead != "off":
+            archive.read_ahead()
         finder = ArchiveFinder(archive, verbose=verbose, check_sources=check != "none", release=release)
         position = next((index for index, entry in enumerate(sys.meta_path)
                          if getattr(entry, "__name__", None) == "PathFinder"), len(sys.meta_path))

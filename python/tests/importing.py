@@ -25,15 +25,16 @@ def dump(archive, target, *, cwd, env=None, check=True):
     return run_python(["-m", "codeshare", "dump", "-o", str(archive), *target], cwd=cwd, env=env, check=check)
 
 
-def run_both(target, archive, *, cwd, env=None, python_flags=()):
+def run_both(target, archive, *, cwd, env=None, python_flags=(), timeout=600):
     """(plain, archived, verbose) runs of the same command."""
     base = dict(env or {})
     base.pop("CODESHARE_ARCHIVE", None)
-    plain = run_python([*python_flags, *target], cwd=cwd, env=base, check=False)
+    plain = run_python([*python_flags, *target], cwd=cwd, env=base, check=False, timeout=timeout)
     archived = run_python([*python_flags, *target], cwd=cwd, env={**base, "CODESHARE_ARCHIVE": str(archive)},
-                          check=False)
+                          check=False, timeout=timeout)
     verbose = run_python([*python_flags, *target], cwd=cwd,
-                         env={**base, "CODESHARE_ARCHIVE": str(archive), "CODESHARE_VERBOSE": "1"}, check=False)
+                         env={**base, "CODESHARE_ARCHIVE": str(archive), "CODESHARE_VERBOSE": "1"}, check=False,
+                         timeout=timeout)
     return plain, archived, verbose
 
 

@@ -9,6 +9,9 @@
 #include <marshal.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -128,6 +131,38 @@ static inline int cs_discard_pages(void *start, size_t length, int protect) {
     if (protect && mprotect(start, length, PROT_NONE) != 0) return -1;
     return madvise(start, length, MADV_DONTNEED);
 }
+
+// The read-ahead thread (ReadAhead.swift) and the part states it shares
+// with the interpreter's threads (PartPreparer.swift).
+static inline unsigned cs_load_acquire(const unsigned *state) { return __atomic_load_n(state, __ATOMIC_ACQUIRE); }
+static inline void cs_store_release(unsigned *state, unsigned value) { __atomic_store_n(state, value, __ATOMIC_RELEASE); }
+static inline int cs_compare_exchange(unsigned *state, unsigned expected, unsigned desired) {
+    return __atomic_compare_exchange_n(state, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
+static inline void cs_add_relaxed(long *counter, long value) { __atomic_fetch_add(counter, value, __ATOMIC_RELAXED); }
+static inline long cs_load_relaxed(const long *counter) { return __atomic_load_n(counter, __ATOMIC_RELAXED); }
+static inline void cs_yield(void) { sched_yield(); }
+static inline int cs_process_id(void) { return (int)getpid(); }
+static inline int cs_usable_cpus(void) {
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+/* A thread with every signal blocked: the interpreter's own threads handle them. */
+static inline int cs_thread_start(pthread_t *thread, void *(*body)(void *), void *argument) {
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    int error = pthread_create(thread, NULL, body, argument);
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    return error;
+}
+static inline int cs_thread_join(pthread_t thread) { return pthread_join(thread, NULL); }
+/* CPython's str hash (unicode_hash in 3.11), which needs no interpreter state
+   but the hash secret set at start-up. */
+static inline Py_hash_t cs_str_hash(PyObject *s) {
+    return _Py_HashBytes(PyUnicode_DATA(s), PyUnicode_GET_LENGTH(s) * PyUnicode_KIND(s));
+}
+static inline void cs_str_set_hash(PyObject *s, Py_hash_t hash) { ((PyASCIIObject *)s)->hash = hash; }
 
 // Method table plumbing: Swift passes C function pointers in.
 PyObject *cs_module_create(const char *name, PyMethodDef *methods);

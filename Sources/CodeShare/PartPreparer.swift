@@ -1,0 +1,325 @@
+import CPythonShim
+import CodeShareFormat
+
+/// A part read, checked and relocated as far as it can be without the
+/// interpreter. The slots that need the interpreter's own objects (interned
+/// strings, singletons, frozensets) still hold their refs; `deferred` lists
+/// them for `ArchiveReader.publish`, which fills them holding the GIL.
+struct PreparedPart {
+    var segment: LoadedSegment
+    var deferred: UnsafeMutablePointer<DeferredSlot>?
+    var deferredCount: Int
+}
+
+/// A slot left for `publish`, with the ref it holds: `publish` then reads
+/// the list in order instead of slots the preparing thread's core wrote.
+struct DeferredSlot {
+    let slot: UnsafeMutableRawPointer
+    let ref: ObjectRef
+}
+
+/// The stage of loading that needs no interpreter: read a part (a module's
+/// segment with its run-once part, or a pool chunk), check its checksum,
+/// give every object its type and cache every string's hash, point every
+/// slot that names an archived object at it. Any thread may run it: the
+/// read-ahead thread ahead of the imports, or an interpreter thread that
+/// gets there first. Plain values and raw memory only, shared by copy.
+///
+/// Parts are numbered modules first, then chunks. Each has a state: idle,
+/// claimed (being prepared), ready (`results` holds it) or taken (a module
+/// whose result an interpreter thread consumed). Whoever moves a part from
+/// idle to claimed prepares it into the part's arena piece; the others wait.
+struct PartPreparer {
+    enum State: UInt32 {
+        case idle = 0, claimed, ready, taken
+    }
+
+    let file: FileDescriptor
+    let moduleCount: Int
+    let partCount: Int
+    /// Each part's segment descriptor.
+    let segments: UnsafeMutablePointer<SegmentDescriptor>
+    /// Each module's record (its run-once part).
+    let records: UnsafeMutablePointer<ModuleRecord>
+    let segmentSlots: SegmentArena.Slots
+    let runOnceSlots: SegmentArena.Slots
+    let states: UnsafeMutablePointer<UInt32>
+    let results: UnsafeMutablePointer<Result<PreparedPart, ArchiveError>?>
+    /// Bytes read by every thread.
+    let bytesRead: UnsafeMutablePointer<Int>
+    /// The process whose threads may hold claims: in a child forked while
+    /// the read-ahead thread held one, nobody will finish it.
+    let claimant: UnsafeMutablePointer<Int32>
+
+    init(file: FileDescriptor, modules: [ModuleRecord], chunks: [SegmentDescriptor],
+         segmentSlots: SegmentArena.Slots, runOnceSlots: SegmentArena.Slots) {
+        self.file = file
+        moduleCount = modules.count
+        partCount = modules.count + chunks.count
+        let descriptors = modules.map { $0.segment } + chunks
+        segments = .allocate(capacity: max(partCount, 1))
+        segments.initialize(from: descriptors, count: partCount)
+        records = .allocate(capacity: max(moduleCount, 1))
+        records.initialize(from: modules, count: moduleCount)
+        self.segmentSlots = segmentSlots
+        self.runOnceSlots = runOnceSlots
+        states = .allocate(capacity: max(partCount, 1))
+        states.initialize(repeating: State.idle.rawValue, count: max(partCount, 1))
+        results = .allocate(capacity: max(partCount, 1))
+        results.initialize(repeating: nil, count: max(partCount, 1))
+        bytesRead = .allocate(capacity: 1)
+        bytesRead.initialize(to: 0)
+        claimant = .allocate(capacity: 1)
+        claimant.initialize(to: cs_process_id())
+    }
+
+    /// Frees the tables; no other thread may be using them.
+    func deallocate() {
+        for part in 0..<partCount {
+            if case .success(let prepared)? = results[part], let deferred = prepared.deferred { free(deferred) }
+        }
+        segments.deallocate()
+        records.deallocate()
+        states.deallocate()
+        results.deinitialize(count: max(partCount, 1))
+        results.deallocate()
+        bytesRead.deallocate()
+        claimant.deallocate()
+    }
+
+    func state(_ part: Int) -> State { State(rawValue: cs_load_acquire(states + part))! }
+
+    // MARK: - Claims
+
+    /// Prepares `part` unless another thread has claimed it (read-ahead).
+    func prepareIfIdle(_ part: Int) {
+        if cs_compare_exchange(states + part, State.idle.rawValue, State.claimed.rawValue) != 0 {
+            finish(part)
+        }
+    }
+
+    /// The ready part, prepared now if nobody had claimed it; waits while
+    /// another thread prepares it. Nil for a module already taken.
+    func ready(_ part: Int) -> UnsafeMutablePointer<Result<PreparedPart, ArchiveError>?>? {
+        while true {
+            switch state(part) {
+            case .ready:
+                return results + part
+            case .taken:
+                return nil
+            case .idle:
+                prepareIfIdle(part)
+            case .claimed:
+                if cs_process_id() != claimant.pointee {
+                    // Forked while the read-ahead thread held the claim: it
+                    // does not exist here, so its piece is ours to redo.
+                    finish(part)
+                } else {
+                    cs_yield()
+                }
+            }
+        }
+    }
+
+    /// A module's prepared part, which the caller now owns: nil if another
+    /// caller took it first (the caller then prepares a fresh copy).
+    func take(_ module: Int) -> Result<PreparedPart, ArchiveError>? {
+        guard let result = ready(module) else { return nil }
+        guard cs_compare_exchange(states + module, State.ready.rawValue, State.taken.rawValue) != 0 else { return nil }
+        defer { result.pointee = nil }
+        return result.pointee
+    }
+
+    /// A ready pool chunk (chunk parts are never taken).
+    func chunk(_ number: UInt32) -> Result<PreparedPart, ArchiveError> {
+        let part = moduleCount + Int(number) - 1
+        guard number > 0, part < partCount else { return .failure(.badReference) }
+        return ready(part)!.pointee!
+    }
+
+    private func finish(_ part: Int) {
+        results[part] = prepare(part, fresh: false)
+        cs_store_release(states + part, State.ready.rawValue)
+    }
+
+    // MARK: - Preparing
+
+    /// Reads and prepares `part`: into its arena pieces the first time,
+    /// into fresh memory when `fresh` (a module read again).
+    func prepare(_ part: Int, fresh: Bool) -> Result<PreparedPart, ArchiveError> {
+        let descriptor = segments[part]
+        guard let base = memory(descriptor.length, slot: fresh ? nil : segmentSlots.memory(part)) else {
+            return .failure(.outOfMemory)
+        }
+        var owned: [UnsafeMutableRawPointer] = fresh || segmentSlots.start == nil ? [base] : []
+        func fail(_ error: ArchiveError) -> Result<PreparedPart, ArchiveError> {
+            for memory in owned { free(memory) }
+            return .failure(error)
+        }
+        if let error = read(descriptor.length, at: descriptor.offset, into: base, checksum: descriptor.checksum) {
+            return fail(error)
+        }
+        let record: ModuleRecord? = part < moduleCount ? records[part] : nil
+        let runOnceSize = Int(record?.runOnceSize ?? 0)
+        var runOnceBase = base + Int(descriptor.objectsSize)
+        if let record, runOnceSize > 0 {
+            guard let memory = memory(runOnceSize, slot: fresh ? nil : runOnceSlots.memory(part)) else {
+                return fail(.outOfMemory)
+            }
+            if fresh || runOnceSlots.start == nil { owned.append(memory) }
+            if let error = read(runOnceSize, at: record.runOnceOffset, into: memory, checksum: record.runOnceChecksum) {
+                return fail(error)
+            }
+            runOnceBase = memory
+        }
+        cs_add_relaxed(bytesRead, descriptor.length + runOnceSize)
+        let internCount = Int(descriptor.internCount)
+        let segment = LoadedSegment(base: base, objectsSize: Int(descriptor.objectsSize), internCount: internCount,
+                                    interned: .allocate(capacity: max(internCount, 1)),
+                                    runOnceBase: runOnceBase, runOnceSize: runOnceSize)
+        segment.interned.initialize(repeating: nil, count: max(internCount, 1))
+        var deferred = DeferredSlots()
+        func discard(_ error: ArchiveError) -> Result<PreparedPart, ArchiveError> {
+            segment.interned.deallocate()
+            deferred.deallocate()
+            return fail(error)
+        }
+        for index in 0..<internCount where segment.internOffset(index) >= segment.objectsSize {
+            return discard(.badReference)
+        }
+        // The segment first: the run-once part refers to it, never the reverse.
+        var failure: ArchiveError? = nil
+        let objects = ObjectImage.forEachObject(in: base, size: segment.objectsSize) { type, object, available in
+            relocate(object, type, available: available, in: segment, reach: segment.objectsSize,
+                     chunk: record == nil, deferred: &deferred, failure: &failure)
+        }
+        if let failure { return discard(failure) }
+        guard objects == Int(descriptor.objectCount) else { return discard(.badReference) }
+        let runOnceObjects = ObjectImage.forEachObject(in: runOnceBase, size: runOnceSize) { type, object, available in
+            relocate(object, type, available: available, in: segment, reach: segment.end,
+                     chunk: false, deferred: &deferred, failure: &failure)
+        }
+        if let failure { return discard(failure) }
+        guard runOnceObjects == Int(record?.runOnceObjectCount ?? 0) else { return discard(.badReference) }
+        return .success(PreparedPart(segment: segment, deferred: deferred.slots, deferredCount: deferred.count))
+    }
+
+    /// The part's arena piece, or malloc'd memory without one.
+    private func memory(_ count: Int, slot: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+        if let slot { return slot }
+        var memory: UnsafeMutableRawPointer? = nil
+        return posix_memalign(&memory, 16, SegmentArena.pieceSize(count)) == 0 ? memory : nil
+    }
+
+    /// Reads `count` bytes at `offset` into `base` and checks them against
+    /// `checksum` before anything else looks at them.
+    func read(_ count: Int, at offset: UInt64, into base: UnsafeMutableRawPointer, checksum: UInt64) -> ArchiveError? {
+        switch file.read(into: base, count: count, at: offset) {
+        case .success: break
+        case .failure(.truncated): return .truncated
+        case .failure(.errno(let error)): return .io(errno: error.code)
+        }
+        return Checksum.of(base, count: count) == checksum ? nil : .segmentChecksum
+    }
+
+    /// Gives one object its type (a string its hash too) and every slot the
+    /// object its ref names, or defers the slot to `publish`; answers the
+    /// object's size, or nil (and `failure`) for a bad ref. Refs within the
+    /// module must stay below `reach`: the segment's objects may not point
+    /// into the run-once part, which `release` relies on. A pool chunk holds
+    /// leaves only: no slot may name another part or wait for `publish`.
+    @inline(__always)
+    private func relocate(_ object: UnsafeMutableRawPointer, _ type: TypeID, available: Int,
+                          in segment: LoadedSegment, reach: Int, chunk: Bool,
+                          deferred: inout DeferredSlots, failure: inout ArchiveError?) -> Int? {
+        object.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: 8,
+                          as: UnsafeMutableRawPointer.self)
+        func postpone(_ slot: Int, _ ref: ObjectRef) -> Bool {
+            if deferred.append(DeferredSlot(slot: object + slot, ref: ref)) { return true }
+            failure = .outOfMemory
+            return false
+        }
+        let size = ObjectImage.walk(type, object, available: available) { slot in
+            let ref = ObjectRef(raw: object.little(slot, as: UInt64.self))
+            switch ref.tag {
+            case .interior where ref.segment == 0 && Int(ref.offset) < reach:
+                object.storeBytes(of: segment.address(Int(ref.offset)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
+                return true
+            case .object where !chunk:
+                let target: LoadedSegment
+                if ref.segment == 0 {
+                    target = segment
+                } else {
+                    switch self.chunk(ref.segment) {
+                    case .success(let prepared): target = prepared.segment
+                    case .failure(let error):
+                        failure = error
+                        return false
+                    }
+                }
+                guard Int(ref.offset) < (ref.segment == 0 ? reach : target.end) else { break }
+                object.storeBytes(of: target.address(Int(ref.offset)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
+                return true
+            case .type where !chunk:
+                guard let id = TypeID(rawValue: ref.segment) else { break }
+                object.storeBytes(of: UnsafeMutableRawPointer(pythonType(id)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
+                return true
+            case .interned where !chunk:
+                let internCount: Int
+                if ref.segment == 0 {
+                    internCount = segment.internCount
+                } else {
+                    switch self.chunk(ref.segment) {
+                    case .success(let prepared): internCount = prepared.segment.internCount
+                    case .failure(let error):
+                        failure = error
+                        return false
+                    }
+                }
+                guard Int(ref.offset) < internCount else { break }
+                return postpone(slot, ref)
+            case .singleton where !chunk:
+                return postpone(slot, ref)
+            case .frozenset where !chunk && ref.segment == 0 && Int(ref.offset) < reach:
+                return postpone(slot, ref)
+            default:
+                break
+            }
+            if failure == nil { failure = .badReference }
+            return false
+        }
+        if size != nil && type == .str {
+            let string = object.assumingMemoryBound(to: PyObject.self)
+            cs_str_set_hash(string, cs_str_hash(string))
+        }
+        return size
+    }
+}
+
+/// The slots a part leaves to `publish`: a malloc'd array, since it passes
+/// from the thread that prepared the part to the one that publishes it.
+struct DeferredSlots {
+    private(set) var slots: UnsafeMutablePointer<DeferredSlot>? = nil
+    private(set) var count = 0
+    private var capacity = 0
+
+    /// Adds `slot`; false when out of memory.
+    mutating func append(_ slot: DeferredSlot) -> Bool {
+        if count == capacity {
+            let grown = max(64, 2 * capacity)
+            guard let memory = realloc(slots, grown * MemoryLayout<DeferredSlot>.stride) else { return false }
+            slots = memory.assumingMemoryBound(to: DeferredSlot.self)
+            capacity = grown
+        }
+        slots![count] = slot
+        count += 1
+        return true
+    }
+
+    mutating func deallocate() {
+        if let slots { free(slots) }
+        slots = nil
+        count = 0
+        capacity = 0
+    }
+}

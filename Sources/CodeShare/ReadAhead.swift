@@ -1,0 +1,63 @@
+import CPythonShim
+
+/// The read-ahead thread: prepares an archive's modules in archive order
+/// (the order the program imported them at the dump) on another core while
+/// the interpreter runs module bodies, so that an import mostly finds its
+/// part ready and only fills the slots that need the interpreter. It runs
+/// no Python code, holds no GIL and touches nothing but the preparer's
+/// tables and the parts it claims (PartPreparer). Stopping it (the archive
+/// closes) waits for the part in hand. A child forked meanwhile has no such
+/// thread; the preparer redoes in the child a part the thread had claimed.
+final class ReadAhead {
+    private struct Shared {
+        let preparer: PartPreparer
+        /// Non-zero: stop before the next part.
+        let stop: UnsafeMutablePointer<UInt32>
+    }
+
+    private let shared: UnsafeMutablePointer<Shared>
+    private let thread: pthread_t
+    private let process: Int32
+
+    private init(shared: UnsafeMutablePointer<Shared>, thread: pthread_t) {
+        self.shared = shared
+        self.thread = thread
+        process = cs_process_id()
+    }
+
+    /// Starts the thread, or nil if it could not start (the imports then
+    /// prepare their parts themselves).
+    static func start(_ preparer: PartPreparer) -> ReadAhead? {
+        preparer.claimant.pointee = cs_process_id()
+        let shared = UnsafeMutablePointer<Shared>.allocate(capacity: 1)
+        let stop = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+        stop.initialize(to: 0)
+        shared.initialize(to: Shared(preparer: preparer, stop: stop))
+        var thread = pthread_t()
+        let body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { argument in
+            let shared = argument!.assumingMemoryBound(to: Shared.self)
+            let preparer = shared.pointee.preparer
+            for module in 0..<preparer.moduleCount {
+                if cs_load_acquire(shared.pointee.stop) != 0 { break }
+                preparer.prepareIfIdle(module)
+            }
+            return nil
+        }
+        guard cs_thread_start(&thread, body, shared) == 0 else {
+            stop.deallocate()
+            shared.deallocate()
+            return nil
+        }
+        return ReadAhead(shared: shared, thread: thread)
+    }
+
+    /// Asks the thread to stop after the part in hand and waits for it (in
+    /// the process that started it: a forked child has no thread to join).
+    func stop() {
+        guard cs_process_id() == process else { return }
+        cs_store_release(shared.pointee.stop, 1)
+        _ = cs_thread_join(thread)
+        shared.pointee.stop.deallocate()
+        shared.deallocate()
+    }
+}

@@ -1,0 +1,101 @@
+"""Acceptance: the read-ahead thread, which prepares a program's modules in
+import order on another core, changes nothing but the timing: a child forked
+while it holds a module still imports it, Python threads importing at once
+get the same modules, and CODESHARE_READAHEAD=off serves the same program."""
+import os
+
+import pytest
+
+from importing import assert_same_run, dump, make_app, run_both, served
+from conftest import run_python
+
+# Enough of the standard library that the thread is still busy when the
+# program starts (a few MB of archive).
+HEAVY = ["asyncio", "email.mime.multipart", "http.client", "json", "unittest", "xml.dom.minidom",
+         "argparse", "logging.handlers", "urllib.request", "zipfile"]
+
+FORKING = f"""
+import os, sys
+HEAVY = {HEAVY!r}
+# Children forked at once and then at intervals: the first ones while the
+# read-ahead thread is mid-way through a module they import.
+for round in range(6):
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        import importlib
+        modules = [importlib.import_module(name) for name in HEAVY]
+        print("child", round, sorted(len(vars(module)) > 0 for module in modules))
+        sys.stdout.flush()
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    print("child exit", os.waitstatus_to_exitcode(status))
+    sum(range(20000 * round))
+import asyncio, json, unittest
+print("parent", asyncio.run(asyncio.sleep(0, "done")), json.dumps([1]), unittest.TestCase.__name__)
+"""
+
+THREADS = f"""
+import importlib, threading
+HEAVY = {HEAVY!r}
+results = {{}}
+def load(name):
+    results[name] = importlib.import_module(name).__name__
+threads = [threading.Thread(target=load, args=(name,)) for name in reversed(HEAVY)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(sorted(results.items()))
+"""
+
+
+def test_children_forked_while_reading_ahead_import_normally(tmp_path):
+    directory = make_app(tmp_path, {"main.py": FORKING})
+    dump(tmp_path / "app.csa", ["main.py"], cwd=directory)
+    # A child left waiting for a part nobody prepares would hang.
+    plain, archived, verbose = run_both(["main.py"], tmp_path / "app.csa", cwd=directory, timeout=120)
+    assert plain.returncode == 0, plain.stderr
+    assert_same_run(plain, archived)
+    assert archived.stdout.count("child exit 0") == 6
+    assert {"asyncio", "json", "unittest"} <= served(verbose.stderr)
+
+
+def test_threads_importing_at_once_while_reading_ahead(tmp_path):
+    directory = make_app(tmp_path, {"main.py": THREADS})
+    dump(tmp_path / "app.csa", ["main.py"], cwd=directory)
+    plain, archived, verbose = run_both(["main.py"], tmp_path / "app.csa", cwd=directory)
+    assert plain.returncode == 0, plain.stderr
+    assert_same_run(plain, archived)
+    # Lines printed by several threads at once may run together.
+    messages = verbose.stderr.replace("\n", "").split("codeshare: ")
+    assert set(HEAVY) <= {message.split()[1] for message in messages if message.startswith("served ")}
+
+
+def test_read_ahead_off_serves_the_same(tmp_path):
+    directory = make_app(tmp_path, {"main.py": "import json, argparse\nprint(json.dumps({'a': 1}))\n"})
+    dump(tmp_path / "app.csa", ["main.py"], cwd=directory)
+    plain, archived, verbose = run_both(["main.py"], tmp_path / "app.csa", cwd=directory,
+                                        env={"CODESHARE_READAHEAD": "off"})
+    assert_same_run(plain, archived)
+    assert {"json", "argparse"} <= served(verbose.stderr)
+    wrong = run_python(["main.py"], cwd=directory,
+                       env={"CODESHARE_ARCHIVE": str(tmp_path / "app.csa"), "CODESHARE_READAHEAD": "maybe"})
+    assert wrong.stdout == plain.stdout
+    assert wrong.stderr == "codeshare: CODESHARE_READAHEAD='maybe' is not 'on' or 'off'; reading ahead\n"
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable CPUs")
+def test_read_ahead_needs_a_spare_core_and_a_program_archive(tmp_path):
+    directory = make_app(tmp_path, {"main.py": "import json\n"})
+    dump(tmp_path / "app.csa", ["main.py"], cwd=directory)
+    probe = (
+        "import os, sys, codeshare.archive as archive\n"
+        "path = sys.argv[1]\n"
+        "code = compile('x = 1', 'm.py', 'exec')\n"
+        "archive.write(path + '.collection', [('m', code, {})])\n"
+        "print(archive.open(path).read_ahead(), archive.open(path + '.collection').read_ahead())\n"
+        "os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})\n"
+        "print(archive.open(path).read_ahead())\n")
+    result = run_python(["-c", probe, str(tmp_path / "app.csa")], cwd=directory)
+    assert result.stdout == "True False\nFalse\n"
