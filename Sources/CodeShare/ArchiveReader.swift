@@ -183,7 +183,7 @@ final class ArchiveReader {
     func code(module index: Int) -> Result<PyObjectPointer, ArchiveError> {
         if let root = roots[index] { return .success(root) }
         let record = modules[index]
-        switch publish(preparer.take(index) ?? preparer.prepare(index, fresh: true)) {
+        switch publish(preparer.take(index) ?? preparer.prepare(index, fresh: true, by: .interpreter)) {
         case .failure(let error):
             return .failure(error)
         case .success(let segment):
@@ -273,10 +273,10 @@ final class ArchiveReader {
         defer { if let deferred = part.deferred { free(deferred) } }
         var failure: ArchiveError? = nil
         for position in 0..<part.deferredCount {
-            let deferred = part.deferred![position]
-            guard let pointer = resolve(deferred.ref, in: part.segment, failure: &failure)
+            let slot = part.segment.address(Int(part.deferred![position]))
+            guard let pointer = resolve(ObjectRef(raw: slot.little(0, as: UInt64.self)), in: part.segment, failure: &failure)
             else { return .failure(failure ?? .badReference) }
-            deferred.slot.storeBytes(of: pointer, as: UnsafeMutableRawPointer.self)
+            slot.storeBytes(of: pointer, as: UnsafeMutableRawPointer.self)
         }
         return .success(part.segment)
     }
@@ -320,7 +320,7 @@ final class ArchiveReader {
             } else if let ready = readyChunks[Int(ref.segment) - 1] {
                 target = ready
             } else {
-                switch preparer.chunk(ref.segment) {
+                switch preparer.chunk(ref.segment, by: .interpreter) {
                 case .success(let prepared):
                     target = prepared.segment
                     readyChunks[Int(ref.segment) - 1] = target

@@ -7,15 +7,10 @@ import CodeShareFormat
 /// them for `ArchiveReader.publish`, which fills them holding the GIL.
 struct PreparedPart {
     var segment: LoadedSegment
-    var deferred: UnsafeMutablePointer<DeferredSlot>?
+    /// Module offsets of the slots (LoadedSegment.address); 4 bytes each,
+    /// since the read-ahead thread keeps a window of parts waiting.
+    var deferred: UnsafeMutablePointer<UInt32>?
     var deferredCount: Int
-}
-
-/// A slot left for `publish`, with the ref it holds: `publish` then reads
-/// the list in order instead of slots the preparing thread's core wrote.
-struct DeferredSlot {
-    let slot: UnsafeMutableRawPointer
-    let ref: ObjectRef
 }
 
 /// The stage of loading that needs no interpreter: read a part (a module's
@@ -34,6 +29,11 @@ struct PartPreparer {
         case idle = 0, claimed, ready, taken
     }
 
+    /// Who prepares: each has its own scratch list of deferred slots.
+    enum Preparer: Int {
+        case readAhead = 0, interpreter
+    }
+
     let file: FileDescriptor
     let moduleCount: Int
     let partCount: Int
@@ -47,9 +47,19 @@ struct PartPreparer {
     let results: UnsafeMutablePointer<Result<PreparedPart, ArchiveError>?>
     /// Bytes read by every thread.
     let bytesRead: UnsafeMutablePointer<Int>
+    /// One past the highest module the interpreter has taken: how far the
+    /// imports have got, which the read-ahead thread keeps just ahead of.
+    let progress: UnsafeMutablePointer<UInt32>
+    /// The progress the read-ahead thread sleeps until (on `progress`), 0
+    /// when it is not asleep.
+    let wakeAt: UnsafeMutablePointer<UInt32>
     /// The process whose threads may hold claims: in a child forked while
     /// the read-ahead thread held one, nobody will finish it.
     let claimant: UnsafeMutablePointer<Int32>
+    /// Each preparer's deferred slots while it walks a part, copied out at
+    /// exact size at the end: lists grown in place would leave holes in the
+    /// read-ahead thread's malloc arena that the interpreter cannot reuse.
+    let scratch: UnsafeMutablePointer<DeferredSlots>
 
     init(file: FileDescriptor, modules: [ModuleRecord], chunks: [SegmentDescriptor],
          segmentSlots: SegmentArena.Slots, runOnceSlots: SegmentArena.Slots) {
@@ -69,8 +79,14 @@ struct PartPreparer {
         results.initialize(repeating: nil, count: max(partCount, 1))
         bytesRead = .allocate(capacity: 1)
         bytesRead.initialize(to: 0)
+        progress = .allocate(capacity: 1)
+        progress.initialize(to: 0)
+        wakeAt = .allocate(capacity: 1)
+        wakeAt.initialize(to: 0)
         claimant = .allocate(capacity: 1)
         claimant.initialize(to: cs_process_id())
+        scratch = .allocate(capacity: 2)
+        scratch.initialize(repeating: DeferredSlots(), count: 2)
     }
 
     /// Frees the tables; no other thread may be using them.
@@ -84,7 +100,12 @@ struct PartPreparer {
         results.deinitialize(count: max(partCount, 1))
         results.deallocate()
         bytesRead.deallocate()
+        progress.deallocate()
+        wakeAt.deallocate()
         claimant.deallocate()
+        scratch[0].deallocate()
+        scratch[1].deallocate()
+        scratch.deallocate()
     }
 
     func state(_ part: Int) -> State { State(rawValue: cs_load_acquire(states + part))! }
@@ -92,15 +113,15 @@ struct PartPreparer {
     // MARK: - Claims
 
     /// Prepares `part` unless another thread has claimed it (read-ahead).
-    func prepareIfIdle(_ part: Int) {
+    func prepareIfIdle(_ part: Int, by preparer: Preparer) {
         if cs_compare_exchange(states + part, State.idle.rawValue, State.claimed.rawValue) != 0 {
-            finish(part)
+            finish(part, by: preparer)
         }
     }
 
     /// The ready part, prepared now if nobody had claimed it; waits while
     /// another thread prepares it. Nil for a module already taken.
-    func ready(_ part: Int) -> UnsafeMutablePointer<Result<PreparedPart, ArchiveError>?>? {
+    func ready(_ part: Int, by preparer: Preparer) -> UnsafeMutablePointer<Result<PreparedPart, ArchiveError>?>? {
         while true {
             switch state(part) {
             case .ready:
@@ -108,12 +129,12 @@ struct PartPreparer {
             case .taken:
                 return nil
             case .idle:
-                prepareIfIdle(part)
+                prepareIfIdle(part, by: preparer)
             case .claimed:
                 if cs_process_id() != claimant.pointee {
                     // Forked while the read-ahead thread held the claim: it
                     // does not exist here, so its piece is ours to redo.
-                    finish(part)
+                    finish(part, by: preparer)
                 } else {
                     cs_yield()
                 }
@@ -124,21 +145,31 @@ struct PartPreparer {
     /// A module's prepared part, which the caller now owns: nil if another
     /// caller took it first (the caller then prepares a fresh copy).
     func take(_ module: Int) -> Result<PreparedPart, ArchiveError>? {
-        guard let result = ready(module) else { return nil }
+        advance(to: UInt32(module + 1))
+        guard let result = ready(module, by: .interpreter) else { return nil }
         guard cs_compare_exchange(states + module, State.ready.rawValue, State.taken.rawValue) != 0 else { return nil }
         defer { result.pointee = nil }
         return result.pointee
     }
 
-    /// A ready pool chunk (chunk parts are never taken).
-    func chunk(_ number: UInt32) -> Result<PreparedPart, ArchiveError> {
-        let part = moduleCount + Int(number) - 1
-        guard number > 0, part < partCount else { return .failure(.badReference) }
-        return ready(part)!.pointee!
+    /// Notes that the imports have reached `reached` modules, and wakes the
+    /// read-ahead thread if it sleeps until then.
+    func advance(to reached: UInt32) {
+        guard reached > cs_load_ordered(progress) else { return }
+        cs_store_ordered(progress, reached)
+        let wake = cs_load_ordered(wakeAt)
+        if wake != 0 && reached >= wake { cs_wake_waiters(progress) }
     }
 
-    private func finish(_ part: Int) {
-        results[part] = prepare(part, fresh: false)
+    /// A ready pool chunk (chunk parts are never taken).
+    func chunk(_ number: UInt32, by preparer: Preparer) -> Result<PreparedPart, ArchiveError> {
+        let part = moduleCount + Int(number) - 1
+        guard number > 0, part < partCount else { return .failure(.badReference) }
+        return ready(part, by: preparer)!.pointee!
+    }
+
+    private func finish(_ part: Int, by preparer: Preparer) {
+        results[part] = prepare(part, fresh: false, by: preparer)
         cs_store_release(states + part, State.ready.rawValue)
     }
 
@@ -146,7 +177,7 @@ struct PartPreparer {
 
     /// Reads and prepares `part`: into its arena pieces the first time,
     /// into fresh memory when `fresh` (a module read again).
-    func prepare(_ part: Int, fresh: Bool) -> Result<PreparedPart, ArchiveError> {
+    func prepare(_ part: Int, fresh: Bool, by preparer: Preparer) -> Result<PreparedPart, ArchiveError> {
         let descriptor = segments[part]
         guard let base = memory(descriptor.length, slot: fresh ? nil : segmentSlots.memory(part)) else {
             return .failure(.outOfMemory)
@@ -178,10 +209,12 @@ struct PartPreparer {
                                     interned: .allocate(capacity: max(internCount, 1)),
                                     runOnceBase: runOnceBase, runOnceSize: runOnceSize)
         segment.interned.initialize(repeating: nil, count: max(internCount, 1))
-        var deferred = DeferredSlots()
+        // A module's walk lists what it defers in its preparer's scratch list; a
+        // chunk's (which may run inside a module's) has nothing to defer.
+        let deferred: UnsafeMutablePointer<DeferredSlots>? = record == nil ? nil : scratch + preparer.rawValue
         func discard(_ error: ArchiveError) -> Result<PreparedPart, ArchiveError> {
             segment.interned.deallocate()
-            deferred.deallocate()
+            deferred?.pointee.removeAll()
             return fail(error)
         }
         for index in 0..<internCount where segment.internOffset(index) >= segment.objectsSize {
@@ -190,18 +223,21 @@ struct PartPreparer {
         // The segment first: the run-once part refers to it, never the reverse.
         var failure: ArchiveError? = nil
         let objects = ObjectImage.forEachObject(in: base, size: segment.objectsSize) { type, object, available in
-            relocate(object, type, available: available, in: segment, reach: segment.objectsSize,
-                     chunk: record == nil, deferred: &deferred, failure: &failure)
+            relocate(object, type, available: available, in: segment, at: object - base, reach: segment.objectsSize,
+                     by: preparer, deferred: deferred, failure: &failure)
         }
         if let failure { return discard(failure) }
         guard objects == Int(descriptor.objectCount) else { return discard(.badReference) }
         let runOnceObjects = ObjectImage.forEachObject(in: runOnceBase, size: runOnceSize) { type, object, available in
-            relocate(object, type, available: available, in: segment, reach: segment.end,
-                     chunk: false, deferred: &deferred, failure: &failure)
+            relocate(object, type, available: available, in: segment, at: segment.objectsSize + (object - runOnceBase),
+                     reach: segment.end, by: preparer, deferred: deferred, failure: &failure)
         }
         if let failure { return discard(failure) }
         guard runOnceObjects == Int(record?.runOnceObjectCount ?? 0) else { return discard(.badReference) }
-        return .success(PreparedPart(segment: segment, deferred: deferred.slots, deferredCount: deferred.count))
+        let count = deferred?.pointee.count ?? 0
+        guard let list = deferred?.pointee.copy() ?? .some(nil) else { return discard(.outOfMemory) }
+        deferred?.pointee.removeAll()
+        return .success(PreparedPart(segment: segment, deferred: list, deferredCount: count))
     }
 
     /// The part's arena piece, or malloc'd memory without one.
@@ -226,16 +262,17 @@ struct PartPreparer {
     /// object its ref names, or defers the slot to `publish`; answers the
     /// object's size, or nil (and `failure`) for a bad ref. Refs within the
     /// module must stay below `reach`: the segment's objects may not point
-    /// into the run-once part, which `release` relies on. A pool chunk holds
-    /// leaves only: no slot may name another part or wait for `publish`.
+    /// into the run-once part, which `release` relies on. A pool chunk (no
+    /// `deferred` list) holds leaves only: no slot may name another part or
+    /// wait for `publish`.
     @inline(__always)
     private func relocate(_ object: UnsafeMutableRawPointer, _ type: TypeID, available: Int,
-                          in segment: LoadedSegment, reach: Int, chunk: Bool,
-                          deferred: inout DeferredSlots, failure: inout ArchiveError?) -> Int? {
+                          in segment: LoadedSegment, at offset: Int, reach: Int, by preparer: Preparer,
+                          deferred: UnsafeMutablePointer<DeferredSlots>?, failure: inout ArchiveError?) -> Int? {
         object.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: 8,
                           as: UnsafeMutableRawPointer.self)
-        func postpone(_ slot: Int, _ ref: ObjectRef) -> Bool {
-            if deferred.append(DeferredSlot(slot: object + slot, ref: ref)) { return true }
+        func postpone(_ slot: Int) -> Bool {
+            if deferred!.pointee.append(UInt32(offset + slot)) { return true }
             failure = .outOfMemory
             return false
         }
@@ -245,12 +282,12 @@ struct PartPreparer {
             case .interior where ref.segment == 0 && Int(ref.offset) < reach:
                 object.storeBytes(of: segment.address(Int(ref.offset)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
                 return true
-            case .object where !chunk:
+            case .object where deferred != nil:
                 let target: LoadedSegment
                 if ref.segment == 0 {
                     target = segment
                 } else {
-                    switch self.chunk(ref.segment) {
+                    switch self.chunk(ref.segment, by: preparer) {
                     case .success(let prepared): target = prepared.segment
                     case .failure(let error):
                         failure = error
@@ -260,16 +297,16 @@ struct PartPreparer {
                 guard Int(ref.offset) < (ref.segment == 0 ? reach : target.end) else { break }
                 object.storeBytes(of: target.address(Int(ref.offset)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
                 return true
-            case .type where !chunk:
+            case .type where deferred != nil:
                 guard let id = TypeID(rawValue: ref.segment) else { break }
                 object.storeBytes(of: UnsafeMutableRawPointer(pythonType(id)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
                 return true
-            case .interned where !chunk:
+            case .interned where deferred != nil:
                 let internCount: Int
                 if ref.segment == 0 {
                     internCount = segment.internCount
                 } else {
-                    switch self.chunk(ref.segment) {
+                    switch self.chunk(ref.segment, by: preparer) {
                     case .success(let prepared): internCount = prepared.segment.internCount
                     case .failure(let error):
                         failure = error
@@ -277,11 +314,11 @@ struct PartPreparer {
                     }
                 }
                 guard Int(ref.offset) < internCount else { break }
-                return postpone(slot, ref)
-            case .singleton where !chunk:
-                return postpone(slot, ref)
-            case .frozenset where !chunk && ref.segment == 0 && Int(ref.offset) < reach:
-                return postpone(slot, ref)
+                return postpone(slot)
+            case .singleton where deferred != nil:
+                return postpone(slot)
+            case .frozenset where deferred != nil && ref.segment == 0 && Int(ref.offset) < reach:
+                return postpone(slot)
             default:
                 break
             }
@@ -296,25 +333,40 @@ struct PartPreparer {
     }
 }
 
-/// The slots a part leaves to `publish`: a malloc'd array, since it passes
-/// from the thread that prepared the part to the one that publishes it.
+/// A growing list of deferred slots (module offsets), reused from part to
+/// part; `copy` hands a part its own list at exact size, malloc'd since it
+/// passes from the preparing thread to the publishing one.
 struct DeferredSlots {
-    private(set) var slots: UnsafeMutablePointer<DeferredSlot>? = nil
+    private var slots: UnsafeMutablePointer<UInt32>? = nil
     private(set) var count = 0
     private var capacity = 0
 
     /// Adds `slot`; false when out of memory.
-    mutating func append(_ slot: DeferredSlot) -> Bool {
+    mutating func append(_ slot: UInt32) -> Bool {
         if count == capacity {
-            let grown = max(64, 2 * capacity)
-            guard let memory = realloc(slots, grown * MemoryLayout<DeferredSlot>.stride) else { return false }
-            slots = memory.assumingMemoryBound(to: DeferredSlot.self)
+            // Big at once: malloc maps it, grows it by remapping and the
+            // pages cost only once touched, so it leaves no holes behind.
+            let grown = max(1 << 16, 2 * capacity)
+            guard let memory = realloc(slots, grown * MemoryLayout<UInt32>.stride) else { return false }
+            slots = memory.assumingMemoryBound(to: UInt32.self)
             capacity = grown
         }
         slots![count] = slot
         count += 1
         return true
     }
+
+    /// The slots in a list of their own: .some(nil) if there are none, nil
+    /// when out of memory.
+    func copy() -> UnsafeMutablePointer<UInt32>?? {
+        guard count > 0 else { return .some(nil) }
+        guard let memory = malloc(count * MemoryLayout<UInt32>.stride) else { return nil }
+        let list = memory.assumingMemoryBound(to: UInt32.self)
+        list.update(from: slots!, count: count)
+        return .some(list)
+    }
+
+    mutating func removeAll() { count = 0 }
 
     mutating func deallocate() {
         if let slots { free(slots) }

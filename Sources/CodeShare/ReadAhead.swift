@@ -9,6 +9,15 @@ import CPythonShim
 /// closes) waits for the part in hand. A child forked meanwhile has no such
 /// thread; the preparer redoes in the child a part the thread had claimed.
 final class ReadAhead {
+    /// How many modules the thread may get ahead of the imports: enough
+    /// that an import rarely waits, few enough that memory holds only a
+    /// little more than lazy loading would (prepared parts wait with their
+    /// run-once objects and deferred-slot lists). boto3: 305 modules,
+    /// 12.5 MB.
+    static let window = 16
+    /// Microseconds without a new import after which a waiting thread ends.
+    static let patience = 2_000_000
+
     private struct Shared {
         let preparer: PartPreparer
         /// Non-zero: stop before the next part.
@@ -38,8 +47,20 @@ final class ReadAhead {
             let shared = argument!.assumingMemoryBound(to: Shared.self)
             let preparer = shared.pointee.preparer
             for module in 0..<preparer.moduleCount {
+                while true {
+                    let reached = cs_load_ordered(preparer.progress)
+                    if module < Int(reached) + ReadAhead.window { break }
+                    if cs_load_acquire(shared.pointee.stop) != 0 { return nil }
+                    // Asleep until the imports are half a window closer.
+                    cs_store_ordered(preparer.wakeAt, UInt32(module - ReadAhead.window / 2 + 1))
+                    let timedOut = cs_wait_while_equal(preparer.progress, reached, ReadAhead.patience) != 0
+                    cs_store_ordered(preparer.wakeAt, 0)
+                    // The imports have stopped (the program runs): later ones
+                    // prepare their own parts.
+                    if timedOut && cs_load_ordered(preparer.progress) == reached { return nil }
+                }
                 if cs_load_acquire(shared.pointee.stop) != 0 { break }
-                preparer.prepareIfIdle(module)
+                preparer.prepareIfIdle(module, by: .readAhead)
             }
             return nil
         }
@@ -56,6 +77,9 @@ final class ReadAhead {
     func stop() {
         guard cs_process_id() == process else { return }
         cs_store_release(shared.pointee.stop, 1)
+        // Moving the progress wakes the thread if it sleeps on it.
+        cs_store_ordered(shared.pointee.preparer.progress, UInt32.max)
+        cs_wake_waiters(shared.pointee.preparer.progress)
         _ = cs_thread_join(thread)
         shared.pointee.stop.deallocate()
         shared.deallocate()

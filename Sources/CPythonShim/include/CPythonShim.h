@@ -9,10 +9,13 @@
 #include <marshal.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,6 +145,14 @@ static inline int cs_compare_exchange(unsigned *state, unsigned expected, unsign
 static inline void cs_add_relaxed(long *counter, long value) { __atomic_fetch_add(counter, value, __ATOMIC_RELAXED); }
 static inline long cs_load_relaxed(const long *counter) { return __atomic_load_n(counter, __ATOMIC_RELAXED); }
 static inline void cs_yield(void) { sched_yield(); }
+static inline unsigned cs_load_ordered(const unsigned *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
+static inline void cs_store_ordered(unsigned *word, unsigned value) { __atomic_store_n(word, value, __ATOMIC_SEQ_CST); }
+/* Sleeps while *word == value, at most `microseconds`: 1 if the time ran out. */
+static inline int cs_wait_while_equal(unsigned *word, unsigned value, long microseconds) {
+    struct timespec timeout = { microseconds / 1000000, (microseconds % 1000000) * 1000 };
+    return syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, &timeout, NULL, 0) != 0 && errno == ETIMEDOUT;
+}
+static inline void cs_wake_waiters(unsigned *word) { syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0); }
 static inline int cs_process_id(void) { return (int)getpid(); }
 static inline int cs_usable_cpus(void) {
     cpu_set_t set;
