@@ -85,10 +85,12 @@ final class ArchiveReader {
     }
 
     /// Starts preparing every module in archive order on another thread,
-    /// for an archive of one program's imports on a machine with a core to
-    /// spare; answers whether it started.
+    /// for an archive of one program's imports, big enough to gain from it,
+    /// on a machine with a core to spare; answers whether it started.
     func startReadingAhead() -> Bool {
-        guard readAhead == nil, header.loadedTogether, cs_usable_cpus() > 1 else { return false }
+        let bytes = modules.reduce(0) { $0 + $1.segment.length + Int($1.runOnceSize) } + chunks.reduce(0) { $0 + $1.length }
+        guard readAhead == nil, header.loadedTogether, bytes >= ReadAhead.minimumBytes, cs_usable_cpus() > 1
+        else { return false }
         readAhead = ReadAhead.start(preparer)
         return readAhead != nil
     }

@@ -15,10 +15,11 @@ struct PreparedPart {
 
 /// The stage of loading that needs no interpreter: read a part (a module's
 /// segment with its run-once part, or a pool chunk), check its checksum,
-/// give every object its type and cache every string's hash, point every
-/// slot that names an archived object at it. Any thread may run it: the
-/// read-ahead thread ahead of the imports, or an interpreter thread that
-/// gets there first. Plain values and raw memory only, shared by copy.
+/// give every object its type, point every slot that names an archived
+/// object at it (the read-ahead thread also hashes the strings to intern).
+/// Any thread may run it: the read-ahead thread ahead of the imports, or an
+/// interpreter thread that gets there first. Plain values and raw memory
+/// only, shared by copy.
 ///
 /// Parts are numbered modules first, then chunks. Each has a state: idle,
 /// claimed (being prepared), ready (`results` holds it) or taken (a module
@@ -234,10 +235,36 @@ struct PartPreparer {
         }
         if let failure { return discard(failure) }
         guard runOnceObjects == Int(record?.runOnceObjectCount ?? 0) else { return discard(.badReference) }
+        if preparer == .readAhead { cacheHashes(of: segment) }
         let count = deferred?.pointee.count ?? 0
         guard let list = deferred?.pointee.copy() ?? .some(nil) else { return discard(.outOfMemory) }
         deferred?.pointee.removeAll()
         return .success(PreparedPart(segment: segment, deferred: list, deferredCount: count))
+    }
+
+    /// Caches the hash of each string the segment has the interpreter
+    /// intern, so that interning it finds the hash computed (CPython's own
+    /// function, which needs only the hash secret). Off the interpreter's
+    /// thread only: other strings keep hashing lazily, as unmarshalled ones
+    /// do. An intern offset is checked to hold a str whose data lies inside
+    /// the segment; anything else is left for `intern` to refuse.
+    private func cacheHashes(of segment: LoadedSegment) {
+        let strType = UnsafeMutableRawPointer(cs_str_type())
+        for index in 0..<segment.internCount {
+            let offset = segment.internOffset(index)
+            guard offset + Int(CS_COMPACT_HEADER_SIZE) <= segment.objectsSize else { continue }
+            let object = segment.base + offset
+            guard object.load(fromByteOffset: 8, as: UnsafeMutableRawPointer.self) == strType else { continue }
+            let state = object.load(fromByteOffset: Int(CS_STR_STATE), as: UInt32.self)
+            let kind = Int(state >> UInt32(CS_STR_STATE_KIND_SHIFT) & 7)
+            let header = Int(state & UInt32(CS_STR_STATE_ASCII) != 0 ? CS_ASCII_HEADER_SIZE : CS_COMPACT_HEADER_SIZE)
+            let length = object.load(fromByteOffset: Int(CS_STR_LENGTH), as: Int.self)
+            guard state & UInt32(CS_STR_STATE_COMPACT) != 0, kind == 1 || kind == 2 || kind == 4,
+                  length >= 0, length <= (segment.objectsSize - offset - header) / kind
+            else { continue }
+            let string = object.assumingMemoryBound(to: PyObject.self)
+            cs_str_set_hash(string, cs_str_hash(string))
+        }
     }
 
     /// The part's arena piece, or malloc'd memory without one.
@@ -258,7 +285,7 @@ struct PartPreparer {
         return Checksum.of(base, count: count) == checksum ? nil : .segmentChecksum
     }
 
-    /// Gives one object its type (a string its hash too) and every slot the
+    /// Gives one object its type and every slot the
     /// object its ref names, or defers the slot to `publish`; answers the
     /// object's size, or nil (and `failure`) for a bad ref. Refs within the
     /// module must stay below `reach`: the segment's objects may not point
@@ -324,10 +351,6 @@ struct PartPreparer {
             }
             if failure == nil { failure = .badReference }
             return false
-        }
-        if size != nil && type == .str {
-            let string = object.assumingMemoryBound(to: PyObject.self)
-            cs_str_set_hash(string, cs_str_hash(string))
         }
         return size
     }

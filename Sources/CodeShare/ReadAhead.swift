@@ -17,6 +17,9 @@ final class ReadAhead {
     static let window = 16
     /// Microseconds without a new import after which a waiting thread ends.
     static let patience = 2_000_000
+    /// Archives smaller than this load faster on demand than a thread
+    /// starts and stops (`-c pass` with 0.6 MB: 0.4 ms slower with it).
+    static let minimumBytes = 2 << 20
 
     private struct Shared {
         let preparer: PartPreparer

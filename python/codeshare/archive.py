@@ -110,8 +110,8 @@ class Archive:
         """Starts preparing every module (read, checked, relocated) on another
         thread, in archive order, so that `code()` mostly finds its module
         ready and only fills in the interpreter's own objects. Only for an
-        archive of one program's imports (`together`) on a machine with a
-        second core; returns whether the thread started."""
+        archive of one program's imports (`together`) of 2 MiB or more, on a
+        machine with a second core; returns whether the thread started."""
         return _core.read_ahead(self._handle)
 
     def release(self, name, *, protect=False):

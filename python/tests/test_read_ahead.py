@@ -86,16 +86,18 @@ def test_read_ahead_off_serves_the_same(tmp_path):
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable CPUs")
-def test_read_ahead_needs_a_spare_core_and_a_program_archive(tmp_path):
-    directory = make_app(tmp_path, {"main.py": "import json\n"})
+def test_read_ahead_needs_a_big_program_archive_and_a_spare_core(tmp_path):
+    directory = make_app(tmp_path, {"main.py": f"import {', '.join(HEAVY)}\n", "small.py": "import json\n"})
     dump(tmp_path / "app.csa", ["main.py"], cwd=directory)
+    dump(tmp_path / "small.csa", ["small.py"], cwd=directory)
     probe = (
         "import os, sys, codeshare.archive as archive\n"
-        "path = sys.argv[1]\n"
-        "code = compile('x = 1', 'm.py', 'exec')\n"
-        "archive.write(path + '.collection', [('m', code, {})])\n"
-        "print(archive.open(path).read_ahead(), archive.open(path + '.collection').read_ahead())\n"
+        "program, small = sys.argv[1:]\n"
+        "with archive.open(program) as a:\n"
+        "    archive.write(program + '.collection', [(name, a.code(name), {}) for name in a.names])\n"
+        "print(archive.open(program).read_ahead(), archive.open(program + '.collection').read_ahead(),\n"
+        "      archive.open(small).read_ahead())\n"
         "os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})\n"
-        "print(archive.open(path).read_ahead())\n")
-    result = run_python(["-c", probe, str(tmp_path / "app.csa")], cwd=directory)
-    assert result.stdout == "True False\nFalse\n"
+        "print(archive.open(program).read_ahead())\n")
+    result = run_python(["-c", probe, str(tmp_path / "app.csa"), str(tmp_path / "small.csa")], cwd=directory)
+    assert result.stdout == "True False False\nFalse\n"
