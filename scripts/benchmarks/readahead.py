@@ -1,0 +1,74 @@
+"""codeshare with its read-ahead thread and without (CODESHARE_READAHEAD=off),
+interleaved, on the workloads' archives that `workloads.py` dumped.
+
+    python readahead.py --codeshare PY --workdir DIR [--runs N] [--json OUT] [WORKLOAD...]
+
+Per workload: the import phase (perf_counter around the import), then the
+whole process with its peak RSS; medians, and on/off ratios.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+
+from workloads import PHASE, WORKLOADS, clean_environment, run
+
+VARIANTS = {"on": {}, "off": {"CODESHARE_READAHEAD": "off"}}
+
+
+def measure(python, workdir, name, runs):
+    statement, argv = WORKLOADS[name]
+    archive = os.path.join(workdir, name, "codeshare.csa")
+    if not os.path.exists(archive):
+        raise SystemExit(f"{archive}: run scripts/bench first (it dumps the archives)")
+    # Served `-c` programs must run where they were dumped.
+    os.chdir(os.path.join(workdir, name))
+    environments = {variant: clean_environment(CODESHARE_ARCHIVE=archive, **extra)
+                    for variant, extra in VARIANTS.items()}
+    phase = {variant: [] for variant in VARIANTS}
+    process = {variant: [] for variant in VARIANTS}
+    for index in range(runs + 1):
+        for variant, environment in environments.items():
+            if statement:
+                _, _, _, output, status = run([python, "-c", PHASE.format(statement=statement)], environment)
+                if status != 0:
+                    raise SystemExit(f"{name} ({variant}): import phase failed")
+                if index:  # one warm-up round
+                    phase[variant].append(float(output.split()[-1]))
+            elapsed, rss, _, _, status = run([python, *argv], environment)
+            if status != 0:
+                raise SystemExit(f"{name} ({variant}) failed")
+            if index:
+                process[variant].append((elapsed * 1e3, rss))
+    return {variant: {"phase_ms": statistics.median(phase[variant]) if statement else None,
+                      "ms": statistics.median(sample[0] for sample in process[variant]),
+                      "rss_kib": statistics.median(sample[1] for sample in process[variant])}
+            for variant in VARIANTS}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--codeshare", required=True, help="python of the codeshare venv")
+    parser.add_argument("--workdir", required=True, help="where workloads.py dumped the archives")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--json")
+    parser.add_argument("workloads", nargs="*", default=["boto3", "sympy", "networkx", "ipython"])
+    options = parser.parse_args()
+    print(f"{'workload':11} {'import phase: on':>16} {'off':>8} {'on/off':>6} | {'process: on':>11} {'off':>8} "
+          f"{'on/off':>6} | {'peak RSS MiB on/off':>19}")
+    results = {}
+    for name in options.workloads:
+        result = results[name] = measure(options.codeshare, options.workdir, name, options.runs)
+        on, off = result["on"], result["off"]
+        phase = (f"{on['phase_ms']:14.1f}ms {off['phase_ms']:6.1f}ms {on['phase_ms'] / off['phase_ms']:6.2f}"
+                 if on["phase_ms"] is not None else f"{'—':>16} {'—':>8} {'—':>6}")
+        print(f"{name:11} {phase} | {on['ms']:9.1f}ms {off['ms']:6.1f}ms {on['ms'] / off['ms']:6.2f} |"
+              f" {on['rss_kib'] / 1024:9.1f} / {off['rss_kib'] / 1024:5.1f}", flush=True)
+    if options.json:
+        with open(options.json, "w") as file:
+            json.dump({"runs": options.runs, "results": results}, file, indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
