@@ -30,8 +30,8 @@ struct PartPreparer {
         case idle = 0, claimed, ready, taken
     }
 
-    /// Who prepares: each has its own scratch list of deferred slots.
-    enum Preparer: Int {
+    /// Which thread prepares: each has its own scratch list of deferred slots.
+    enum Worker: Int {
         case readAhead = 0, interpreter
     }
 
@@ -57,7 +57,7 @@ struct PartPreparer {
     /// The process whose threads may hold claims: in a child forked while
     /// the read-ahead thread held one, nobody will finish it.
     let claimant: UnsafeMutablePointer<Int32>
-    /// Each preparer's deferred slots while it walks a part, copied out at
+    /// Each worker's deferred slots while it walks a part, copied out at
     /// exact size at the end: lists grown in place would leave holes in the
     /// read-ahead thread's malloc arena that the interpreter cannot reuse.
     let scratch: UnsafeMutablePointer<DeferredSlots>
@@ -114,15 +114,15 @@ struct PartPreparer {
     // MARK: - Claims
 
     /// Prepares `part` unless another thread has claimed it (read-ahead).
-    func prepareIfIdle(_ part: Int, by preparer: Preparer) {
+    func prepareIfIdle(_ part: Int, by worker: Worker) {
         if cs_compare_exchange(states + part, State.idle.rawValue, State.claimed.rawValue) != 0 {
-            finish(part, by: preparer)
+            finish(part, by: worker)
         }
     }
 
     /// The ready part, prepared now if nobody had claimed it; waits while
     /// another thread prepares it. Nil for a module already taken.
-    func ready(_ part: Int, by preparer: Preparer) -> UnsafeMutablePointer<Result<PreparedPart, ArchiveError>?>? {
+    func ready(_ part: Int, by worker: Worker) -> UnsafeMutablePointer<Result<PreparedPart, ArchiveError>?>? {
         while true {
             switch state(part) {
             case .ready:
@@ -130,12 +130,12 @@ struct PartPreparer {
             case .taken:
                 return nil
             case .idle:
-                prepareIfIdle(part, by: preparer)
+                prepareIfIdle(part, by: worker)
             case .claimed:
                 if cs_process_id() != claimant.pointee {
                     // Forked while the read-ahead thread held the claim: it
                     // does not exist here, so its piece is ours to redo.
-                    finish(part, by: preparer)
+                    finish(part, by: worker)
                 } else {
                     cs_yield()
                 }
@@ -163,14 +163,14 @@ struct PartPreparer {
     }
 
     /// A ready pool chunk (chunk parts are never taken).
-    func chunk(_ number: UInt32, by preparer: Preparer) -> Result<PreparedPart, ArchiveError> {
+    func chunk(_ number: UInt32, by worker: Worker) -> Result<PreparedPart, ArchiveError> {
         let part = moduleCount + Int(number) - 1
         guard number > 0, part < partCount else { return .failure(.badReference) }
-        return ready(part, by: preparer)!.pointee!
+        return ready(part, by: worker)!.pointee!
     }
 
-    private func finish(_ part: Int, by preparer: Preparer) {
-        results[part] = prepare(part, fresh: false, by: preparer)
+    private func finish(_ part: Int, by worker: Worker) {
+        results[part] = prepare(part, fresh: false, by: worker)
         cs_store_release(states + part, State.ready.rawValue)
     }
 
@@ -178,7 +178,7 @@ struct PartPreparer {
 
     /// Reads and prepares `part`: into its arena pieces the first time,
     /// into fresh memory when `fresh` (a module read again).
-    func prepare(_ part: Int, fresh: Bool, by preparer: Preparer) -> Result<PreparedPart, ArchiveError> {
+    func prepare(_ part: Int, fresh: Bool, by worker: Worker) -> Result<PreparedPart, ArchiveError> {
         let descriptor = segments[part]
         guard let base = memory(descriptor.length, slot: fresh ? nil : segmentSlots.memory(part)) else {
             return .failure(.outOfMemory)
@@ -210,9 +210,9 @@ struct PartPreparer {
                                     interned: .allocate(capacity: max(internCount, 1)),
                                     runOnceBase: runOnceBase, runOnceSize: runOnceSize)
         segment.interned.initialize(repeating: nil, count: max(internCount, 1))
-        // A module's walk lists what it defers in its preparer's scratch list; a
+        // A module's walk lists what it defers in its worker's scratch list; a
         // chunk's (which may run inside a module's) has nothing to defer.
-        let deferred: UnsafeMutablePointer<DeferredSlots>? = record == nil ? nil : scratch + preparer.rawValue
+        let deferred: UnsafeMutablePointer<DeferredSlots>? = record == nil ? nil : scratch + worker.rawValue
         func discard(_ error: ArchiveError) -> Result<PreparedPart, ArchiveError> {
             segment.interned.deallocate()
             deferred?.pointee.removeAll()
@@ -225,17 +225,17 @@ struct PartPreparer {
         var failure: ArchiveError? = nil
         let objects = ObjectImage.forEachObject(in: base, size: segment.objectsSize) { type, object, available in
             relocate(object, type, available: available, in: segment, at: object - base, reach: segment.objectsSize,
-                     by: preparer, deferred: deferred, failure: &failure)
+                     by: worker, deferred: deferred, failure: &failure)
         }
         if let failure { return discard(failure) }
         guard objects == Int(descriptor.objectCount) else { return discard(.badReference) }
         let runOnceObjects = ObjectImage.forEachObject(in: runOnceBase, size: runOnceSize) { type, object, available in
             relocate(object, type, available: available, in: segment, at: segment.objectsSize + (object - runOnceBase),
-                     reach: segment.end, by: preparer, deferred: deferred, failure: &failure)
+                     reach: segment.end, by: worker, deferred: deferred, failure: &failure)
         }
         if let failure { return discard(failure) }
         guard runOnceObjects == Int(record?.runOnceObjectCount ?? 0) else { return discard(.badReference) }
-        if preparer == .readAhead { cacheHashes(of: segment) }
+        if worker == .readAhead { cacheHashes(of: segment) }
         let count = deferred?.pointee.count ?? 0
         guard let list = deferred?.pointee.copy() ?? .some(nil) else { return discard(.outOfMemory) }
         deferred?.pointee.removeAll()
@@ -294,7 +294,7 @@ struct PartPreparer {
     /// wait for `publish`.
     @inline(__always)
     private func relocate(_ object: UnsafeMutableRawPointer, _ type: TypeID, available: Int,
-                          in segment: LoadedSegment, at offset: Int, reach: Int, by preparer: Preparer,
+                          in segment: LoadedSegment, at offset: Int, reach: Int, by worker: Worker,
                           deferred: UnsafeMutablePointer<DeferredSlots>?, failure: inout ArchiveError?) -> Int? {
         object.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: 8,
                           as: UnsafeMutableRawPointer.self)
@@ -314,7 +314,7 @@ struct PartPreparer {
                 if ref.segment == 0 {
                     target = segment
                 } else {
-                    switch self.chunk(ref.segment, by: preparer) {
+                    switch self.chunk(ref.segment, by: worker) {
                     case .success(let prepared): target = prepared.segment
                     case .failure(let error):
                         failure = error
@@ -333,7 +333,7 @@ struct PartPreparer {
                 if ref.segment == 0 {
                     internCount = segment.internCount
                 } else {
-                    switch self.chunk(ref.segment, by: preparer) {
+                    switch self.chunk(ref.segment, by: worker) {
                     case .success(let prepared): internCount = prepared.segment.internCount
                     case .failure(let error):
                         failure = error
