@@ -85,7 +85,7 @@ struct FixupCollector {
     /// slot list. Nil when out of memory.
     mutating func fixups(referencesOnly: (ObjectRef) -> Bool) -> Fixups? {
         guard count > 0 else { return Fixups(words: nil, count: 0) }
-        var bucketCount = 1024
+        var bucketCount = 64
         while bucketCount < 2 * count { bucketCount *= 2 }
         guard groups.reserve(count), buckets.reserve(bucketCount) else { return nil }
         let entries = entries.base!, groups = groups.base!, buckets = buckets.base!
