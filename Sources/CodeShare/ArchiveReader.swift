@@ -44,10 +44,8 @@ final class ArchiveReader {
     /// The stage of loading any thread can run; shared with `readAhead`.
     private let preparer: PartPreparer
     private var readAhead: ReadAhead?
-    /// The static singletons, shared with `preparer`.
-    private let singletons: InterpreterSingletons
     /// Pool chunks `publish` has seen ready, by chunk number - 1: most
-    /// fix-ups name a shared string.
+    /// deferred slots name a shared string.
     private let readyChunks: UnsafeMutablePointer<LoadedSegment?>
     /// Each module's segment while its run-once part may still be released.
     private var loadedModules: [LoadedSegment?]
@@ -61,7 +59,7 @@ final class ArchiveReader {
     }
 
     private init(file: FileDescriptor, header: ArchiveHeader, modules: [ModuleRecord],
-                 chunks: [SegmentDescriptor], tables: [UInt8], stringsStart: Int, singletons: InterpreterSingletons) {
+                 chunks: [SegmentDescriptor], tables: [UInt8], stringsStart: Int) {
         self.file = file
         self.header = header
         self.modules = modules
@@ -71,9 +69,8 @@ final class ArchiveReader {
         arena = SegmentArena(lengths: (modules.map { $0.segment } + chunks).map { $0.length },
                              hugePages: header.loadedTogether)
         runOnceArena = SegmentArena(lengths: modules.map { Int($0.runOnceSize) }, hugePages: header.loadedTogether)
-        self.singletons = singletons
-        preparer = PartPreparer(file: file, modules: modules, chunks: chunks, segmentSlots: arena.slots,
-                                runOnceSlots: runOnceArena.slots, singletons: singletons)
+        preparer = PartPreparer(file: file, modules: modules, chunks: chunks,
+                                segmentSlots: arena.slots, runOnceSlots: runOnceArena.slots)
         readyChunks = .allocate(capacity: max(chunks.count, 1))
         readyChunks.initialize(repeating: nil, count: max(chunks.count, 1))
         loadedModules = [LoadedSegment?](repeating: nil, count: modules.count)
@@ -83,7 +80,6 @@ final class ArchiveReader {
     deinit {
         readAhead?.stop()
         preparer.deallocate()
-        singletons.deallocate()
         readyChunks.deallocate()
         file.close()
     }
@@ -168,9 +164,8 @@ final class ArchiveReader {
         if !ok || Int(header.manifestOffset) + Int(header.manifestLength) > stringsSize {
             return .failure(.badReference)
         }
-        guard let singletons = InterpreterSingletons.make() else { return .failure(.outOfMemory) }
         return .success(ArchiveReader(file: file, header: header, modules: modules, chunks: chunks,
-                                      tables: tables, stringsStart: fixedSize, singletons: singletons))
+                                      tables: tables, stringsStart: fixedSize))
     }
 
     private static func read(_ file: FileDescriptor, into bytes: inout [UInt8], at offset: UInt64) -> ArchiveError? {
@@ -269,33 +264,23 @@ final class ArchiveReader {
         return released
     }
 
-    /// Does what a prepared module's fix-ups say, holding the GIL; the part
-    /// is then the caller's.
+    /// Fills the slots a prepared part left for the interpreter's objects
+    /// (holding the GIL); the part is then the caller's.
     private func publish(_ prepared: Result<PreparedPart, ArchiveError>) -> Result<LoadedSegment, ArchiveError> {
         let part: PreparedPart
         switch prepared {
         case .success(let value): part = value
         case .failure(let error): return .failure(error)
         }
-        defer { part.fixups.deallocate() }
+        defer { if let deferred = part.deferred { free(deferred) } }
         var failure: ArchiveError? = nil
-        let published = part.fixups.forEachGroup { ref, references, slots in
-            if slots.isEmpty {
-                // A static singleton: the preparer pointed the slots at it.
-                cs_add_references(singletons.object(ref)!, references)
-                return true
-            }
-            guard let (object, inPlace) = resolve(ref, in: part.segment, failure: &failure) else { return false }
-            // resolve gave one reference (none for an archived string, which is immortal).
-            if !arena.owns(object) { cs_add_references(object.assumingMemoryBound(to: PyObject.self), references - 1) }
-            if !inPlace {
-                for slot in slots {
-                    part.segment.address(Int(slot)).storeBytes(of: object, as: UnsafeMutableRawPointer.self)
-                }
-            }
-            return true
+        for position in 0..<part.deferredCount {
+            let slot = part.segment.address(Int(part.deferred![position]))
+            guard let pointer = resolve(ObjectRef(raw: slot.little(0, as: UInt64.self)), in: part.segment, failure: &failure)
+            else { return .failure(failure ?? .badReference) }
+            slot.storeBytes(of: pointer, as: UnsafeMutableRawPointer.self)
         }
-        return published ? .success(part.segment) : .failure(failure ?? .badReference)
+        return .success(part.segment)
     }
 
     /// How many objects of each type, and how many bytes, the archive holds:
@@ -326,12 +311,9 @@ final class ArchiveReader {
         return .success(totals)
     }
 
-    /// The interpreter's object for a fix-up, with one reference (none for
-    /// an archived string), and whether the slots already point at it (a
-    /// string whose archived copy is the interned one); nil and `failure`
-    /// for a bad ref. The preparer checked the ref's bounds.
-    private func resolve(_ ref: ObjectRef, in current: LoadedSegment,
-                         failure: inout ArchiveError?) -> (UnsafeMutableRawPointer, inPlace: Bool)? {
+    /// The interpreter's object for a slot the preparer deferred, with a
+    /// reference, or nil and `failure`. The preparer checked the ref's bounds.
+    private func resolve(_ ref: ObjectRef, in current: LoadedSegment, failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
         switch ref.tag {
         case .interned:
             let target: LoadedSegment
@@ -349,16 +331,17 @@ final class ArchiveReader {
                     return nil
                 }
             }
-            let index = Int(ref.offset)
-            let archived = target.base + target.internOffset(index)
-            let string = target.interned[index]?.raw ?? intern(archived, index, of: target, failure: &failure)
-            guard let string else { return nil }
-            if !arena.owns(string) { cs_incref(string.assumingMemoryBound(to: PyObject.self)) }
-            return (string, string == archived)
+            if let string = target.interned[Int(ref.offset)] {
+                // Archived strings are immortal: counting the slot would only
+                // fetch the line another core wrote (read-ahead).
+                if !arena.owns(string.raw) { cs_incref(string) }
+                return string.raw
+            }
+            return intern(Int(ref.offset), of: target, failure: &failure)
         case .singleton:
-            return internedSingleton(ref, failure: &failure).map { ($0, false) }
+            return singleton(ref, failure: &failure)
         case .frozenset:
-            return frozenset(current.address(Int(ref.offset)), failure: &failure).map { ($0, false) }
+            return frozenset(current.address(Int(ref.offset)), failure: &failure)
         default:
             failure = .badReference
             return nil
@@ -367,18 +350,15 @@ final class ArchiveReader {
 
     /// Interns a segment's string on its first use in this process: the
     /// archived copy, or the interpreter's own if it already has one.
-    private func intern(_ archived: UnsafeMutableRawPointer, _ index: Int, of segment: LoadedSegment,
-                        failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
-        var string: PyObjectPointer? = archived.assumingMemoryBound(to: PyObject.self)
+    private func intern(_ index: Int, of segment: LoadedSegment, failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
+        var string: PyObjectPointer? = (segment.base + segment.internOffset(index)).assumingMemoryBound(to: PyObject.self)
         if string!.type != cs_str_type() {
             failure = .badReference
             return nil
         }
         PyUnicode_InternInPlace(&string)
-        // The cache holds no reference, so that the string's count is the
-        // program's and the slots': slots are never cleared, so they keep it alive.
-        if string!.raw != archived { cs_decref(string!) }
         segment.interned[index] = string
+        if !arena.owns(string!.raw) { cs_incref(string!) }
         return string!.raw
     }
 
@@ -397,26 +377,34 @@ final class ArchiveReader {
         return set.raw
     }
 
-    /// A singleton the preparer could not point slots at (an interned empty
-    /// or one-character str, which this process interns), with a reference.
-    private func internedSingleton(_ ref: ObjectRef, failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
+    /// The interpreter's own object for a singleton ref, with a new reference.
+    private func singleton(_ ref: ObjectRef, failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
         let value = Int32(bitPattern: ref.offset)
         var object: PyObjectPointer?
         switch SingletonKind(rawValue: ref.segment) {
-        case .emptyStr? where value == 1:
+        case .none?: object = cs_none(); cs_incref(object!)
+        case .true?: object = cs_true(); cs_incref(object!)
+        case .false?: object = cs_false(); cs_incref(object!)
+        case .ellipsis?: object = cs_ellipsis(); cs_incref(object!)
+        case .emptyTuple?: object = PyTuple_New(0)
+        case .emptyBytes?: object = PyBytes_FromStringAndSize(nil, 0)
+        case .emptyStr?:
             object = PyUnicode_New(0, 0)
-        case .latin1Char? where value & ~0xFF == 0x100:
+            if value & 1 != 0 { PyUnicode_InternInPlace(&object) }
+        case .smallInt? where value >= -5 && value <= 256:
+            object = PyLong_FromLong(Int(value))
+        case .latin1Char? where value & ~0x1FF == 0:
             object = PyUnicode_FromOrdinal(value & 0xFF)
+            if value & 0x100 != 0 { PyUnicode_InternInPlace(&object) }
         default:
             failure = .badReference
             return nil
         }
-        guard object != nil else {
+        guard let object else {
             PyErr_Clear()
             failure = .outOfMemory
             return nil
         }
-        PyUnicode_InternInPlace(&object)
-        return object!.raw
+        return object.raw
     }
 }

@@ -2,18 +2,21 @@ import CPythonShim
 import CodeShareFormat
 
 /// A part read, checked and relocated as far as it can be without the
-/// interpreter's help; `fixups` lists what `ArchiveReader.publish` does
-/// with it, holding the GIL.
+/// interpreter. The slots that need the interpreter's own objects (interned
+/// strings, singletons, frozensets) still hold their refs; `deferred` lists
+/// them for `ArchiveReader.publish`, which fills them holding the GIL.
 struct PreparedPart {
     var segment: LoadedSegment
-    var fixups: Fixups
+    /// Module offsets of the slots (LoadedSegment.address); 4 bytes each,
+    /// since the read-ahead thread keeps a window of parts waiting.
+    var deferred: UnsafeMutablePointer<UInt32>?
+    var deferredCount: Int
 }
 
 /// The stage of loading that needs no interpreter: read a part (a module's
 /// segment with its run-once part, or a pool chunk), check its checksum,
 /// give every object its type, point every slot that names an archived
-/// object or a static singleton at it, and every slot that names a string
-/// to intern at the archived copy (the read-ahead thread also hashes those).
+/// object at it (the read-ahead thread also hashes the strings to intern).
 /// Any thread may run it: the read-ahead thread ahead of the imports, or an
 /// interpreter thread that gets there first. Plain values and raw memory
 /// only, shared by copy.
@@ -27,7 +30,7 @@ struct PartPreparer {
         case idle = 0, claimed, ready, taken
     }
 
-    /// Which thread prepares: each has its own scratch list of fix-ups.
+    /// Which thread prepares: each has its own scratch list of deferred slots.
     enum Worker: Int {
         case readAhead = 0, interpreter
     }
@@ -41,7 +44,6 @@ struct PartPreparer {
     let records: UnsafeMutablePointer<ModuleRecord>
     let segmentSlots: SegmentArena.Slots
     let runOnceSlots: SegmentArena.Slots
-    let singletons: InterpreterSingletons
     let states: UnsafeMutablePointer<UInt32>
     let results: UnsafeMutablePointer<Result<PreparedPart, ArchiveError>?>
     /// Bytes read by every thread.
@@ -55,13 +57,13 @@ struct PartPreparer {
     /// The process whose threads may hold claims: in a child forked while
     /// the read-ahead thread held one, nobody will finish it.
     let claimant: UnsafeMutablePointer<Int32>
-    /// Each worker's fix-ups while it walks a part, copied out at exact
-    /// size at the end: lists grown in place would leave holes in the
+    /// Each worker's deferred slots while it walks a part, copied out at
+    /// exact size at the end: lists grown in place would leave holes in the
     /// read-ahead thread's malloc arena that the interpreter cannot reuse.
-    let scratch: UnsafeMutablePointer<FixupCollector>
+    let scratch: UnsafeMutablePointer<DeferredSlots>
 
     init(file: FileDescriptor, modules: [ModuleRecord], chunks: [SegmentDescriptor],
-         segmentSlots: SegmentArena.Slots, runOnceSlots: SegmentArena.Slots, singletons: InterpreterSingletons) {
+         segmentSlots: SegmentArena.Slots, runOnceSlots: SegmentArena.Slots) {
         self.file = file
         moduleCount = modules.count
         partCount = modules.count + chunks.count
@@ -72,7 +74,6 @@ struct PartPreparer {
         records.initialize(from: modules, count: moduleCount)
         self.segmentSlots = segmentSlots
         self.runOnceSlots = runOnceSlots
-        self.singletons = singletons
         states = .allocate(capacity: max(partCount, 1))
         states.initialize(repeating: State.idle.rawValue, count: max(partCount, 1))
         results = .allocate(capacity: max(partCount, 1))
@@ -86,13 +87,13 @@ struct PartPreparer {
         claimant = .allocate(capacity: 1)
         claimant.initialize(to: cs_process_id())
         scratch = .allocate(capacity: 2)
-        scratch.initialize(repeating: FixupCollector(), count: 2)
+        scratch.initialize(repeating: DeferredSlots(), count: 2)
     }
 
     /// Frees the tables; no other thread may be using them.
     func deallocate() {
         for part in 0..<partCount {
-            if case .success(let prepared)? = results[part] { prepared.fixups.deallocate() }
+            if case .success(let prepared)? = results[part], let deferred = prepared.deferred { free(deferred) }
         }
         segments.deallocate()
         records.deallocate()
@@ -209,12 +210,12 @@ struct PartPreparer {
                                     interned: .allocate(capacity: max(internCount, 1)),
                                     runOnceBase: runOnceBase, runOnceSize: runOnceSize)
         segment.interned.initialize(repeating: nil, count: max(internCount, 1))
-        // A module's walk lists its fix-ups in its worker's scratch list; a
-        // chunk's (which may run inside a module's) has none.
-        let fixups: UnsafeMutablePointer<FixupCollector>? = record == nil ? nil : scratch + worker.rawValue
+        // A module's walk lists what it defers in its worker's scratch list; a
+        // chunk's (which may run inside a module's) has nothing to defer.
+        let deferred: UnsafeMutablePointer<DeferredSlots>? = record == nil ? nil : scratch + worker.rawValue
         func discard(_ error: ArchiveError) -> Result<PreparedPart, ArchiveError> {
             segment.interned.deallocate()
-            fixups?.pointee.removeAll()
+            deferred?.pointee.removeAll()
             return fail(error)
         }
         for index in 0..<internCount where segment.internOffset(index) >= segment.objectsSize {
@@ -224,25 +225,21 @@ struct PartPreparer {
         var failure: ArchiveError? = nil
         let objects = ObjectImage.forEachObject(in: base, size: segment.objectsSize) { type, object, available in
             relocate(object, type, available: available, in: segment, at: object - base, reach: segment.objectsSize,
-                     by: worker, fixups: fixups, failure: &failure)
+                     by: worker, deferred: deferred, failure: &failure)
         }
         if let failure { return discard(failure) }
         guard objects == Int(descriptor.objectCount) else { return discard(.badReference) }
         let runOnceObjects = ObjectImage.forEachObject(in: runOnceBase, size: runOnceSize) { type, object, available in
             relocate(object, type, available: available, in: segment, at: segment.objectsSize + (object - runOnceBase),
-                     reach: segment.end, by: worker, fixups: fixups, failure: &failure)
+                     reach: segment.end, by: worker, deferred: deferred, failure: &failure)
         }
         if let failure { return discard(failure) }
         guard runOnceObjects == Int(record?.runOnceObjectCount ?? 0) else { return discard(.badReference) }
         if worker == .readAhead { cacheHashes(of: segment) }
-        var list = Fixups(words: nil, count: 0)
-        if let fixups {
-            guard let made = fixups.pointee.fixups(referencesOnly: { $0.tag == .singleton && singletons.object($0) != nil })
-            else { return discard(.outOfMemory) }
-            list = made
-            fixups.pointee.removeAll()
-        }
-        return .success(PreparedPart(segment: segment, fixups: list))
+        let count = deferred?.pointee.count ?? 0
+        guard let list = deferred?.pointee.copy() ?? .some(nil) else { return discard(.outOfMemory) }
+        deferred?.pointee.removeAll()
+        return .success(PreparedPart(segment: segment, deferred: list, deferredCount: count))
     }
 
     /// Caches the hash of each string the segment has the interpreter
@@ -288,21 +285,21 @@ struct PartPreparer {
         return Checksum.of(base, count: count) == checksum ? nil : .segmentChecksum
     }
 
-    /// Gives one object its type and every slot the object its ref names (a
-    /// string to intern: the archived copy), listing the slots that name the
-    /// interpreter's objects as fix-ups for `publish`; answers the object's
-    /// size, or nil (and `failure`) for a bad ref. Refs within the module must
-    /// stay below `reach`: the segment's objects may not point into the
-    /// run-once part, which `release` relies on. A pool chunk (no `fixups`
-    /// list) holds leaves only: no slot may name another part or need `publish`.
+    /// Gives one object its type and every slot the
+    /// object its ref names, or defers the slot to `publish`; answers the
+    /// object's size, or nil (and `failure`) for a bad ref. Refs within the
+    /// module must stay below `reach`: the segment's objects may not point
+    /// into the run-once part, which `release` relies on. A pool chunk (no
+    /// `deferred` list) holds leaves only: no slot may name another part or
+    /// wait for `publish`.
     @inline(__always)
     private func relocate(_ object: UnsafeMutableRawPointer, _ type: TypeID, available: Int,
                           in segment: LoadedSegment, at offset: Int, reach: Int, by worker: Worker,
-                          fixups: UnsafeMutablePointer<FixupCollector>?, failure: inout ArchiveError?) -> Int? {
+                          deferred: UnsafeMutablePointer<DeferredSlots>?, failure: inout ArchiveError?) -> Int? {
         object.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: 8,
                           as: UnsafeMutableRawPointer.self)
-        func fixUp(_ slot: Int, _ ref: ObjectRef) -> Bool {
-            if fixups!.pointee.append(ref, slot: UInt32(offset + slot)) { return true }
+        func postpone(_ slot: Int) -> Bool {
+            if deferred!.pointee.append(UInt32(offset + slot)) { return true }
             failure = .outOfMemory
             return false
         }
@@ -312,7 +309,7 @@ struct PartPreparer {
             case .interior where ref.segment == 0 && Int(ref.offset) < reach:
                 object.storeBytes(of: segment.address(Int(ref.offset)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
                 return true
-            case .object where fixups != nil:
+            case .object where deferred != nil:
                 let target: LoadedSegment
                 if ref.segment == 0 {
                     target = segment
@@ -327,33 +324,28 @@ struct PartPreparer {
                 guard Int(ref.offset) < (ref.segment == 0 ? reach : target.end) else { break }
                 object.storeBytes(of: target.address(Int(ref.offset)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
                 return true
-            case .type where fixups != nil:
+            case .type where deferred != nil:
                 guard let id = TypeID(rawValue: ref.segment) else { break }
                 object.storeBytes(of: UnsafeMutableRawPointer(pythonType(id)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
                 return true
-            case .interned where fixups != nil:
-                let target: LoadedSegment
+            case .interned where deferred != nil:
+                let internCount: Int
                 if ref.segment == 0 {
-                    target = segment
+                    internCount = segment.internCount
                 } else {
                     switch self.chunk(ref.segment, by: worker) {
-                    case .success(let prepared): target = prepared.segment
+                    case .success(let prepared): internCount = prepared.segment.internCount
                     case .failure(let error):
                         failure = error
                         return false
                     }
                 }
-                guard Int(ref.offset) < target.internCount else { break }
-                object.storeBytes(of: target.base + target.internOffset(Int(ref.offset)), toByteOffset: slot,
-                                  as: UnsafeMutableRawPointer.self)
-                return fixUp(slot, ref)
-            case .singleton where fixups != nil:
-                if let singleton = singletons.object(ref) {
-                    object.storeBytes(of: singleton.raw, toByteOffset: slot, as: UnsafeMutableRawPointer.self)
-                }
-                return fixUp(slot, ref)
-            case .frozenset where fixups != nil && ref.segment == 0 && Int(ref.offset) < reach:
-                return fixUp(slot, ref)
+                guard Int(ref.offset) < internCount else { break }
+                return postpone(slot)
+            case .singleton where deferred != nil:
+                return postpone(slot)
+            case .frozenset where deferred != nil && ref.segment == 0 && Int(ref.offset) < reach:
+                return postpone(slot)
             default:
                 break
             }
@@ -361,5 +353,48 @@ struct PartPreparer {
             return false
         }
         return size
+    }
+}
+
+/// A growing list of deferred slots (module offsets), reused from part to
+/// part; `copy` hands a part its own list at exact size, malloc'd since it
+/// passes from the preparing thread to the publishing one.
+struct DeferredSlots {
+    private var slots: UnsafeMutablePointer<UInt32>? = nil
+    private(set) var count = 0
+    private var capacity = 0
+
+    /// Adds `slot`; false when out of memory.
+    mutating func append(_ slot: UInt32) -> Bool {
+        if count == capacity {
+            // Big at once: malloc maps it, grows it by remapping and the
+            // pages cost only once touched, so it leaves no holes behind.
+            let grown = max(1 << 16, 2 * capacity)
+            guard let memory = realloc(slots, grown * MemoryLayout<UInt32>.stride) else { return false }
+            slots = memory.assumingMemoryBound(to: UInt32.self)
+            capacity = grown
+        }
+        slots![count] = slot
+        count += 1
+        return true
+    }
+
+    /// The slots in a list of their own: .some(nil) if there are none, nil
+    /// when out of memory.
+    func copy() -> UnsafeMutablePointer<UInt32>?? {
+        guard count > 0 else { return .some(nil) }
+        guard let memory = malloc(count * MemoryLayout<UInt32>.stride) else { return nil }
+        let list = memory.assumingMemoryBound(to: UInt32.self)
+        list.update(from: slots!, count: count)
+        return .some(list)
+    }
+
+    mutating func removeAll() { count = 0 }
+
+    mutating func deallocate() {
+        if let slots { free(slots) }
+        slots = nil
+        count = 0
+        capacity = 0
     }
 }

@@ -12,7 +12,7 @@ final class ReadAhead {
     /// How many modules the thread may get ahead of the imports: enough
     /// that an import rarely waits, few enough that memory holds only a
     /// little more than lazy loading would (prepared parts wait with their
-    /// run-once objects and fix-up lists). boto3: 305 modules,
+    /// run-once objects and deferred-slot lists). boto3: 305 modules,
     /// 12.5 MB.
     static let window = 16
     /// Microseconds without a new import after which a waiting thread ends.

@@ -77,8 +77,6 @@ static inline Py_ssize_t cs_size(PyObject *o) { return Py_SIZE(o); }
 static inline void cs_incref(PyObject *o) { Py_INCREF(o); }
 static inline Py_ssize_t cs_refcount(PyObject *o) { return Py_REFCNT(o); }
 static inline void cs_decref(PyObject *o) { Py_DECREF(o); }
-// `count` new references at once (count >= 0).
-static inline void cs_add_references(PyObject *o, Py_ssize_t count) { Py_SET_REFCNT(o, Py_REFCNT(o) + count); }
 
 static inline PyTypeObject *cs_str_type(void) { return &PyUnicode_Type; }
 static inline PyTypeObject *cs_bytes_type(void) { return &PyBytes_Type; }
