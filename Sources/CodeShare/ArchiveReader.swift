@@ -356,10 +356,16 @@ final class ArchiveReader {
             failure = .badReference
             return nil
         }
+        let archived = string!.raw
         PyUnicode_InternInPlace(&string)
         segment.interned[index] = string
-        if !arena.owns(string!.raw) { cs_incref(string!) }
-        return string!.raw
+        // The cache holds no reference of its own, so that the string's count
+        // is what unmarshalled code would give it (slots are never cleared, so
+        // they keep it alive): the interpreter's own copy comes with one from
+        // InternInPlace, which is this slot's.
+        if string!.raw != archived { return string!.raw }
+        if !arena.owns(archived) { cs_incref(string!) }
+        return archived
     }
 
     /// A new frozenset of an archived tuple's items, in their archived order.

@@ -83,3 +83,33 @@ def test_exit_status_and_uncaught_exception_are_kept(tmp_path):
         assert dumped.stderr == plain.stderr
         assert_same_run(plain, archived)
         assert archive.exists(), "the archive is written also on sys.exit() and exceptions"
+
+
+def test_a_name_the_program_interned_first_stays_its_object_with_its_references(tmp_path):
+    # The program interns a name before the archived module that uses it
+    # arrives: every slot naming it must hold the program's own object, with
+    # a reference of its own, as unmarshalled code would.
+    functions = "".join(f"def f{index}(holder):\n    return holder.codeshare_probe_name\n" for index in range(20))
+    app = make_app(tmp_path, {
+        "probe.py": functions + "def local():\n    codeshare_probe_name = 1\n    return codeshare_probe_name\n"
+                    + f"FUNCTIONS = [{', '.join(f'f{index}' for index in range(20))}, local]\n",
+        "main.py": "import gc, sys, types\n"
+                   "name = sys.intern(''.join(['codeshare_', 'probe_name']))\n"
+                   "before = sys.getrefcount(name)\n"
+                   "import probe\n"
+                   "print('references', sys.getrefcount(name) - before)\n"
+                   "codes = [function.__code__ for function in probe.FUNCTIONS]\n"
+                   "print('same object', all(name in code.co_names + code.co_varnames for code in codes),\n"
+                   "      all(any(each is name for each in code.co_names + code.co_varnames) for code in codes))\n"
+                   "del name\n"
+                   "gc.collect()\n"
+                   "reuse = [str(number) * 9 for number in range(200000)]\n"
+                   "print(sorted({each for code in codes for each in code.co_names + code.co_varnames}))\n"
+                   "print(probe.f7(types.SimpleNamespace(codeshare_probe_name='found')), probe.local())\n",
+    })
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert "same object True True" in plain.stdout, plain.stdout + plain.stderr
+    assert "probe" in served(verbose.stderr)
+    assert_same_run(plain, archived)
