@@ -331,13 +331,12 @@ final class ArchiveReader {
                     return nil
                 }
             }
-            if let string = target.interned[Int(ref.offset)] {
-                // Archived strings are immortal: counting the slot would only
-                // fetch the line another core wrote (read-ahead).
-                if !arena.owns(string.raw) { cs_incref(string) }
-                return string.raw
-            }
-            return intern(Int(ref.offset), of: target, failure: &failure)
+            guard let string = target.interned[Int(ref.offset)] ?? intern(Int(ref.offset), of: target, failure: &failure)
+            else { return nil }
+            // Archived strings are immortal: counting the slot would only
+            // fetch the line another core wrote (read-ahead).
+            if !arena.owns(string.raw) { cs_incref(string) }
+            return string.raw
         case .singleton:
             return singleton(ref, failure: &failure)
         case .frozenset:
@@ -349,23 +348,22 @@ final class ArchiveReader {
     }
 
     /// Interns a segment's string on its first use in this process: the
-    /// archived copy, or the interpreter's own if it already has one.
-    private func intern(_ index: Int, of segment: LoadedSegment, failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
+    /// archived copy, or the interpreter's own if it already has one. The
+    /// cache holds no reference, so that the string's count is what
+    /// unmarshalled code would give it; the slots keep it alive (they are
+    /// never cleared).
+    private func intern(_ index: Int, of segment: LoadedSegment, failure: inout ArchiveError?) -> PyObjectPointer? {
         var string: PyObjectPointer? = (segment.base + segment.internOffset(index)).assumingMemoryBound(to: PyObject.self)
         if string!.type != cs_str_type() {
             failure = .badReference
             return nil
         }
-        let archived = string!.raw
+        let archived = string!
         PyUnicode_InternInPlace(&string)
+        // The interpreter's own copy comes with a reference: not the cache's.
+        if string! != archived { cs_decref(string!) }
         segment.interned[index] = string
-        // The cache holds no reference of its own, so that the string's count
-        // is what unmarshalled code would give it (slots are never cleared, so
-        // they keep it alive): the interpreter's own copy comes with one from
-        // InternInPlace, which is this slot's.
-        if string!.raw != archived { return string!.raw }
-        if !arena.owns(archived) { cs_incref(string!) }
-        return archived
+        return string
     }
 
     /// A new frozenset of an archived tuple's items, in their archived order.
