@@ -65,14 +65,13 @@ class ArchiveFinder:
         return None
 
     def _source_spec(self, name, path):
-        metadata = self.archive.metadata(name)
-        origin = metadata["origin"]
-        reason = self.resolver.why_not(name, path, metadata["search"], metadata["entry"])
+        origin, package, search_index, entry_index, size, mtime_ns = self.archive.metadata(name)
+        reason = self.resolver.why_not(name, path, search_index, entry_index)
         if reason is None:
-            loader = ArchiveLoader(name, origin, self, metadata)
-            spec = ModuleSpec(name, loader, origin=origin, is_package=metadata["package"])
+            loader = ArchiveLoader(name, origin, self, (size, mtime_ns))
+            spec = ModuleSpec(name, loader, origin=origin, is_package=package)
             spec.has_location = True
-            if metadata["package"]:
+            if package:
                 spec.submodule_search_locations = [os.path.dirname(origin)]
             return spec
         # Resolution may have changed: let plain import decide.
@@ -80,7 +79,7 @@ class ArchiveFinder:
         if spec is not None and spec.origin == origin and type(spec.loader) is SourceFileLoader:
             if self.verbose:
                 self.log(f"{name}: {reason}; the normal search found the recorded file")
-            spec.loader = ArchiveLoader(name, origin, self, metadata)
+            spec.loader = ArchiveLoader(name, origin, self, (size, mtime_ns))
             return spec
         self.fell_back(name, f"{reason}; the normal search found {spec and spec.origin}")
         return spec
@@ -102,10 +101,10 @@ class ArchiveLoader(SourceFileLoader):
     """SourceFileLoader for one archived module: get_code comes from the
     archive while the source file is the one that was dumped."""
 
-    def __init__(self, fullname, path, finder, metadata):
+    def __init__(self, fullname, path, finder, source):
         super().__init__(fullname, path)
         self._finder = finder
-        self._metadata = metadata
+        self._source = source   # (st_size, st_mtime_ns) of the source at the dump
 
     def exec_module(self, module):
         super().exec_module(module)
@@ -115,7 +114,7 @@ class ArchiveLoader(SourceFileLoader):
             self._finder.archive.release(self.name, protect=self._finder.release == "protect")
 
     def get_code(self, fullname):
-        finder, metadata = self._finder, self._metadata
+        finder = self._finder
         if fullname == self.name:
             reason = None
             if finder.check_sources:
@@ -123,7 +122,7 @@ class ArchiveLoader(SourceFileLoader):
                     status = os.stat(self.path)
                 except OSError:
                     status = None
-                if status is None or (status.st_size, status.st_mtime_ns) != (metadata["size"], metadata["mtime_ns"]):
+                if status is None or (status.st_size, status.st_mtime_ns) != self._source:
                     reason = "source changed since the dump"
             if reason is None:
                 try:

@@ -5,7 +5,7 @@ import sys
 import time
 
 from .archive import Archive, ArchiveError
-from .resolution import MANIFEST_VERSION, Resolver
+from .resolution import Resolver, manifest_problem
 
 
 def _open(path):
@@ -54,25 +54,24 @@ def verify(path):
         return 1
     from _frozen_importlib_external import PathFinder
     manifest = archive.manifest
-    if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
-        print(f"codeshare: {archive.path}: not written by `python -m codeshare dump` "
-              "(no import manifest to verify against)", file=sys.stderr)
+    problem = manifest_problem(manifest)
+    if problem is not None:
+        print(f"codeshare: {archive.path}: {problem}", file=sys.stderr)
         return 1
     resolver = Resolver(manifest)
     problems = 0
     saved_path = sys.path[:]
     try:
         for name in archive.names:
-            metadata = archive.metadata(name)
-            origin = metadata["origin"]
-            search = manifest["searches"][metadata["search"]]
+            origin, _, search_index, entry_index, size, mtime_ns = archive.metadata(name)
+            search = manifest["searches"][search_index]
             try:
                 status = os.stat(origin)
             except OSError:
                 print(f"missing   {name}: {origin} no longer exists")
                 problems += 1
                 continue
-            if (status.st_size, status.st_mtime_ns) != (metadata["size"], metadata["mtime_ns"]):
+            if (status.st_size, status.st_mtime_ns) != (size, mtime_ns):
                 print(f"stale     {name}: {origin} changed since the dump")
                 problems += 1
                 continue
@@ -84,7 +83,7 @@ def verify(path):
             if spec is None or spec.origin != origin:
                 print(f"shadowed  {name}: the recorded search now finds {spec and spec.origin}")
                 problems += 1
-            elif resolver.why_not(name, search if "." in name else None, metadata["search"], metadata["entry"]):
+            elif resolver.why_not(name, search if "." in name else None, search_index, entry_index):
                 # Still found where recorded, but a directory changed: served
                 # after a normal search rather than straight away.
                 print(f"searched  {name}: a directory it is searched in changed since the dump")

@@ -124,9 +124,7 @@ class Recorder:
                 if located is None:
                     continue
                 path, code, size, mtime_ns = recorded
-                entries.append((name, code, {
-                    "origin": origin, "package": is_package, "search": located[0],
-                    "entry": located[1], "size": size, "mtime_ns": mtime_ns}))
+                entries.append((name, code, (origin, is_package, *located, size, mtime_ns)))
             elif getattr(loaded.get(name), "origin", None) == origin:
                 located = resolution(search, origin, is_package)
                 if located is not None:

@@ -19,8 +19,27 @@ import sys
 from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
 
 # The manifest a dump writes: {"version", "searches", "directories",
-# "listings", "extensions", "argv"}; bumped when its meaning changes.
-MANIFEST_VERSION = 1
+# "listings", "extensions", "argv"}, and each module's metadata:
+#     (origin, package, search, entry, size, mtime_ns)
+# the source file found, whether it is a package's __init__, the index in
+# "searches" of the list searched, the index in that list of the entry whose
+# FileFinder found it, and the source's st_size and st_mtime_ns at the dump.
+# A tuple, unpacked where it is read: the finder decodes one per import, and
+# a tuple of plain values decodes in a third of the time a dict with its
+# interned keys takes. Bumped when the meaning of either changes.
+MANIFEST_VERSION = 2
+
+
+
+def manifest_problem(manifest):
+    """Why an archive's manifest cannot be used to serve imports, or None."""
+    if not isinstance(manifest, dict) or "version" not in manifest:
+        return "not written by `python -m codeshare dump` (no import manifest)"
+    if manifest["version"] != MANIFEST_VERSION:
+        return (f"written by another version of codeshare (import manifest version {manifest['version']!r}, "
+                f"this one reads {MANIFEST_VERSION}): dump it again")
+    return None
+
 
 MISSING = -1
 NOT_A_DIRECTORY = -2

@@ -39,16 +39,15 @@ def install():
     try:
         from .archive import Archive, ArchiveError
         from .finder import ArchiveFinder
-        from .resolution import MANIFEST_VERSION
+        from .resolution import manifest_problem
         try:
             archive = Archive(path)
         except ArchiveError as error:
             print(f"codeshare: not using the archive: {error}", file=sys.stderr)
             return
-        manifest = archive.manifest
-        if not isinstance(manifest, dict) or manifest.get("version") != MANIFEST_VERSION:
-            print(f"codeshare: not using the archive: {path}: not written by `python -m codeshare dump` "
-                  f"(no import manifest)", file=sys.stderr)
+        problem = manifest_problem(archive.manifest)
+        if problem is not None:
+            print(f"codeshare: not using the archive: {path}: {problem}", file=sys.stderr)
             return
         if check not in ("none", "mtime"):
             print(f"codeshare: CODESHARE_CHECK={check!r} is not 'none' or 'mtime'; checking mtimes",

@@ -137,3 +137,16 @@ def test_archive_without_an_import_manifest_is_refused(tmp_path, app):
     assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
     assert archived.stderr == (f"codeshare: not using the archive: {archive}: not written by "
                                "`python -m codeshare dump` (no import manifest)\n")
+
+
+def test_archive_of_another_manifest_version_is_refused(tmp_path, app):
+    # An archive dumped by an earlier codeshare: its metadata means something else.
+    archive = tmp_path / "old.csa"
+    run_python(["-c", f"import codeshare.archive; codeshare.archive.write({str(archive)!r}, "
+                      "[('m', compile('x = 1', 'm.py', 'exec'), {'origin': 'm.py'})], "
+                      "{'version': 1, 'searches': [], 'directories': {}, 'listings': b'', 'extensions': {}})"])
+    plain = run_python(["main.py"], cwd=app, check=False)
+    archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)}, check=False)
+    assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
+    assert archived.stderr == (f"codeshare: not using the archive: {archive}: written by another version of "
+                               "codeshare (import manifest version 1, this one reads 2): dump it again\n")

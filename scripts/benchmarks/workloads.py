@@ -66,12 +66,11 @@ class Preloaded:
     def find_spec(name, path=None, target=None):
         entry = preloaded.get(name)
         if entry is not None:
-            metadata = entry[0]
-            spec = ModuleSpec(name, PreloadedLoader(name, metadata["origin"]), origin=metadata["origin"],
-                              is_package=metadata["package"])
+            origin, package = entry[0][:2]
+            spec = ModuleSpec(name, PreloadedLoader(name, origin), origin=origin, is_package=package)
             spec.has_location = True
-            if metadata["package"]:
-                spec.submodule_search_locations = [metadata["origin"].rpartition("/")[0]]
+            if package:
+                spec.submodule_search_locations = [origin.rpartition("/")[0]]
             return spec
         if name in extensions:
             origin = extensions[name][0]
