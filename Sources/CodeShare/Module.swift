@@ -11,6 +11,7 @@ import CodeShareFormat
 ///     header(handle) -> dict
 ///     stats(handle) -> dict
 ///     census(handle) -> (dict, list[int], int)
+///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
 ///     ArchiveError: the one exception type for every refused archive
 
 private var archiveError: PyObjectPointer!
@@ -240,6 +241,27 @@ private func census(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>
     }
 }
 
+/// Whether a source file is the one dumped, without the stat_result (some
+/// twenty objects) that os.stat would build for each import.
+private func fileUnchanged(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 3, let path = args![0], cs_is_str(path) != 0 else {
+        raise(PyExc_TypeError, "file_unchanged() takes a path (str), a size and an mtime in ns (int)")
+        return nil
+    }
+    var overflow: Int32 = 0
+    let size = PyLong_AsLongLongAndOverflow(args![1], &overflow)
+    let sizeOverflowed = overflow != 0
+    let mtime = PyLong_AsLongLongAndOverflow(args![2], &overflow)
+    if PyErr_Occurred() != nil { return nil }
+    // No file has a size or an mtime out of range: a changed file.
+    if sizeOverflowed || overflow != 0 { return PyBool_FromLong(0) }
+    var encoded: PyObjectPointer? = nil
+    guard PyUnicode_FSConverter(path, &encoded) != 0, let encoded else { return nil }
+    defer { cs_decref(encoded) }
+    guard case .success(let status) = FileStatus.of(cs_bytes_data(encoded)) else { return PyBool_FromLong(0) }
+    return PyBool_FromLong(status == FileStatus(size: size, mtimeNanoseconds: mtime) ? 1 : 0)
+}
+
 private func method(_ name: StaticString, _ function: FastFunction, _ doc: StaticString) -> PyMethodDef {
     PyMethodDef(ml_name: cString(name), ml_meth: unsafeBitCast(function, to: PyCFunction.self),
                 ml_flags: METH_FASTCALL, ml_doc: cString(doc))
@@ -256,6 +278,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("header", header, "header(handle) -> dict: the archive header"),
         method("census", census, "census(handle) -> ({type: (count, bytes)}, module sizes, pool bytes)"),
         method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read and released"),
+        method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
         PyMethodDef(),
     ]
     // The interpreter keeps pointers into the method table for ever.

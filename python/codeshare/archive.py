@@ -9,6 +9,8 @@
         a.release(name)              # after running it: give back what only the body used
         a.read_ahead()               # prepare every module on another thread, in archive order
 
+    archive.file_unchanged(path, size, mtime_ns)   # a module's source is the one dumped
+
 Every refused archive raises `ArchiveError` with a one-line reason.
 Metadata and manifest are any value `marshal` can write (dicts of str/int/bytes, tuples...).
 """
@@ -19,7 +21,11 @@ from . import _core
 
 ArchiveError = _core.ArchiveError
 
-__all__ = ["Archive", "ArchiveError", "open", "write"]
+# Whether the file at `path` has this st_size and st_mtime_ns (False if it
+# cannot be stat'ed): one stat, without the stat_result os.stat builds.
+file_unchanged = _core.file_unchanged
+
+__all__ = ["Archive", "ArchiveError", "file_unchanged", "open", "write"]
 
 
 def write(path, entries, manifest=None, *, together=False):

@@ -14,7 +14,7 @@ import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader
 
-from .archive import ArchiveError
+from .archive import ArchiveError, file_unchanged
 from .resolution import Resolver
 
 
@@ -117,13 +117,8 @@ class ArchiveLoader(SourceFileLoader):
         finder = self._finder
         if fullname == self.name:
             reason = None
-            if finder.check_sources:
-                try:
-                    status = os.stat(self.path)
-                except OSError:
-                    status = None
-                if status is None or (status.st_size, status.st_mtime_ns) != self._source:
-                    reason = "source changed since the dump"
+            if finder.check_sources and not file_unchanged(self.path, *self._source):
+                reason = "source changed since the dump"
             if reason is None:
                 try:
                     code = finder.archive.code(fullname)

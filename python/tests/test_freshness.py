@@ -48,6 +48,19 @@ def test_edited_module_loads_from_source_and_the_rest_is_served(tmp_path):
     assert {"textwrap", "json", "json.decoder", "snapshot"} <= served(verbose.stderr)
 
 
+def test_module_edited_to_the_same_size_loads_from_source(tmp_path):
+    # Only the mtime tells this edit apart.
+    app, archive = make(tmp_path)
+    path = os.path.join(app, "helper.py")
+    mtime_ns = os.stat(path).st_mtime_ns
+    write(path, "VALUE = 2\n")
+    os.utime(path, ns=(mtime_ns + 1_000_000_000, mtime_ns + 1_000_000_000))
+    plain, archived, verbose = run_main(tmp_path, app, archive)
+    assert "helper 2" in plain.stdout
+    assert_same_run(plain, archived)
+    assert "codeshare: fell back on helper: source changed since the dump" in verbose.stderr
+
+
 def test_deleted_module_raises_import_error(tmp_path):
     app, archive = make(tmp_path)
     os.remove(os.path.join(app, "helper.py"))

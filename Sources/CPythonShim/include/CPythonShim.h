@@ -121,6 +121,15 @@ static inline int cs_file_size(int fd, unsigned long long *size) {
     return 0;
 }
 
+// The st_size and st_mtime_ns of a path (following symlinks, as os.stat does).
+static inline int cs_path_size_and_mtime(const char *path, long long *size, long long *mtime_ns) {
+    struct stat status;
+    if (stat(path, &status) != 0) return -1;
+    *size = (long long)status.st_size;
+    *mtime_ns = (long long)status.st_mtim.tv_sec * 1000000000LL + status.st_mtim.tv_nsec;
+    return 0;
+}
+
 // Anonymous private memory (MAP_FAILED is a macro Swift cannot see): NULL on failure.
 static inline void *cs_map_anonymous(size_t length) {
     void *memory = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
