@@ -218,6 +218,9 @@ final class ArchiveReader {
         guard segment.runOnceSize > 0, runOnceArena.owns(base) else { return 0 }
         var objects: [(start: Int, size: Int, type: TypeID)] = []
         var live: [Bool] = []
+        // The count was checked at load: each array is allocated once.
+        objects.reserveCapacity(Int(modules[index].runOnceObjectCount))
+        live.reserveCapacity(Int(modules[index].runOnceObjectCount))
         let walked = ObjectImage.forEachObject(in: base, size: segment.runOnceSize, inUse: true) { type, object, available in
             guard let size = ObjectImage.walk(type, object, available: available, slot: { _ in true }) else { return nil }
             objects.append((object - base, size, type))
