@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 
@@ -142,6 +143,13 @@ class Tools:
             got = run([self.pythons[tool], *self.argv], self.environments[tool])
             if (got[3], got[4]) != (expected[3], expected[4]):
                 raise SystemExit(f"{tool}: output differs from plain for {self.argv}")
+        # What is timed must be served: an archive refused with a warning
+        # would run as plain and look like no gain at all.
+        verbose = subprocess.run([self.pythons["codeshare"], *self.argv], capture_output=True, text=True,
+                                 env={**self.environments["codeshare"], "CODESHARE_VERBOSE": "1"})
+        summary = verbose.stderr.splitlines()[-1:]
+        if not summary or not summary[0].startswith("codeshare: served ") or summary[0].startswith("codeshare: served 0,"):
+            raise SystemExit(f"codeshare served nothing for {self.argv}: {verbose.stderr.strip()[-300:]}")
 
 
 def whole_process(tools, runs):
