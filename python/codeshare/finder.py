@@ -65,7 +65,11 @@ class ArchiveFinder:
         return None
 
     def _source_spec(self, name, path):
-        origin, package, search_index, entry_index, size, mtime_ns = self.archive.metadata(name)
+        try:
+            origin, package, search_index, entry_index, size, mtime_ns = self.archive.metadata(name)
+        except (TypeError, ValueError):
+            self.fell_back(name, "its metadata is not what `python -m codeshare dump` writes")
+            return None
         reason = self.resolver.why_not(name, path, search_index, entry_index)
         if reason is None:
             loader = ArchiveLoader(name, origin, self, (size, mtime_ns))

@@ -48,7 +48,7 @@ def info(path):
 
 
 def verify(path):
-    """Every entry that is stale, missing or shadowed now; exit status 1 if any."""
+    """Every entry that is stale, missing, shadowed or malformed now; exit status 1 if any."""
     archive = _open(path)
     if archive is None:
         return 1
@@ -63,7 +63,12 @@ def verify(path):
     saved_path = sys.path[:]
     try:
         for name in archive.names:
-            origin, _, search_index, entry_index, size, mtime_ns = archive.metadata(name)
+            try:
+                origin, _, search_index, entry_index, size, mtime_ns = archive.metadata(name)
+            except (TypeError, ValueError):
+                print(f"malformed {name}: its metadata is not what `python -m codeshare dump` writes")
+                problems += 1
+                continue
             search = manifest["searches"][search_index]
             try:
                 status = os.stat(origin)
@@ -90,5 +95,5 @@ def verify(path):
     finally:
         sys.path[:] = saved_path
     total = len(archive)
-    print(f"{total - problems} of {total} modules would be served; {problems} stale, missing or shadowed")
+    print(f"{total - problems} of {total} modules would be served; {problems} stale, missing, shadowed or malformed")
     return 1 if problems else 0

@@ -30,7 +30,6 @@ from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
 MANIFEST_VERSION = 2
 
 
-
 def manifest_problem(manifest):
     """Why an archive's manifest cannot be used to serve imports, or None."""
     if not isinstance(manifest, dict) or "version" not in manifest:

@@ -150,3 +150,25 @@ def test_archive_of_another_manifest_version_is_refused(tmp_path, app):
     assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
     assert archived.stderr == (f"codeshare: not using the archive: {archive}: written by another version of "
                                "codeshare (import manifest version 1, this one reads 2): dump it again\n")
+
+
+def test_module_whose_metadata_dump_did_not_write_falls_back(tmp_path, app):
+    # A dumped archive rewritten through the API with one module's metadata
+    # in another shape: that module loads as plain, the rest is served.
+    good = tmp_path / "good.csa"
+    dump(good, ["main.py"], cwd=app, check=False)
+    forged = tmp_path / "forged.csa"
+    run_python(["-c", "import sys, codeshare.archive as A\n"
+                      "a = A.open(sys.argv[1])\n"
+                      "A.write(sys.argv[2], [(n, a.code(n), {'origin': 'x'} if n == 'json' else a.metadata(n))"
+                      " for n in a.names], a.manifest, together=True)\n",
+                str(good), str(forged)])
+    plain, archived, verbose = run_both(["main.py"], forged, cwd=app)
+    assert_same_run(plain, archived)
+    assert archived.returncode == 7
+    assert ("codeshare: fell back on json: its metadata is not what `python -m codeshare dump` writes"
+            in verbose.stderr)
+    assert {"textwrap", "argparse"} <= served(verbose.stderr)
+    verify = run_python(["-m", "codeshare", "verify", str(forged)], cwd=app, check=False)
+    assert verify.returncode == 1
+    assert "malformed json: its metadata is not what `python -m codeshare dump` writes" in verify.stdout
