@@ -12,7 +12,7 @@ import os
 import statistics
 import sys
 
-from workloads import PHASE, WORKLOADS, clean_environment, run
+from workloads import PHASE, WORKLOADS, clean_environment, run, run_probe
 
 VARIANTS = {"on": {}, "off": {"CODESHARE_READAHEAD": "off"}}
 
@@ -31,11 +31,11 @@ def measure(python, workdir, name, runs):
     for index in range(runs + 1):
         for variant, environment in environments.items():
             if statement:
-                _, _, _, output, status = run([python, "-c", PHASE.format(statement=statement)], environment)
-                if status != 0:
+                sample = run_probe([python, "-c", PHASE.format(statement=statement)], environment)
+                if sample is None:
                     raise SystemExit(f"{name} ({variant}): import phase failed")
                 if index:  # one warm-up round
-                    phase[variant].append(float(output.split()[-1]))
+                    phase[variant].append(sample[0])
             elapsed, rss, _, _, status = run([python, *argv], environment)
             if status != 0:
                 raise SystemExit(f"{name} ({variant}) failed")

@@ -15,7 +15,8 @@ codeshare installed, the cds venv code-data-share 0.1.0. Per workload:
      interpreter start excluded) for plain, codeshare, cds and the limit: a
      process whose code objects were all materialized before the clock and
      whose every lookup a dict answers (nothing searched, read or
-     unmarshalled).
+     unmarshalled); and for each, the teardown: from the end of the import
+     to the process's exit (finalization, which frees what the program made).
 """
 import argparse
 import datetime
@@ -45,7 +46,10 @@ WORKLOADS = {
 }
 QUICK = ["pass", "networkx", "rich", "demo"]
 
-PHASE = "import time\nstart = time.perf_counter()\n{statement}\nprint((time.perf_counter() - start) * 1e3)\n"
+# The probe prints the import phase in ms and when it ended on CLOCK_MONOTONIC,
+# one clock for every process: the parent times the rest, to the exit.
+PHASE = ("import time\nstart = time.perf_counter()\n{statement}\n"
+         "print((time.perf_counter() - start) * 1e3, time.clock_gettime(time.CLOCK_MONOTONIC))\n")
 
 # The limit: every code object the archive holds is materialized and every
 # module's location known before the clock starts.
@@ -101,6 +105,16 @@ def run(command, environment):
     _, status, usage = os.wait4(pid, 0)
     elapsed = time.perf_counter() - start
     return elapsed, usage.ru_maxrss, usage.ru_minflt, b"".join(chunks), os.waitstatus_to_exitcode(status)
+
+
+def run_probe(command, environment):
+    """(import phase ms, teardown ms) of one probe process, or None if it failed."""
+    _, _, _, output, status = run(command, environment)
+    exited = time.clock_gettime(time.CLOCK_MONOTONIC)
+    if status != 0:
+        return None
+    phase, ended = map(float, output.split()[-2:])
+    return phase, (exited - ended) * 1e3
 
 
 def clean_environment(**extra):
@@ -179,12 +193,13 @@ def import_phase(tools, statement, runs):
     samples = {name: [] for name in variants}
     for index in range(runs + 1):
         for name, (command, environment) in variants.items():
-            _, _, _, output, status = run(command, environment)
-            if status != 0:
+            sample = run_probe(command, environment)
+            if sample is None:
                 raise SystemExit(f"import phase failed: {name} {statement}")
             if index:
-                samples[name].append(float(output.split()[-1]))
-    return {name: statistics.median(values) for name, values in samples.items()}
+                samples[name].append(sample)
+    return ({name: statistics.median(phase for phase, _ in values) for name, values in samples.items()},
+            {name: statistics.median(teardown for _, teardown in values) for name, values in samples.items()})
 
 
 def chart(results, path):
@@ -229,15 +244,17 @@ def markdown(report):
         f"Measured {report['date'][:10]} on {report['machine']['cpus']} vCPUs, {report['machine']['platform']}, "
         f"Python {report['machine']['python'].split()[0]}; medians of {report['runs']} interleaved runs.",
         "",
-        "| workload | plain | codeshare | code-data-share | import phase: plain | codeshare | cds | limit | codeshare / limit | peak RSS MiB plain / cs / cds |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| workload | plain | codeshare | code-data-share | import phase: plain | codeshare | cds | limit | codeshare / limit "
+        "| teardown ms plain / cs / cds | peak RSS MiB plain / cs / cds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in report["results"].items():
         p, c, d = (result["process"][tool] for tool in ("plain", "codeshare", "cds"))
-        phase = result["import_phase"]
+        phase, teardown = result["import_phase"], result["teardown"]
         phase_cells = (f"{phase['plain']:.1f} ms | {phase['codeshare']:.1f} ms | {phase['cds']:.1f} ms | "
-                       f"{phase['limit']:.1f} ms | {limit_ratio(phase)}"
-                       if phase else "— | — | — | — | —")
+                       f"{phase['limit']:.1f} ms | {limit_ratio(phase)} | "
+                       f"{teardown['plain']:.1f} / {teardown['codeshare']:.1f} / {teardown['cds']:.1f}"
+                       if phase else "— | — | — | — | — | —")
         lines.append(f"| {name} | {p['ms']:.1f} ms | {c['ms']:.1f} ms ({c['ms'] / p['ms']:.2f}x) | "
                      f"{d['ms']:.1f} ms ({d['ms'] / p['ms']:.2f}x) | {phase_cells} | "
                      f"{p['rss_kib'] / 1024:.1f} / {c['rss_kib'] / 1024:.1f} / {d['rss_kib'] / 1024:.1f} |")
@@ -260,7 +277,7 @@ def main():
     results = {}
     header = (f"{'workload':11} {'plain':>8} {'codeshare':>15} {'code-data-share':>17} |"
               f" {'import phase: plain':>19} {'codeshare':>9} {'cds':>7} {'limit':>7} {'cs/limit':>8} |"
-              f" {'peak RSS MiB p/cs/cds':>22} | {'faults p/cs/cds':>17}")
+              f" {'teardown ms p/cs/cds':>20} | {'peak RSS MiB p/cs/cds':>22} | {'faults p/cs/cds':>17}")
     print(header)
     for name in names:
         statement, argv = WORKLOADS[name]
@@ -268,12 +285,13 @@ def main():
         tools.prepare()
         tools.check_outputs()
         process = whole_process(tools, runs)
-        phase = import_phase(tools, statement, runs) if statement else None
-        results[name] = {"argv": argv, "process": process, "import_phase": phase}
+        phase, teardown = import_phase(tools, statement, runs) if statement else (None, None)
+        results[name] = {"argv": argv, "process": process, "import_phase": phase, "teardown": teardown}
         p, c, d = (process[tool] for tool in ("plain", "codeshare", "cds"))
         phase_text = (f" {phase['plain']:17.1f}ms {phase['codeshare']:7.1f}ms {phase['cds']:5.1f}ms "
-                      f"{phase['limit']:5.1f}ms {limit_ratio(phase):>8}"
-                      if phase else f" {'(script: whole process only)':>58}")
+                      f"{phase['limit']:5.1f}ms {limit_ratio(phase):>8} |"
+                      f" {teardown['plain']:6.1f}/{teardown['codeshare']:6.1f}/{teardown['cds']:6.1f}"
+                      if phase else f" {'(script: whole process only)':>58} | {'':>20}")
         print(f"{name:11} {p['ms']:6.1f}ms {c['ms']:7.1f}ms {c['ms'] / p['ms']:5.2f}x "
               f"{d['ms']:8.1f}ms {d['ms'] / p['ms']:5.2f}x |{phase_text} |"
               f" {p['rss_kib'] / 1024:6.1f}/{c['rss_kib'] / 1024:6.1f}/{d['rss_kib'] / 1024:6.1f} |"
