@@ -143,6 +143,9 @@ static inline int cs_discard_pages(void *start, size_t length, int protect) {
     if (protect && mprotect(start, length, PROT_NONE) != 0) return -1;
     return madvise(start, length, MADV_DONTNEED);
 }
+/* A hint that `address` will be written soon: its cache line is fetched
+   while other work proceeds (publish fills slots another core wrote). */
+static inline void cs_prefetch_for_write(const void *address) { __builtin_prefetch(address, 1, 3); }
 
 // The read-ahead thread (ReadAhead.swift) and the part states it shares
 // with the interpreter's threads (PartPreparer.swift).
