@@ -15,7 +15,7 @@ from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader
 
 from .archive import ArchiveError, file_unchanged
-from .resolution import Resolver
+from .resolution import Resolver, extension_record, module_record
 
 
 class Statistics:
@@ -58,18 +58,18 @@ class ArchiveFinder:
             return self._source_spec(name, path)
         extension = self.extensions.get(name)
         if extension is not None:
-            return self._extension_spec(name, path, *extension)
+            return self._extension_spec(name, path, extension)
         self.statistics.not_in_archive += 1
         if self.verbose:
             self.log(f"not in the archive: {name}")
         return None
 
     def _source_spec(self, name, path):
-        try:
-            origin, package, search_index, entry_index, size, mtime_ns = self.archive.metadata(name)
-        except (TypeError, ValueError):
+        record = module_record(self.archive.metadata(name), self.resolver.searches)
+        if record is None:
             self.fell_back(name, "its metadata is not what `python -m codeshare dump` writes")
             return None
+        origin, package, search_index, entry_index, size, mtime_ns = record
         reason = self.resolver.why_not(name, path, search_index, entry_index)
         if reason is None:
             loader = ArchiveLoader(name, origin, self, (size, mtime_ns))
@@ -88,7 +88,12 @@ class ArchiveFinder:
         self.fell_back(name, f"{reason}; the normal search found {spec and spec.origin}")
         return spec
 
-    def _extension_spec(self, name, path, origin, search_index, entry_index):
+    def _extension_spec(self, name, path, location):
+        record = extension_record(location, self.resolver.searches)
+        if record is None:
+            self.fell_back(name, "its location is not what `python -m codeshare dump` writes")
+            return None
+        origin, search_index, entry_index = record
         reason = self.resolver.why_not(name, path, search_index, entry_index)
         if reason is None and os.path.isfile(origin):
             self.statistics.served += 1

@@ -5,7 +5,7 @@ import sys
 import time
 
 from .archive import Archive, ArchiveError
-from .resolution import Resolver, manifest_problem
+from .resolution import Resolver, manifest_problem, module_record
 
 
 def _open(path):
@@ -63,12 +63,12 @@ def verify(path):
     saved_path = sys.path[:]
     try:
         for name in archive.names:
-            try:
-                origin, _, search_index, entry_index, size, mtime_ns = archive.metadata(name)
-            except (TypeError, ValueError):
+            record = module_record(archive.metadata(name), manifest["searches"])
+            if record is None:
                 print(f"malformed {name}: its metadata is not what `python -m codeshare dump` writes")
                 problems += 1
                 continue
+            origin, _, search_index, entry_index, size, mtime_ns = record
             search = manifest["searches"][search_index]
             try:
                 status = os.stat(origin)

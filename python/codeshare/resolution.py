@@ -28,6 +28,11 @@ from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
 # a tuple of plain values decodes in a third of the time a dict with its
 # interned keys takes. Bumped when the meaning of either changes.
 MANIFEST_VERSION = 2
+# The type of each field of the manifest; what a field holds is checked
+# where it is read (module_record, Resolver), so that an archive written
+# through the API with other values falls back instead of failing an import.
+MANIFEST_FIELDS = {"version": int, "searches": list, "directories": dict, "listings": bytes,
+                   "extensions": dict, "argv": list}
 
 
 def manifest_problem(manifest):
@@ -37,7 +42,35 @@ def manifest_problem(manifest):
     if manifest["version"] != MANIFEST_VERSION:
         return (f"written by another version of codeshare (import manifest version {manifest['version']!r}, "
                 f"this one reads {MANIFEST_VERSION}): dump it again")
+    for field, kind in MANIFEST_FIELDS.items():
+        if type(manifest.get(field)) is not kind:
+            return f"not written by `python -m codeshare dump` (its manifest's {field!r} is not a {kind.__name__})"
     return None
+
+
+def module_record(metadata, searches):
+    """A module's metadata as the dump writes it, (origin, package, search,
+    entry, size, mtime_ns) with `search` an index into `searches`, or None."""
+    if type(metadata) is not tuple or len(metadata) != 6:
+        return None
+    origin, _, search, entry, size, mtime_ns = metadata
+    if (type(origin) is not str or type(search) is not int or type(entry) is not int
+            or type(size) is not int or type(mtime_ns) is not int or not 0 <= search < len(searches)
+            or type(searches[search]) is not list):
+        return None
+    return metadata
+
+
+def extension_record(location, searches):
+    """An extension module's location as the dump writes it, (origin, search,
+    entry), or None."""
+    if type(location) is not tuple or len(location) != 3:
+        return None
+    origin, search, entry = location
+    if (type(origin) is not str or type(search) is not int or type(entry) is not int
+            or not 0 <= search < len(searches) or type(searches[search]) is not list):
+        return None
+    return location
 
 
 MISSING = -1
@@ -129,7 +162,7 @@ class Resolver:
 
     def _same(self, directory):
         recorded = self.directories.get(directory)
-        if recorded is None:
+        if type(recorded) is not int:
             return False
         mtime = directory_mtime(directory)
         if mtime == recorded:
@@ -137,5 +170,6 @@ class Resolver:
         if mtime < 0 or recorded < 0:
             return False
         if isinstance(self._listings, bytes):
-            self._listings = marshal.loads(self._listings)
-        return module_names(directory) == self._listings[directory]
+            listings = marshal.loads(self._listings)
+            self._listings = listings if type(listings) is dict else {}
+        return module_names(directory) == self._listings.get(directory)

@@ -152,17 +152,35 @@ def test_archive_of_another_manifest_version_is_refused(tmp_path, app):
                                "codeshare (import manifest version 1, this one reads 2): dump it again\n")
 
 
-def test_module_whose_metadata_dump_did_not_write_falls_back(tmp_path, app):
-    # A dumped archive rewritten through the API with one module's metadata
-    # in another shape: that module loads as plain, the rest is served.
+def forge(tmp_path, app, *, json_metadata="m", manifest="manifest"):
+    """A dump of the app rewritten through the API: json's metadata `m` and
+    the manifest `manifest` replaced by the given expressions."""
     good = tmp_path / "good.csa"
     dump(good, ["main.py"], cwd=app, check=False)
     forged = tmp_path / "forged.csa"
     run_python(["-c", "import sys, codeshare.archive as A\n"
                       "a = A.open(sys.argv[1])\n"
-                      "A.write(sys.argv[2], [(n, a.code(n), {'origin': 'x'} if n == 'json' else a.metadata(n))"
-                      " for n in a.names], a.manifest, together=True)\n",
+                      "manifest = dict(a.manifest)\n"
+                      f"def metadata(n, m): return ({json_metadata}) if n == 'json' else m\n"
+                      "A.write(sys.argv[2], [(n, a.code(n), metadata(n, a.metadata(n))) for n in a.names],"
+                      f" {manifest}, together=True)\n",
                 str(good), str(forged)])
+    return forged
+
+
+# One module's metadata, as an archive written through the API might hold it.
+FORGED_METADATA = {
+    "dict": "{'origin': 'x'}",
+    "six keys": "dict.fromkeys('abcdef')",
+    "search not in the manifest": "m[:2] + (len(manifest['searches']),) + m[3:]",
+    "size not an int": "m[:4] + ('x',) + m[5:]",
+}
+
+
+@pytest.mark.parametrize("forgery", FORGED_METADATA.values(), ids=FORGED_METADATA)
+def test_module_whose_metadata_dump_did_not_write_falls_back(tmp_path, app, forgery):
+    # That module loads as plain, the rest is served.
+    forged = forge(tmp_path, app, json_metadata=forgery)
     plain, archived, verbose = run_both(["main.py"], forged, cwd=app)
     assert_same_run(plain, archived)
     assert archived.returncode == 7
@@ -172,3 +190,41 @@ def test_module_whose_metadata_dump_did_not_write_falls_back(tmp_path, app):
     verify = run_python(["-m", "codeshare", "verify", str(forged)], cwd=app, check=False)
     assert verify.returncode == 1
     assert "malformed json: its metadata is not what `python -m codeshare dump` writes" in verify.stdout
+
+
+def test_extension_whose_location_dump_did_not_write_falls_back(tmp_path, app):
+    forged = forge(tmp_path, app, manifest="{**manifest, 'extensions': {'_json': ('x', 99, 0)}}")
+    plain, archived, verbose = run_both(["main.py"], forged, cwd=app)
+    assert_same_run(plain, archived)
+    assert ("codeshare: fell back on _json: its location is not what `python -m codeshare dump` writes"
+            in verbose.stderr)
+    assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
+
+
+@pytest.mark.parametrize("field", ["searches", "directories", "extensions"])
+def test_archive_whose_manifest_dump_did_not_write_is_refused(tmp_path, app, field):
+    forged = forge(tmp_path, app, manifest=f"{{**manifest, {field!r}: 1}}")
+    plain = run_python(["main.py"], cwd=app, check=False)
+    archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(forged)}, check=False)
+    assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
+    kind = "dict" if field != "searches" else "list"
+    assert archived.stderr == (f"codeshare: not using the archive: {forged}: not written by "
+                               f"`python -m codeshare dump` (its manifest's {field!r} is not a {kind})\n")
+
+
+# The manifest's record of the directories searched, as an archive written
+# through the API might hold it: every directory then counts as changed.
+FORGED_DIRECTORIES = {
+    "mtime not an int": "{**manifest, 'directories': dict.fromkeys(manifest['directories'], 'x')}",
+    "listings not a dict": "{**manifest, 'listings': __import__('marshal').dumps([]), 'directories':"
+                           " {d: t - 1 if t > 0 else t for d, t in manifest['directories'].items()}}",
+}
+
+
+@pytest.mark.parametrize("forgery", FORGED_DIRECTORIES.values(), ids=FORGED_DIRECTORIES)
+def test_directories_dump_did_not_record_mean_a_normal_search(tmp_path, app, forgery):
+    forged = forge(tmp_path, app, manifest=forgery)
+    plain, archived, verbose = run_both(["main.py"], forged, cwd=app)
+    assert_same_run(plain, archived)
+    assert "codeshare: textwrap: " in verbose.stderr and "the normal search found the recorded file" in verbose.stderr
+    assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
