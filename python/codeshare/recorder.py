@@ -70,11 +70,13 @@ class Recorder:
         self.codes[name] = (path, code, status.st_size, status.st_mtime_ns)
 
     def _record_earlier_imports(self):
-        """Modules imported before recording began (by the interpreter's
-        start-up or by runpy): compiled from their source now."""
+        """Modules imported before recording began (by site.py or runpy):
+        compiled from their source now. Not the `encodings` package and the
+        codecs it loaded then: the interpreter imports them before site.py
+        runs the start-up hook, so no run could be served them."""
         for name, module in list(sys.modules.items()):
             spec = getattr(module, "__spec__", None)
-            if (name in self.codes or name == "__main__" or name.partition(".")[0] == "codeshare"
+            if (name in self.codes or name == "__main__" or name.partition(".")[0] in ("codeshare", "encodings")
                     or spec is None or type(spec.loader) is not SourceFileLoader):
                 continue
             parent = sys.modules.get(name.rpartition(".")[0]) if "." in name else None

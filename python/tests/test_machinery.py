@@ -3,6 +3,7 @@ ones (source, tracebacks, resources, reload, runpy, namespace packages,
 __path__ tricks, modules replacing themselves, PEP 263 coding lines)."""
 import os
 
+from conftest import run_python
 from importing import assert_same_run, dump, make_app, run_both, served
 
 FILES = {
@@ -100,3 +101,19 @@ def test_dump_of_imports_only(tmp_path):
     assert archived.returncode == 0
     assert {"json", "json.decoder", "mypkg.mod"} <= served(verbose.stderr)
     assert os.path.getsize(archive) > 0
+
+
+def test_dump_leaves_out_the_codecs_imported_before_site(tmp_path):
+    # The interpreter imports `encodings` and its stdio codecs before site.py
+    # runs the start-up hook: never served, so not archived. A codec the
+    # program imports is.
+    app = make_app(tmp_path, {"main.py": "import encodings.idna\nprint('ok')\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    listed = run_python(["-c", "import sys, codeshare.archive as a; print(*a.open(sys.argv[1]).names)", str(archive)])
+    names = set(listed.stdout.split())
+    assert "encodings.idna" in names
+    assert not names & {"encodings", "encodings.aliases", "encodings.utf_8"}
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert_same_run(plain, archived)
+    assert "encodings.idna" in served(verbose.stderr)
