@@ -54,9 +54,7 @@ def module_record(metadata, searches):
     if type(metadata) is not tuple or len(metadata) != 6:
         return None
     origin, _, search, entry, size, mtime_ns = metadata
-    if (type(origin) is not str or type(search) is not int or type(entry) is not int
-            or type(size) is not int or type(mtime_ns) is not int or not 0 <= search < len(searches)
-            or type(searches[search]) is not list):
+    if type(size) is not int or type(mtime_ns) is not int or not _is_location(origin, search, entry, searches):
         return None
     return metadata
 
@@ -64,13 +62,16 @@ def module_record(metadata, searches):
 def extension_record(location, searches):
     """An extension module's location as the dump writes it, (origin, search,
     entry), or None."""
-    if type(location) is not tuple or len(location) != 3:
-        return None
-    origin, search, entry = location
-    if (type(origin) is not str or type(search) is not int or type(entry) is not int
-            or not 0 <= search < len(searches) or type(searches[search]) is not list):
+    if type(location) is not tuple or len(location) != 3 or not _is_location(*location, searches):
         return None
     return location
+
+
+def _is_location(origin, search, entry, searches):
+    """Whether a file was found by the entry `entry` of the search list
+    `searches[search]`, as the dump records it."""
+    return (type(origin) is str and type(search) is int and type(entry) is int
+            and 0 <= search < len(searches) and type(searches[search]) is list)
 
 
 MISSING = -1
