@@ -36,5 +36,7 @@ make_venv() {
         "$dir/bin/python" -m pip install -q "$@"
     fi
     log "installing codeshare into $dir"
+    # setuptools' build/ keeps files the working tree no longer has.
+    rm -rf "$REPO/build"
     "$dir/bin/python" -m pip install -q --force-reinstall --no-deps "$REPO"
 }

@@ -1,5 +1,80 @@
 """codeshare: serve CPython 3.11 imports from an archive of live code objects.
 
-`codeshare.archive` reads and writes archives. Importing this package is
-cheap and imports nothing else: the start-up hook relies on that.
+`codeshare.archive` reads and writes archives. This package's body is the
+start-up hook: codeshare.pth imports it and calls install() when
+CODESHARE_ARCHIVE is set. It imports nothing else until install() runs.
+
+install() opens the archive and puts an ArchiveFinder on sys.meta_path just
+before PathFinder (after the built-in and frozen importers). An unusable
+archive gives one warning line and the program runs normally. site.py may
+process a .pth file twice (it does in venvs): a mark on the site module
+makes the second time a no-op. The .pth line finds this package through the
+site directory it is in (site.py's `sitedir`), put first on sys.path for
+that one import: the interpreter's own directories are not listed before
+the first import that needs them (a served program may need none).
+Everything but the environment check is a string literal in the .pth line,
+compiled only when CODESHARE_ARCHIVE is set: site.py compiles each .pth line
+in every process. The hook lives here, not in a module of its own, because
+each module the hook imports costs ~0.1 ms of every served start.
+
+    CODESHARE_ARCHIVE=app.csa   the archive to serve imports from
+    CODESHARE_VERBOSE=1         one stderr line per import, a summary at exit
+    CODESHARE_CHECK=none        trust the archive: no stat of each source
+    CODESHARE_RELEASE=off       keep what only module bodies used (default: give
+                                its pages back once a body has run); =protect
+                                also makes those pages fault on any later access
+    CODESHARE_READAHEAD=off     prepare each module when it is imported (default:
+                                a thread prepares them all in import order)
 """
+import os
+import sys
+
+
+def install():
+    path = os.environ.get("CODESHARE_ARCHIVE")
+    site = sys.modules.get("site")
+    if not path or getattr(site, "_codeshare_started", False):
+        return
+    if site is not None:
+        site._codeshare_started = True
+    verbose = os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0")
+    check = os.environ.get("CODESHARE_CHECK", "mtime")
+    release = os.environ.get("CODESHARE_RELEASE", "on")
+    read_ahead = os.environ.get("CODESHARE_READAHEAD", "on")
+    try:
+        from .archive import Archive, ArchiveError
+        from .finder import ArchiveFinder
+        from .resolution import manifest_problem
+        try:
+            archive = Archive(path)
+        except ArchiveError as error:
+            print(f"codeshare: not using the archive: {error}", file=sys.stderr)
+            return
+        problem = manifest_problem(archive.manifest)
+        if problem is not None:
+            print(f"codeshare: not using the archive: {path}: {problem}", file=sys.stderr)
+            return
+        if check not in ("none", "mtime"):
+            print(f"codeshare: CODESHARE_CHECK={check!r} is not 'none' or 'mtime'; checking mtimes",
+                  file=sys.stderr)
+        if release not in ("on", "off", "protect"):
+            print(f"codeshare: CODESHARE_RELEASE={release!r} is not 'on', 'off' or 'protect'; releasing",
+                  file=sys.stderr)
+            release = "on"
+        if read_ahead not in ("on", "off"):
+            print(f"codeshare: CODESHARE_READAHEAD={read_ahead!r} is not 'on' or 'off'; reading ahead",
+                  file=sys.stderr)
+        if read_ahead != "off":
+            archive.read_ahead()
+        finder = ArchiveFinder(archive, verbose=verbose, check_sources=check != "none", release=release)
+        position = next((index for index, entry in enumerate(sys.meta_path)
+                         if getattr(entry, "__name__", None) == "PathFinder"), len(sys.meta_path))
+        sys.meta_path.insert(position, finder)
+        if verbose:
+            import atexit
+            atexit.register(lambda: print(finder.statistics.summary(), file=sys.stderr))
+    finally:
+        # The program sees the modules it would see without codeshare; the
+        # finder keeps what it needs alive.
+        for name in [name for name in sys.modules if name == "codeshare" or name.startswith("codeshare.")]:
+            del sys.modules[name]
