@@ -72,7 +72,8 @@ def fresh_main(**attributes):
 def run(options):
     # Serve nothing while recording (CODESHARE_ARCHIVE may be set here too).
     sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__name__ != "ArchiveFinder"]
-    recorder = Recorder()
+    # The interpreter put sys.path[0] (cwd for -m) first after site.py ran.
+    recorder = Recorder(site_path=sys.path[0 if sys.flags.safe_path else 1:])
 
     def write_archive():
         recorder.uninstall()
@@ -88,7 +89,6 @@ def run(options):
     # Registered first, so it runs last: after the program's own atexit
     # handlers, which may import too.
     atexit.register(write_archive)
-    recorder.install()
 
     main = None
     if options.kind == "script":
@@ -101,6 +101,7 @@ def run(options):
     elif options.kind == "module":
         sys.argv = [options.target, *options.arguments]  # runpy sets argv[0]
         sys.path[0] = os.getcwd()
+    recorder.install()
 
     try:
         for name in options.imports:

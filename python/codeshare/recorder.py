@@ -17,12 +17,18 @@ from .resolution import MANIFEST_VERSION, directory_mtime, entry_key, module_ent
 
 
 class Recorder:
-    def __init__(self):
+    def __init__(self, site_path):
         self.found = {}   # name -> (search list, origin, kind, is_package)
         self.codes = {}   # name -> (path, code, size, mtime_ns)
+        # sys.path while site.py ran: without the program's sys.path[0],
+        # which the interpreter adds after site.py.
+        self.site_path = list(site_path)
+        self.program_path = None
         self._originals = None
 
     def install(self):
+        """Records from now on; sys.path is now the one the program starts with."""
+        self.program_path = list(sys.path)
         find_spec, get_code = PathFinder.find_spec, SourceLoader.get_code
         self._originals = (PathFinder.__dict__["find_spec"], get_code)
         recorder = self
@@ -71,16 +77,25 @@ class Recorder:
 
     def _record_earlier_imports(self):
         """Modules imported before recording began (by site.py or runpy):
-        compiled from their source now. Not the `encodings` package and the
-        codecs it loaded then: the interpreter imports them before site.py
-        runs the start-up hook, so no run could be served them."""
-        for name, module in list(sys.modules.items()):
+        compiled from their source now, each with the sys.path it was
+        searched on: the interpreter imports runpy (to run `-m codeshare`)
+        right after site.py, so what sys.modules lists before runpy was
+        imported by .pth files or sitecustomize, on site.py's sys.path. Not
+        the `encodings` package and the codecs it loaded then: the
+        interpreter imports them before site.py runs the start-up hook, so
+        no run could be served them."""
+        names = list(sys.modules)
+        program_start = names.index("runpy") if "runpy" in names else len(names)
+        for position, (name, module) in enumerate(list(sys.modules.items())):
             spec = getattr(module, "__spec__", None)
             if (name in self.codes or name == "__main__" or name.partition(".")[0] in ("codeshare", "encodings")
                     or spec is None or type(spec.loader) is not SourceFileLoader):
                 continue
             parent = sys.modules.get(name.rpartition(".")[0]) if "." in name else None
-            search = list(sys.path) if parent is None else list(getattr(parent, "__path__", []))
+            if parent is not None:
+                search = list(getattr(parent, "__path__", []))
+            else:
+                search = list(self.site_path if position < program_start else self.program_path)
             try:
                 with open(spec.origin, "rb") as file:
                     code = compile(file.read(), spec.origin, "exec", dont_inherit=True)

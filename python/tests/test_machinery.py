@@ -117,3 +117,19 @@ def test_dump_leaves_out_the_codecs_imported_before_site(tmp_path):
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
     assert_same_run(plain, archived)
     assert "encodings.idna" in served(verbose.stderr)
+
+
+def test_modules_imported_while_site_runs_are_served_without_a_search(tmp_path):
+    # sitecustomize (and what it imports) is searched for on sys.path as
+    # site.py has it: without the program's sys.path[0], which comes after.
+    app = make_app(tmp_path / "app", {"main.py": "import sitehelper\nprint(sitehelper.VALUE)\n"})
+    custom = make_app(tmp_path / "custom", {"sitecustomize.py": "import sitehelper\n",
+                                            "sitehelper.py": "VALUE = 'site'\n"})
+    archive = tmp_path / "app.csa"
+    env = {"PYTHONPATH": custom}
+    dump(archive, ["main.py"], cwd=app, env=env)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=env)
+    assert plain.stdout == "site\n"
+    assert_same_run(plain, archived)
+    assert {"sitecustomize", "sitehelper"} <= served(verbose.stderr)
+    assert "the normal search" not in verbose.stderr
