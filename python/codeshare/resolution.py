@@ -8,7 +8,8 @@ the same file as long as that list is the same and no directory up to and
 including that entry has gained or lost a file that could be a module. The
 check is one stat of each directory (its mtime, as FileFinder checks it);
 only when the mtime moved is the directory listed and its module-like names
-compared (an archive written next to the script moves the mtime too).
+compared (an archive written next to the script moves the mtime too). A
+file on the path, such as a zip archive, means a normal search.
 
 Imports nothing beyond what every interpreter has loaded at start-up.
 """
@@ -158,12 +159,16 @@ class Resolver:
             if unchanged is None:
                 unchanged = self._unchanged[key] = self._same(key)
             if not unchanged:
+                if self.directories.get(key) == NOT_A_DIRECTORY:
+                    return f"{key} is not a directory: which modules it holds was not recorded"
                 return f"{key} changed since the dump"
         return None
 
     def _same(self, directory):
         recorded = self.directories.get(directory)
-        if type(recorded) is not int:
+        # A file on the search path (a zip archive): its path hook, not a
+        # listing, says which modules it holds; a normal search decides.
+        if type(recorded) is not int or recorded == NOT_A_DIRECTORY:
             return False
         mtime = directory_mtime(directory)
         if mtime == recorded:

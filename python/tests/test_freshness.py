@@ -2,6 +2,7 @@
 Python would import now is what runs, and the rest is still served."""
 import os
 import sys
+import zipfile
 
 from importing import assert_same_run, dump, make_app, run_both, served
 
@@ -76,6 +77,22 @@ def test_module_added_earlier_on_sys_path_wins(tmp_path):
     assert "the shadowing textwrap" in plain.stdout
     assert_same_run(plain, archived)
     assert "textwrap" not in served(verbose.stderr)
+
+
+def test_module_added_to_a_zip_earlier_on_sys_path_wins(tmp_path):
+    # A zip archive on sys.path is no directory: its mtime says nothing of
+    # which modules it holds.
+    app = make_app(tmp_path / "app", {"main.py": MAIN, "helper.py": "VALUE = 1\n"})
+    archive = tmp_path / "app.csa"
+    with zipfile.ZipFile(tmp_path / "extra.zip", "w") as bundle:
+        bundle.writestr("unrelated.py", "")
+    dump(archive, ["main.py"], cwd=app, env={"EXTRA": str(tmp_path / "extra.zip")})
+    with zipfile.ZipFile(tmp_path / "extra.zip", "a") as bundle:
+        bundle.writestr("helper.py", "VALUE = 'from the zip'\n")
+    plain, archived, verbose = run_main(tmp_path, app, archive, extra="extra.zip")
+    assert "helper from the zip" in plain.stdout
+    assert_same_run(plain, archived)
+    assert "textwrap" in served(verbose.stderr), "verified by the normal search, still served"
 
 
 def test_sys_path_changed_at_run_time_resolves_as_plain(tmp_path):
