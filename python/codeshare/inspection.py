@@ -88,10 +88,12 @@ def verify(path):
             if spec is None or spec.origin != origin:
                 print(f"shadowed  {name}: the recorded search now finds {spec and spec.origin}")
                 problems += 1
-            elif resolver.why_not(name, search if "." in name else None, search_index, entry_index):
-                # Still found where recorded, but a directory changed: served
-                # after a normal search rather than straight away.
-                print(f"searched  {name}: a directory it is searched in changed since the dump")
+            else:
+                # Still found where recorded, but served after a normal
+                # search rather than straight away.
+                reason = resolver.why_not(name, search if "." in name else None, search_index, entry_index)
+                if reason is not None:
+                    print(f"searched  {name}: {reason}")
     finally:
         sys.path[:] = saved_path
     total = len(archive)

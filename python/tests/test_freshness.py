@@ -4,6 +4,7 @@ import os
 import sys
 import zipfile
 
+from conftest import run_python
 from importing import assert_same_run, dump, make_app, run_both, served
 
 MAIN = """
@@ -93,6 +94,8 @@ def test_module_added_to_a_zip_earlier_on_sys_path_wins(tmp_path):
     assert "helper from the zip" in plain.stdout
     assert_same_run(plain, archived)
     assert "textwrap" in served(verbose.stderr), "verified by the normal search, still served"
+    verify = run_python(["-m", "codeshare", "verify", str(archive)], check=False)
+    assert f"searched  textwrap: {tmp_path / 'extra.zip'} is not a directory" in verify.stdout
 
 
 def test_sys_path_changed_at_run_time_resolves_as_plain(tmp_path):
