@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+from workloads import rounds
+
 
 def one(command, environment):
     start = time.perf_counter()
@@ -34,11 +36,10 @@ def one(command, environment):
 
 def interleaved(a, b, runs, environment):
     results = ([], [])
-    for index in range(runs + 2):
-        for slot, command in enumerate((a, b)):
-            elapsed, rss = one(command, environment)
-            if index >= 2:  # warm-up pairs
-                results[slot].append((elapsed, rss))
+    for index, slot in rounds((0, 1), runs + 1):
+        elapsed, rss = one((a, b)[slot], environment)
+        if index >= 2:  # warm-up pairs
+            results[slot].append((elapsed, rss))
     return [{"ms": statistics.median(t for t, _ in r) * 1e3,
              "rss_kib": statistics.median(m for _, m in r)} for r in results]
 
@@ -49,25 +50,32 @@ def hook_cost(options, environment):
     command = [options.with_codeshare, "-c", "pass"]
     probe = subprocess.run([*command[:1], "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                            capture_output=True, text=True, env=environment, check=True)
-    hook = os.path.join(probe.stdout.strip(), "codeshare.pth")
+    site_packages = probe.stdout.strip()
+    hook = os.path.join(site_packages, "codeshare.pth")
     aside = hook + ".aside"
     with_hook = interleaved([options.without, "-c", "pass"], command, options.runs, environment)
-    os.rename(hook, aside)
+    # Renaming the hook moves site-packages' mtime, which archives dumped
+    # in this venv recorded: put it back afterwards, or every later served
+    # start would list site-packages to check it.
+    times = os.stat(site_packages)
+    samples = ([], [])   # without, with the hook
     try:
-        pairs = []
-        for _ in range(options.runs + 2):
-            without = one(command, environment)
-            os.rename(aside, hook)
-            present = one(command, environment)
-            os.rename(hook, aside)
-            pairs.append((without, present))
+        for index, present in rounds((False, True), options.runs + 1):
+            if not present:
+                os.rename(hook, aside)
+            try:
+                sample = one(command, environment)
+            finally:
+                if not present:
+                    os.rename(aside, hook)
+            if index >= 2:  # warm-up pairs
+                samples[present].append(sample)
     finally:
-        os.rename(aside, hook)
-    pairs = pairs[2:]
-    without_ms = statistics.median(w[0] for w, _ in pairs) * 1e3
-    with_ms = statistics.median(p[0] for _, p in pairs) * 1e3
+        os.utime(site_packages, ns=(times.st_atime_ns, times.st_mtime_ns))
+    without_ms = statistics.median(t for t, _ in samples[0]) * 1e3
+    with_ms = statistics.median(t for t, _ in samples[1]) * 1e3
     return {"with_ms": with_ms, "without_ms": without_ms, "delta_ms": with_ms - without_ms,
-            "delta_rss_kib": statistics.median(p[1] for _, p in pairs) - statistics.median(w[1] for w, _ in pairs),
+            "delta_rss_kib": statistics.median(m for _, m in samples[1]) - statistics.median(m for _, m in samples[0]),
             "over_plain_venv_ms": with_hook[1]["ms"] - with_hook[0]["ms"]}
 
 

@@ -12,7 +12,7 @@ import os
 import statistics
 import sys
 
-from workloads import PHASE, WORKLOADS, clean_environment, run, run_probe
+from workloads import PHASE, WORKLOADS, clean_environment, rounds, run, run_probe
 
 VARIANTS = {"on": {}, "off": {"CODESHARE_READAHEAD": "off"}}
 
@@ -28,19 +28,19 @@ def measure(python, workdir, name, runs):
                     for variant, extra in VARIANTS.items()}
     phase = {variant: [] for variant in VARIANTS}
     process = {variant: [] for variant in VARIANTS}
-    for index in range(runs + 1):
-        for variant, environment in environments.items():
-            if statement:
-                sample = run_probe([python, "-c", PHASE.format(statement=statement)], environment)
-                if sample is None:
-                    raise SystemExit(f"{name} ({variant}): import phase failed")
-                if index:  # one warm-up round
-                    phase[variant].append(sample[0])
-            elapsed, rss, _, _, status = run([python, *argv], environment)
-            if status != 0:
-                raise SystemExit(f"{name} ({variant}) failed")
-            if index:
-                process[variant].append((elapsed * 1e3, rss))
+    for index, variant in rounds(environments, runs):
+        environment = environments[variant]
+        if statement:
+            sample = run_probe([python, "-c", PHASE.format(statement=statement)], environment)
+            if sample is None:
+                raise SystemExit(f"{name} ({variant}): import phase failed")
+            if index:  # one warm-up round
+                phase[variant].append(sample[0])
+        elapsed, rss, _, _, status = run([python, *argv], environment)
+        if status != 0:
+            raise SystemExit(f"{name} ({variant}) failed")
+        if index:
+            process[variant].append((elapsed * 1e3, rss))
     return {variant: {"phase_ms": statistics.median(phase[variant]) if statement else None,
                       "ms": statistics.median(sample[0] for sample in process[variant]),
                       "rss_kib": statistics.median(sample[1] for sample in process[variant])}

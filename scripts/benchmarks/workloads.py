@@ -9,7 +9,7 @@ codeshare installed, the cds venv code-data-share 0.1.0. Per workload:
   1. archives: `python -m codeshare dump`, and code-data-share's
      TRACE -> cds.dump.run_dump -> SHARE flow;
   2. every tool's output must match plain's;
-  3. whole processes, interleaved (plain, codeshare, cds, plain, ...):
+  3. whole processes, interleaved (plain, codeshare, cds, cds, codeshare, plain, ...):
      median wall time, peak RSS and minor page faults;
   4. the import phase inside the process (perf_counter around the import,
      interpreter start excluded) for plain, codeshare, cds and the limit: a
@@ -117,6 +117,18 @@ def run_probe(command, environment):
     return phase, (exited - ended) * 1e3
 
 
+def rounds(variants, runs):
+    """(round, variant) in the order to run them: a warm-up round 0, then
+    `runs` rounds, every other one in reverse. A process starts faster or
+    slower after some other than after itself (caches, clock: the second of
+    two identical boto3 imports is ~2% faster here), so no variant may always
+    follow the same one."""
+    variants = list(variants)
+    for index in range(runs + 1):
+        for variant in (variants if index % 2 == 0 else variants[::-1]):
+            yield index, variant
+
+
 def clean_environment(**extra):
     environment = {key: value for key, value in os.environ.items()
                    if not key.startswith(("CODESHARE_", "PYCDS", "PYTHON"))}
@@ -168,13 +180,12 @@ class Tools:
 
 def whole_process(tools, runs):
     samples = {tool: [] for tool in tools.pythons}
-    for index in range(runs + 1):
-        for tool, python in tools.pythons.items():
-            elapsed, rss, faults, _, status = run([python, *tools.argv], tools.environments[tool])
-            if status != 0:
-                raise SystemExit(f"{tool} failed on {tools.argv}")
-            if index:  # one warm-up round
-                samples[tool].append((elapsed * 1e3, rss, faults))
+    for index, tool in rounds(tools.pythons, runs):
+        elapsed, rss, faults, _, status = run([tools.pythons[tool], *tools.argv], tools.environments[tool])
+        if status != 0:
+            raise SystemExit(f"{tool} failed on {tools.argv}")
+        if index:  # one warm-up round
+            samples[tool].append((elapsed * 1e3, rss, faults))
     return {tool: {"ms": statistics.median(s[0] for s in values),
                    "rss_kib": statistics.median(s[1] for s in values),
                    "minor_faults": statistics.median(s[2] for s in values)}
@@ -191,13 +202,13 @@ def import_phase(tools, statement, runs):
                   clean_environment()),
     }
     samples = {name: [] for name in variants}
-    for index in range(runs + 1):
-        for name, (command, environment) in variants.items():
-            sample = run_probe(command, environment)
-            if sample is None:
-                raise SystemExit(f"import phase failed: {name} {statement}")
-            if index:
-                samples[name].append(sample)
+    for index, name in rounds(variants, runs):
+        command, environment = variants[name]
+        sample = run_probe(command, environment)
+        if sample is None:
+            raise SystemExit(f"import phase failed: {name} {statement}")
+        if index:
+            samples[name].append(sample)
     return ({name: statistics.median(phase for phase, _ in values) for name, values in samples.items()},
             {name: statistics.median(teardown for _, teardown in values) for name, values in samples.items()})
 
