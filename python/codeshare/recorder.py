@@ -78,14 +78,16 @@ class Recorder:
     def _record_earlier_imports(self):
         """Modules imported before recording began (by site.py or runpy):
         compiled from their source now, each with the sys.path it was
-        searched on: the interpreter imports runpy (to run `-m codeshare`)
-        right after site.py, so what sys.modules lists before runpy was
-        imported by .pth files or sitecustomize, on site.py's sys.path. Not
-        the `encodings` package and the codecs it loaded then: the
-        interpreter imports them before site.py runs the start-up hook, so
-        no run could be served them."""
+        searched on. Importing a module moves it to the end of sys.modules
+        once its body has run, so what sys.modules lists before `site` was
+        imported by .pth files or sitecustomize, on site.py's sys.path;
+        what comes after (runpy, for `-m codeshare`, and its imports) a
+        served program imports itself, on its own sys.path. Not the
+        `encodings` package and the codecs it loaded then: the interpreter
+        imports them before site.py runs the start-up hook, so no run could
+        be served them."""
         names = list(sys.modules)
-        program_start = names.index("runpy") if "runpy" in names else len(names)
+        program_start = names.index("site") + 1 if "site" in names else 0
         for position, (name, module) in enumerate(list(sys.modules.items())):
             spec = getattr(module, "__spec__", None)
             if (name in self.codes or name == "__main__" or name.partition(".")[0] in ("codeshare", "encodings")

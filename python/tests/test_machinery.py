@@ -133,3 +133,19 @@ def test_modules_imported_while_site_runs_are_served_without_a_search(tmp_path):
     assert_same_run(plain, archived)
     assert {"sitecustomize", "sitehelper"} <= served(verbose.stderr)
     assert "the normal search" not in verbose.stderr
+
+
+def test_modules_runpy_imports_for_the_dump_are_served_without_a_search(tmp_path):
+    # `python -m codeshare dump` imports runpy, and with it collections,
+    # functools... before the program runs; the program imports them itself
+    # when served (`-c` and scripts never import runpy), on its own sys.path.
+    app = tmp_path / "app"
+    app.mkdir()
+    archive = tmp_path / "app.csa"
+    code = ["-c", "import collections, functools, contextlib; print(collections.OrderedDict.__module__)"]
+    dump(archive, code, cwd=app)
+    plain, archived, verbose = run_both(code, archive, cwd=app)
+    assert plain.stdout == "collections\n"
+    assert_same_run(plain, archived)
+    assert {"collections", "functools", "contextlib"} <= served(verbose.stderr)
+    assert "the normal search" not in verbose.stderr
