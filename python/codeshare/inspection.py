@@ -68,7 +68,7 @@ def verify(path):
                 print(f"malformed {name}: its metadata is not what `python -m codeshare dump` writes")
                 problems += 1
                 continue
-            origin, _, search_index, entry_index, size, mtime_ns = record
+            origin, _, search_index, entry_index, size, mtime_ns, _ = record
             search = manifest["searches"][search_index]
             try:
                 status = os.stat(origin)

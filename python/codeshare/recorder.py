@@ -10,10 +10,10 @@ and where extension modules were found.
 import marshal
 import os
 import sys
-from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader, SourceLoader
+from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader, SourceLoader, _get_cached
 
 from . import archive
-from .resolution import MANIFEST_VERSION, directory_mtime, entry_key, module_entry, module_names
+from .resolution import MANIFEST_VERSION, bytecode_conditions, directory_mtime, entry_key, module_entry, module_names
 
 
 class Recorder:
@@ -143,7 +143,7 @@ class Recorder:
                 if located is None:
                     continue
                 path, code, size, mtime_ns = recorded
-                entries.append((name, code, (origin, is_package, *located, size, mtime_ns)))
+                entries.append((name, code, (origin, is_package, *located, size, mtime_ns, _get_cached(origin))))
             elif getattr(loaded.get(name), "origin", None) == origin:
                 located = resolution(search, origin, is_package)
                 if located is not None:
@@ -155,7 +155,7 @@ class Recorder:
         # marshal bytes, so that opening the archive does not parse them.
         manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,
                     "listings": marshal.dumps(listings),
-                    "extensions": extensions, "argv": list(sys.argv)}
+                    "extensions": extensions, "bytecode": bytecode_conditions(), "argv": list(sys.argv)}
         return entries, manifest
 
     def write(self, path):

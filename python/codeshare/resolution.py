@@ -20,20 +20,28 @@ import sys
 from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
 
 # The manifest a dump writes: {"version", "searches", "directories",
-# "listings", "extensions", "argv"}, and each module's metadata:
-#     (origin, package, search, entry, size, mtime_ns)
+# "listings", "extensions", "bytecode", "argv"}, and each module's metadata:
+#     (origin, package, search, entry, size, mtime_ns, cached)
 # the source file found, whether it is a package's __init__, the index in
 # "searches" of the list searched, the index in that list of the entry whose
-# FileFinder found it, and the source's st_size and st_mtime_ns at the dump.
-# A tuple, unpacked where it is read: the finder decodes one per import, and
-# a tuple of plain values decodes in a third of the time a dict with its
-# interned keys takes. Bumped when the meaning of either changes.
-MANIFEST_VERSION = 2
+# FileFinder found it, the source's st_size and st_mtime_ns at the dump, and
+# the module's __cached__ as importlib computes it (str or None) under the
+# manifest's "bytecode": (sys.implementation.cache_tag, sys.flags.optimize,
+# sys.pycache_prefix) at the dump. A tuple, unpacked where it is read: the
+# finder decodes one per import, and a tuple of plain values decodes in a
+# third of the time a dict with its interned keys takes. Bumped when the
+# meaning of either changes.
+MANIFEST_VERSION = 3
 # The type of each field of the manifest; what a field holds is checked
 # where it is read (module_record, Resolver), so that an archive written
 # through the API with other values falls back instead of failing an import.
 MANIFEST_FIELDS = {"version": int, "searches": list, "directories": dict, "listings": bytes,
-                   "extensions": dict, "argv": list}
+                   "extensions": dict, "bytecode": tuple, "argv": list}
+
+
+def bytecode_conditions():
+    """What a module's __cached__ depends on besides its source path."""
+    return (sys.implementation.cache_tag, sys.flags.optimize, sys.pycache_prefix)
 
 
 def manifest_problem(manifest):
@@ -51,11 +59,13 @@ def manifest_problem(manifest):
 
 def module_record(metadata, searches):
     """A module's metadata as the dump writes it, (origin, package, search,
-    entry, size, mtime_ns) with `search` an index into `searches`, or None."""
-    if type(metadata) is not tuple or len(metadata) != 6:
+    entry, size, mtime_ns, cached) with `search` an index into `searches`,
+    or None."""
+    if type(metadata) is not tuple or len(metadata) != 7:
         return None
-    origin, _, search, entry, size, mtime_ns = metadata
-    if type(size) is not int or type(mtime_ns) is not int or not _is_location(origin, search, entry, searches):
+    origin, _, search, entry, size, mtime_ns, cached = metadata
+    if (type(size) is not int or type(mtime_ns) is not int or (cached is not None and type(cached) is not str)
+            or not _is_location(origin, search, entry, searches)):
         return None
     return metadata
 

@@ -149,3 +149,21 @@ def test_modules_runpy_imports_for_the_dump_are_served_without_a_search(tmp_path
     assert_same_run(plain, archived)
     assert {"collections", "functools", "contextlib"} <= served(verbose.stderr)
     assert "the normal search" not in verbose.stderr
+
+
+def test_cached_follows_the_pycache_prefix_of_the_run(tmp_path):
+    # The dump records each module's __cached__; a run with another pycache
+    # prefix, from the environment or set by the program, gets its own.
+    app = make_app(tmp_path / "app", {
+        "main.py": "import sys\nif len(sys.argv) > 1: sys.pycache_prefix = sys.argv[1]\n"
+                   "import helper\nprint(helper.__cached__)\n",
+        "helper.py": "VALUE = 1\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    prefix = str(tmp_path / "prefix")
+    for target, env in ((["main.py"], {}), (["main.py"], {"PYTHONPYCACHEPREFIX": prefix}),
+                        (["main.py", prefix], {})):
+        plain, archived, verbose = run_both(target, archive, cwd=app, env=env)
+        assert_same_run(plain, archived)
+        assert "helper" in served(verbose.stderr)
+        assert plain.stdout.startswith(prefix if target[1:] or env else os.path.join(app, "__pycache__"))
