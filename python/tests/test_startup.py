@@ -174,6 +174,7 @@ FORGED_METADATA = {
     "six keys": "dict.fromkeys('abcdef')",
     "search not in the manifest": "m[:2] + (len(manifest['searches']),) + m[3:]",
     "size not an int": "m[:4] + ('x',) + m[5:]",
+    "__cached__ not a str": "m[:6] + (b'x',)",
 }
 
 
