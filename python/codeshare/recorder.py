@@ -86,9 +86,10 @@ class Recorder:
         `encodings` package and the codecs it loaded then: the interpreter
         imports them before site.py runs the start-up hook, so no run could
         be served them."""
-        names = list(sys.modules)
+        modules = list(sys.modules.items())
+        names = [name for name, _ in modules]
         program_start = names.index("site") + 1 if "site" in names else 0
-        for position, (name, module) in enumerate(list(sys.modules.items())):
+        for position, (name, module) in enumerate(modules):
             spec = getattr(module, "__spec__", None)
             if (name in self.codes or name == "__main__" or name.partition(".")[0] in ("codeshare", "encodings")
                     or spec is None or type(spec.loader) is not SourceFileLoader):
