@@ -133,3 +133,56 @@ def test_check_none_trusts_the_archive(tmp_path):
     _, trusted, _ = run_main(tmp_path, app, archive, CODESHARE_CHECK="none")
     # An immutable deployment's promise: no stat, the archived code runs.
     assert "helper 1" in trusted.stdout
+
+
+# Records which directories FileFinder lists (it calls posix.listdir).
+LISTING_MAIN = """
+import os, posix, sys
+listed = []
+listdir = posix.listdir
+posix.listdir = lambda path=None: listed.append(path) or listdir(path)
+import pkg.a
+if os.environ.get("LATE"):
+    import pkg.late
+    print("late", pkg.late.VALUE)
+try:
+    import pkg.missing
+except ImportError as error:
+    print("ImportError", error)
+print("pkg listed:", any(os.path.basename(path) == "pkg" for path in listed))
+"""
+
+
+def make_listing_app(tmp_path):
+    files = {"main.py": LISTING_MAIN, "pkg/__init__.py": "", "pkg/a.py": "VALUE = 'a'\n",
+             "pkg/late.py": "VALUE = 'late'\n"}
+    app = make_app(tmp_path / "app", files)
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    return app, archive
+
+
+def test_search_in_a_directory_unchanged_since_the_dump_uses_its_recorded_listing(tmp_path):
+    # pkg.a is served, so only the search for pkg.missing looks into pkg/.
+    app, archive = make_listing_app(tmp_path)
+    plain, archived, _ = run_both(["main.py"], archive, cwd=app)
+    assert "ImportError No module named 'pkg.missing'" in plain.stdout
+    assert "pkg listed: True" in plain.stdout
+    assert archived.stdout == plain.stdout.replace("pkg listed: True", "pkg listed: False")
+    assert archived.stderr == plain.stderr
+
+
+def test_module_the_dump_did_not_import_is_found_through_the_recorded_listing(tmp_path):
+    app, archive = make_listing_app(tmp_path)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"LATE": "1"})
+    assert "late late" in plain.stdout
+    assert archived.stdout == plain.stdout.replace("pkg listed: True", "pkg listed: False")
+    assert "codeshare: not in the archive: pkg.late" in verbose.stderr
+
+
+def test_directory_changed_since_the_dump_is_listed_again(tmp_path):
+    app, archive = make_listing_app(tmp_path)
+    write(os.path.join(app, "pkg", "missing.py"), "print('added after the dump')\n")
+    plain, archived, _ = run_both(["main.py"], archive, cwd=app)
+    assert "added after the dump" in plain.stdout
+    assert_same_run(plain, archived)
