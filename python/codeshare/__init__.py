@@ -5,14 +5,13 @@ start-up hook: codeshare.pth imports it and calls install() when
 CODESHARE_ARCHIVE is set. It imports nothing else until install() runs.
 
 install() opens the archive and puts an ArchiveFinder on sys.meta_path just
-before PathFinder (after the built-in and frozen importers), and a
-ListedDirectoryHook first on sys.path_hooks. An unusable archive gives one
-warning line and the program runs normally. site.py may process a .pth file
-twice (it does in venvs): a mark on the site module makes the second time a
-no-op. The .pth line finds this package through the site directory it is
-in (site.py's `sitedir`), put first on sys.path for that one import: the
-interpreter's own directories are not listed before the first import that
-needs them (a served program may need none).
+before PathFinder (after the built-in and frozen importers). An unusable
+archive gives one warning line and the program runs normally. site.py may
+process a .pth file twice (it does in venvs): a mark on the site module
+makes the second time a no-op. The .pth line finds this package through the
+site directory it is in (site.py's `sitedir`), put first on sys.path for
+that one import: the interpreter's own directories are not listed before
+the first import that needs them (a served program may need none).
 Everything but the environment check is a string literal in the .pth line,
 compiled only when CODESHARE_ARCHIVE is set: site.py compiles each .pth line
 in every process. The hook lives here, not in a module of its own, because
@@ -43,10 +42,8 @@ def install():
     release = os.environ.get("CODESHARE_RELEASE", "on")
     read_ahead = os.environ.get("CODESHARE_READAHEAD", "on")
     try:
-        from zipimport import zipimporter
-
         from .archive import Archive, ArchiveError
-        from .finder import ArchiveFinder, ListedDirectoryHook
+        from .finder import ArchiveFinder
         from .resolution import manifest_problem
         try:
             archive = Archive(path)
@@ -73,8 +70,6 @@ def install():
         position = next((index for index, entry in enumerate(sys.meta_path)
                          if getattr(entry, "__name__", None) == "PathFinder"), len(sys.meta_path))
         sys.meta_path.insert(position, finder)
-        if len(sys.path_hooks) == 2 and sys.path_hooks[0] is zipimporter:
-            sys.path_hooks.insert(0, ListedDirectoryHook(finder.resolver, list(sys.path_hooks)))
         if verbose:
             import atexit
             atexit.register(lambda: print(finder.statistics.summary(), file=sys.stderr))

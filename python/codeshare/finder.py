@@ -6,19 +6,16 @@ would find the same file (see resolution.py); if not, it asks PathFinder and
 serves the archived code only if PathFinder picks the recorded file.
 `ArchiveLoader` is a SourceFileLoader whose get_code returns the archived
 code object when the source is unchanged (size and mtime), and otherwise
-does exactly what SourceFileLoader does. `ListedDirectoryHook` gives
-PathFinder, for what it still searches (a module not in the archive, one
-that no longer resolves as dumped, a name that is not found), the
-FileFinder it would make, filled from the dump's listing.
+does exactly what SourceFileLoader does.
 """
 import _imp
 import os
 import sys
 from _frozen_importlib import ModuleSpec
-from _frozen_importlib_external import ExtensionFileLoader, FileFinder, PathFinder, SourceFileLoader
+from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader
 
 from .archive import ArchiveError, file_unchanged
-from .resolution import MODULE_SUFFIXES, Resolver, bytecode_conditions, entry_key, extension_record, module_record
+from .resolution import Resolver, bytecode_conditions, extension_record, module_record
 
 
 class Statistics:
@@ -149,38 +146,3 @@ class ArchiveLoader(SourceFileLoader):
                     return code
             finder.fell_back(fullname, reason)
         return super().get_code(fullname)
-
-
-class ListedDirectoryHook:
-    """A path hook put before the standard ones: for a directory the dump
-    listed, whose mtime has not moved since, the FileFinder the standard
-    hook makes, its cache filled from the recorded listing rather than by
-    listing the directory on its first search (~70 us for the standard
-    library's). Every served run searches at least once, for sitecustomize,
-    and any name a program tries and does not find is searched for in every
-    entry of sys.path. FileFinder still compares the directory's mtime on
-    each search, as it does for the listing it makes itself. Anything else,
-    or hooks that are no longer the standard two after this one: ImportError,
-    and the next hook decides. A FileFinder whose loaders take a suffix the
-    listing did not look for keeps the empty cache it lists itself."""
-
-    def __init__(self, resolver, standard_hooks):
-        self.resolver = resolver
-        self.standard_hooks = standard_hooks   # [zipimporter, FileFinder's hook]
-
-    def __call__(self, entry):
-        hooks = sys.path_hooks
-        if hooks[hooks.index(self) + 1:] != self.standard_hooks:
-            raise ImportError("the path hooks after codeshare's changed")
-        listed = self.resolver.unchanged_listing(entry_key(entry))
-        if listed is None:
-            raise ImportError("not a directory listed unchanged by the dump")
-        finder = self.standard_hooks[-1](entry)
-        if type(finder) is FileFinder and all(suffix in MODULE_SUFFIXES for suffix, _ in finder._loaders):
-            names, mtime = listed
-            # A superset is safe (a name found in the cache is then looked
-            # for on disk); module_names leaves out __pycache__, which
-            # FileFinder's listing would hold.
-            finder._path_cache = {*names, "__pycache__"}
-            finder._path_mtime = mtime
-        return finder

@@ -125,7 +125,7 @@ class Recorder:
                 directory = entry_key(directory)
                 if directory not in directories:
                     directories[directory] = directory_mtime(directory)
-                    listings[directory] = marshal.dumps(module_names(directory) if directories[directory] >= 0 else ())
+                    listings[directory] = module_names(directory) if directories[directory] >= 0 else ()
             return search_index[key], entry
 
         # By spec name: a module run with -m is __main__ but was found as itself.
@@ -152,10 +152,10 @@ class Recorder:
         # Import order: modules imported together sit together in the file.
         order = {name: index for index, name in enumerate(loaded)}
         entries.sort(key=lambda entry: order.get(entry[0], len(order)))
-        # A listing is read for the directories a run asks about: each is
-        # kept as marshal bytes, so that opening the archive does not parse them.
+        # Listings are needed only when a directory's mtime moved: kept as
+        # marshal bytes, so that opening the archive does not parse them.
         manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,
-                    "listings": listings,
+                    "listings": marshal.dumps(listings),
                     "extensions": extensions, "bytecode": bytecode_conditions(), "argv": list(sys.argv)}
         return entries, manifest
 

@@ -9,9 +9,7 @@ including that entry has gained or lost a file that could be a module. The
 check is one stat of each directory (its mtime, as FileFinder checks it);
 only when the mtime moved is the directory listed and its module-like names
 compared (an archive written next to the script moves the mtime too). A
-file on the path, such as a zip archive, means a normal search. The same
-listings fill the FileFinders of what is still searched (finder.py's
-ListedDirectoryHook) while a directory's mtime is the one recorded.
+file on the path, such as a zip archive, means a normal search.
 
 Imports nothing beyond what every interpreter has loaded at start-up.
 """
@@ -31,14 +29,13 @@ from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
 # manifest's "bytecode": (sys.implementation.cache_tag, sys.flags.optimize,
 # sys.pycache_prefix) at the dump. A tuple, unpacked where it is read: the
 # finder decodes one per import, and a tuple of plain values decodes in a
-# third of the time a dict with its interned keys takes. "listings" maps each
-# directory to the marshal bytes of its module-like names, decoded only for
-# a directory that is asked about. Bumped when the meaning of either changes.
-MANIFEST_VERSION = 4
+# third of the time a dict with its interned keys takes. Bumped when the
+# meaning of either changes.
+MANIFEST_VERSION = 3
 # The type of each field of the manifest; what a field holds is checked
 # where it is read (module_record, Resolver), so that an archive written
 # through the API with other values falls back instead of failing an import.
-MANIFEST_FIELDS = {"version": int, "searches": list, "directories": dict, "listings": dict,
+MANIFEST_FIELDS = {"version": int, "searches": list, "directories": dict, "listings": bytes,
                    "extensions": dict, "bytecode": tuple, "argv": list}
 
 
@@ -90,8 +87,7 @@ def _is_location(origin, search, entry, searches):
 
 MISSING = -1
 NOT_A_DIRECTORY = -2
-# What module_names keeps: the suffixes of every file a FileFinder could pick.
-MODULE_SUFFIXES = tuple(_imp.extension_suffixes()) + tuple(SOURCE_SUFFIXES) + tuple(BYTECODE_SUFFIXES)
+_SUFFIXES = tuple(_imp.extension_suffixes()) + tuple(SOURCE_SUFFIXES) + tuple(BYTECODE_SUFFIXES)
 
 
 def module_names(directory):
@@ -102,7 +98,7 @@ def module_names(directory):
     except OSError:
         return ()
     return tuple(sorted(name for name in names
-                        if ("." not in name and name != "__pycache__") or name.endswith(MODULE_SUFFIXES)))
+                        if ("." not in name and name != "__pycache__") or name.endswith(_SUFFIXES)))
 
 
 def directory_mtime(path):
@@ -140,8 +136,7 @@ class Resolver:
     def __init__(self, manifest):
         self.searches = manifest["searches"]
         self.directories = manifest["directories"]   # directory -> mtime at the dump
-        self._listings = manifest["listings"]         # directory -> marshal bytes of its module-like names
-        self._names = {}        # directory -> its decoded listing, or None
+        self._listings = manifest["listings"]         # marshal bytes: directory -> module-like names
         self._unchanged = {}    # directory -> still as recorded
         self._trails = {}       # (search, entry[, cwd]) -> None or the reason
         self._relative = {}     # search -> holds a relative entry ('' is the cwd)
@@ -190,37 +185,7 @@ class Resolver:
             return True
         if mtime < 0 or recorded < 0:
             return False
-        listing = self.listing(directory)
-        return listing is not None and module_names(directory) == listing
-
-    def listing(self, directory):
-        """The module-like names the dump listed in `directory` (a tuple of
-        str, as module_names gives them), or None."""
-        try:
-            return self._names[directory]
-        except KeyError:
-            pass
-        data = self._listings.get(directory)
-        try:
-            names = marshal.loads(data) if type(data) is bytes else None
-        except (EOFError, ValueError, TypeError):
-            names = None
-        if type(names) is not tuple or not all(type(name) is str for name in names):
-            names = None
-        self._names[directory] = names
-        return names
-
-    def unchanged_listing(self, directory):
-        """(names, st_mtime) when the dump listed `directory` and its mtime
-        is the one recorded then (so is its content), else None."""
-        recorded = self.directories.get(directory)
-        if type(recorded) is not int or recorded < 0:
-            return None
-        try:
-            status = os.stat(directory)
-        except OSError:
-            return None
-        if status.st_mtime_ns != recorded:
-            return None
-        names = self.listing(directory)
-        return None if names is None else (names, status.st_mtime)
+        if isinstance(self._listings, bytes):
+            listings = marshal.loads(self._listings)
+            self._listings = listings if type(listings) is dict else {}
+        return module_names(directory) == self._listings.get(directory)
