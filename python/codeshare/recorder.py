@@ -10,10 +10,12 @@ and where extension modules were found.
 import marshal
 import os
 import sys
+import time
 from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader, SourceLoader, _get_cached
 
 from . import archive
-from .resolution import MANIFEST_VERSION, bytecode_conditions, directory_mtime, entry_key, module_entry, module_names
+from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode_conditions, directory_mtime, entry_key,
+                         module_entry, module_names)
 
 
 class Recorder:
@@ -124,8 +126,7 @@ class Recorder:
             for directory in search[:entry + 1]:
                 directory = entry_key(directory)
                 if directory not in directories:
-                    directories[directory] = directory_mtime(directory)
-                    listings[directory] = module_names(directory) if directories[directory] >= 0 else ()
+                    directories[directory], listings[directory] = directory_record(directory)
             return search_index[key], entry
 
         # By spec name: a module run with -m is __main__ but was found as itself.
@@ -163,3 +164,16 @@ class Recorder:
         entries, manifest = self.entries_and_manifest()
         archive.write(path, entries, manifest, together=True)
         return len(entries), len(manifest["extensions"])
+
+
+def directory_record(directory):
+    """What the manifest records of a directory: its mtime (MISSING,
+    NOT_A_DIRECTORY, or RECENTLY_CHANGED when it cannot vouch for the
+    listing) and its module-like names, listed after the mtime was read."""
+    mtime = directory_mtime(directory)
+    if mtime < 0:
+        return mtime, ()
+    names = module_names(directory)
+    if time.time_ns() - mtime < RECENT_NS:
+        return RECENTLY_CHANGED, names
+    return mtime, names

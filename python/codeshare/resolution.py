@@ -7,9 +7,10 @@ otherwise) and found by the FileFinder of one entry. Plain import would pick
 the same file as long as that list is the same and no directory up to and
 including that entry has gained or lost a file that could be a module. The
 check is one stat of each directory (its mtime, as FileFinder checks it);
-only when the mtime moved is the directory listed and its module-like names
-compared (an archive written next to the script moves the mtime too). A
-file on the path, such as a zip archive, means a normal search.
+only when the mtime moved, or the dump could not vouch for it, is the
+directory listed and its module-like names compared (an archive written
+next to the script moves the mtime too). A file on the path, such as a zip
+archive, means a normal search.
 
 Imports nothing beyond what every interpreter has loaded at start-up.
 """
@@ -87,6 +88,12 @@ def _is_location(origin, search, entry, searches):
 
 MISSING = -1
 NOT_A_DIRECTORY = -2
+# Recorded instead of the mtime of a directory that had changed less than
+# RECENT_NS before the dump listed it: it may have changed again within the
+# same mtime tick (a jiffy on ext4, up to 2 s on other filesystems) without
+# moving its mtime, so a run always compares its listing.
+RECENTLY_CHANGED = -3
+RECENT_NS = 2_000_000_000
 _SUFFIXES = tuple(_imp.extension_suffixes()) + tuple(SOURCE_SUFFIXES) + tuple(BYTECODE_SUFFIXES)
 
 
@@ -183,8 +190,9 @@ class Resolver:
         mtime = directory_mtime(directory)
         if mtime == recorded:
             return True
-        if mtime < 0 or recorded < 0:
+        if mtime < 0 or recorded == MISSING:
             return False
+        # The mtime moved, or the dump could not vouch for it.
         if isinstance(self._listings, bytes):
             listings = marshal.loads(self._listings)
             self._listings = listings if type(listings) is dict else {}

@@ -133,3 +133,16 @@ def test_check_none_trusts_the_archive(tmp_path):
     _, trusted, _ = run_main(tmp_path, app, archive, CODESHARE_CHECK="none")
     # An immutable deployment's promise: no stat, the archived code runs.
     assert "helper 1" in trusted.stdout
+
+
+def test_module_added_within_the_mtime_tick_of_the_dump_wins(tmp_path):
+    # A directory changed again within the same mtime tick as the dump's
+    # look at it keeps the mtime the dump recorded (simulated: set back).
+    app, archive = make(tmp_path)
+    mtime_ns = os.stat(app).st_mtime_ns
+    write(os.path.join(app, "textwrap.py"), "print('the shadowing textwrap')\n")
+    os.utime(app, ns=(mtime_ns, mtime_ns))
+    plain, archived, verbose = run_main(tmp_path, app, archive)
+    assert "the shadowing textwrap" in plain.stdout
+    assert_same_run(plain, archived)
+    assert "textwrap" not in served(verbose.stderr)
