@@ -78,13 +78,14 @@ def run(options):
     def write_archive():
         recorder.uninstall()
         try:
-            modules, extensions = recorder.write(options.output)
+            modules, extensions, recent = recorder.write(options.output)
         except Exception as error:  # the program's own exit status stands
             print(f"codeshare: could not write {options.output}: {error}", file=sys.stderr)
             return
         if os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0"):
             print(f"codeshare: wrote {options.output}: {modules} modules, "
-                  f"{extensions} extension locations", file=sys.stderr)
+                  f"{extensions} extension locations; {recent} directories changed in the 2 s "
+                  "before the dump, listed on every run", file=sys.stderr)
 
     # Registered first, so it runs last: after the program's own atexit
     # handlers, which may import too.

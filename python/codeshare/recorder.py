@@ -163,7 +163,8 @@ class Recorder:
     def write(self, path):
         entries, manifest = self.entries_and_manifest()
         archive.write(path, entries, manifest, together=True)
-        return len(entries), len(manifest["extensions"])
+        recent = sum(mtime == RECENTLY_CHANGED for mtime in manifest["directories"].values())
+        return len(entries), len(manifest["extensions"]), recent
 
 
 def directory_record(directory):

@@ -1,6 +1,7 @@
 """Acceptance: never stale, never shadowed. After the dump, whatever plain
 Python would import now is what runs, and the rest is still served."""
 import os
+import re
 import sys
 import zipfile
 
@@ -138,7 +139,12 @@ def test_check_none_trusts_the_archive(tmp_path):
 def test_module_added_within_the_mtime_tick_of_the_dump_wins(tmp_path):
     # A directory changed again within the same mtime tick as the dump's
     # look at it keeps the mtime the dump recorded (simulated: set back).
-    app, archive = make(tmp_path)
+    app, _ = make(tmp_path)
+    archive = tmp_path / "fresh.csa"
+    os.utime(app)
+    dumped = dump(archive, ["main.py"], cwd=app, env={"EXTRA": str(tmp_path / "extra"), "CODESHARE_VERBOSE": "1"})
+    assert re.search(r"; [1-9][0-9]* directories changed in the 2 s before the dump, listed on every run$",
+                     dumped.stderr, re.M)
     mtime_ns = os.stat(app).st_mtime_ns
     write(os.path.join(app, "textwrap.py"), "print('the shadowing textwrap')\n")
     os.utime(app, ns=(mtime_ns, mtime_ns))
