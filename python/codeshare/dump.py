@@ -12,6 +12,7 @@ import sys
 import types
 
 from .recorder import Recorder
+from .resolution import RECENT_NS
 
 
 class Options:
@@ -84,8 +85,8 @@ def run(options):
             return
         if os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0"):
             print(f"codeshare: wrote {options.output}: {modules} modules, "
-                  f"{extensions} extension locations; {recent} directories changed in the 2 s "
-                  "before the dump, listed on every run", file=sys.stderr)
+                  f"{extensions} extension locations; {recent} directories changed in the "
+                  f"{RECENT_NS / 1e9:g} s before the dump, listed on every run", file=sys.stderr)
 
     # Registered first, so it runs last: after the program's own atexit
     # handlers, which may import too.

@@ -16,8 +16,9 @@ codeshare installed, the cds venv code-data-share 0.1.0. Per workload:
      process whose code objects were all materialized before the clock,
      whose every lookup of an archived module a dict answers and whose
      directories were listed (nothing read or unmarshalled; a name not
-     found is looked up in listings); and for each, the teardown: from the end of the import
-     to the process's exit (finalization, which frees what the program made).
+     found is looked up in listings); and for each, the teardown: from the
+     end of the import to the process's exit (finalization, which frees what
+     the program made).
 """
 import argparse
 import datetime
