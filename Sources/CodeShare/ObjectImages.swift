@@ -4,7 +4,7 @@ import CodeShareFormat
 /// One function per archived type: lays out the live image of an object as
 /// the interpreter itself would allocate it (CPYTHON311.md), with pointer
 /// slots holding `ObjectRef`s. The reader's counterpart is type-agnostic: it
-/// resolves the refs (ArchiveReader.resolve) and builds frozensets.
+/// resolves the refs (ArchiveReader.publish) and builds frozensets.
 enum ObjectImage {
     /// Common header: an immortal reference count and the type, patched at load.
     private static func header(_ segment: inout SegmentBuilder, _ offset: Int, _ type: TypeID) {

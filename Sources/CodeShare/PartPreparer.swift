@@ -3,12 +3,16 @@ import CodeShareFormat
 
 /// A part read, checked and relocated as far as it can be without the
 /// interpreter. The slots that need the interpreter's own objects (interned
-/// strings, singletons, frozensets) still hold their refs; `deferred` lists
-/// them for `ArchiveReader.publish`, which fills them holding the GIL.
+/// strings, singletons, frozensets) are listed in `deferred` for
+/// `ArchiveReader.publish`, which fills them holding the GIL. A slot naming
+/// a string to intern already points at the archived copy, which interning
+/// usually keeps (a program's own names): publish then leaves it as it is.
 struct PreparedPart {
     var segment: LoadedSegment
-    /// Module offsets of the slots (LoadedSegment.address); 4 bytes each,
-    /// since the read-ahead thread keeps a window of parts waiting.
+    /// The deferred slots grouped by the ref they hold, so that publish
+    /// resolves each ref once: per group the ref's low and high halves, the
+    /// number of slots, then their module offsets (LoadedSegment.address).
+    /// 4 bytes a word, since the read-ahead thread keeps a window of parts waiting.
     var deferred: UnsafeMutablePointer<UInt32>?
     var deferredCount: Int
 }
@@ -236,10 +240,9 @@ struct PartPreparer {
         if let failure { return discard(failure) }
         guard runOnceObjects == Int(record?.runOnceObjectCount ?? 0) else { return discard(.badReference) }
         if worker == .readAhead { cacheHashes(of: segment) }
-        let count = deferred?.pointee.count ?? 0
-        guard let list = deferred?.pointee.copy() ?? .some(nil) else { return discard(.outOfMemory) }
+        guard let grouped = deferred == nil ? (nil, 0) : deferred!.pointee.grouped() else { return discard(.outOfMemory) }
         deferred?.pointee.removeAll()
-        return .success(PreparedPart(segment: segment, deferred: list, deferredCount: count))
+        return .success(PreparedPart(segment: segment, deferred: grouped.list, deferredCount: grouped.count))
     }
 
     /// Caches the hash of each string the segment has the interpreter
@@ -298,8 +301,8 @@ struct PartPreparer {
                           deferred: UnsafeMutablePointer<DeferredSlots>?, failure: inout ArchiveError?) -> Int? {
         object.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: 8,
                           as: UnsafeMutableRawPointer.self)
-        func postpone(_ slot: Int) -> Bool {
-            if deferred!.pointee.append(UInt32(offset + slot)) { return true }
+        func postpone(_ slot: Int, _ ref: ObjectRef) -> Bool {
+            if deferred!.pointee.append(UInt32(offset + slot), holding: ref) { return true }
             failure = .outOfMemory
             return false
         }
@@ -329,23 +332,25 @@ struct PartPreparer {
                 object.storeBytes(of: UnsafeMutableRawPointer(pythonType(id)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
                 return true
             case .interned where deferred != nil:
-                let internCount: Int
+                let target: LoadedSegment
                 if ref.segment == 0 {
-                    internCount = segment.internCount
+                    target = segment
                 } else {
                     switch self.chunk(ref.segment, by: worker) {
-                    case .success(let prepared): internCount = prepared.segment.internCount
+                    case .success(let prepared): target = prepared.segment
                     case .failure(let error):
                         failure = error
                         return false
                     }
                 }
-                guard Int(ref.offset) < internCount else { break }
-                return postpone(slot)
+                guard Int(ref.offset) < target.internCount else { break }
+                guard postpone(slot, ref) else { return false }
+                object.storeBytes(of: target.archivedString(Int(ref.offset)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
+                return true
             case .singleton where deferred != nil:
-                return postpone(slot)
+                return postpone(slot, ref)
             case .frozenset where deferred != nil && ref.segment == 0 && Int(ref.offset) < reach:
-                return postpone(slot)
+                return postpone(slot, ref)
             default:
                 break
             }
@@ -356,45 +361,110 @@ struct PartPreparer {
     }
 }
 
-/// A growing list of deferred slots (module offsets), reused from part to
-/// part; `copy` hands a part its own list at exact size, malloc'd since it
-/// passes from the preparing thread to the publishing one.
+/// A growing list of deferred slots (module offsets) with the refs they
+/// hold, reused from part to part; `grouped` hands a part its own list,
+/// grouped by ref (PreparedPart.deferred), malloc'd since it passes from
+/// the preparing thread to the publishing one.
 struct DeferredSlots {
-    private var slots: UnsafeMutablePointer<UInt32>? = nil
+    private struct Slot {
+        var ref: UInt64
+        var offset: UInt32
+        var group: UInt32 = 0
+    }
+
+    private struct Group {
+        var ref: UInt64
+        var size: UInt32 = 0
+        /// Where the group's next offset goes in the grouped list.
+        var next: UInt32 = 0
+    }
+
+    private var slots: UnsafeMutablePointer<Slot>? = nil
     private(set) var count = 0
     private var capacity = 0
+    /// Room for as many groups as slots.
+    private var groups: UnsafeMutablePointer<Group>? = nil
+    /// Open-addressed index from a ref to its group (+ 1; 0 is empty).
+    private var table: UnsafeMutablePointer<UInt32>? = nil
+    private var tableCapacity = 0
 
-    /// Adds `slot`; false when out of memory.
-    mutating func append(_ slot: UInt32) -> Bool {
+    /// Adds the slot at `offset` holding `ref`; false when out of memory.
+    mutating func append(_ offset: UInt32, holding ref: ObjectRef) -> Bool {
         if count == capacity {
             // Big at once: malloc maps it, grows it by remapping and the
             // pages cost only once touched, so it leaves no holes behind.
-            let grown = max(1 << 16, 2 * capacity)
-            guard let memory = realloc(slots, grown * MemoryLayout<UInt32>.stride) else { return false }
-            slots = memory.assumingMemoryBound(to: UInt32.self)
+            let grown = max(1 << 15, 2 * capacity)
+            guard let memory = realloc(slots, grown * MemoryLayout<Slot>.stride) else { return false }
+            slots = memory.assumingMemoryBound(to: Slot.self)
+            guard let groupMemory = realloc(groups, grown * MemoryLayout<Group>.stride) else { return false }
+            groups = groupMemory.assumingMemoryBound(to: Group.self)
             capacity = grown
         }
-        slots![count] = slot
+        slots![count] = Slot(ref: ref.raw, offset: offset)
         count += 1
         return true
     }
 
-    /// The slots in a list of their own: .some(nil) if there are none, nil
-    /// when out of memory.
-    func copy() -> UnsafeMutablePointer<UInt32>?? {
-        guard count > 0 else { return .some(nil) }
-        guard let memory = malloc(count * MemoryLayout<UInt32>.stride) else { return nil }
+    /// The slots grouped by ref, each group in the order its slots were
+    /// added, and the list's length in words: (nil, 0) if there are none,
+    /// nil when out of memory. One pass through a hash table: a comparison
+    /// sort cost the read-ahead thread more than grouping saves publish.
+    mutating func grouped() -> (list: UnsafeMutablePointer<UInt32>?, count: Int)? {
+        guard count > 0, let slots, let groups else { return (nil, 0) }
+        var bits = 6
+        while 1 << bits < 2 * count { bits += 1 }
+        let mask = (1 << bits) - 1
+        if tableCapacity < 1 << bits {
+            guard let memory = realloc(table, (1 << bits) * MemoryLayout<UInt32>.stride) else { return nil }
+            table = memory.assumingMemoryBound(to: UInt32.self)
+            tableCapacity = 1 << bits
+        }
+        let table = self.table!
+        table.update(repeating: 0, count: 1 << bits)
+        var groupCount = 0
+        for index in 0..<count {
+            let ref = slots[index].ref
+            var bucket = Int(truncatingIfNeeded: (ref &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - bits))
+            while table[bucket] != 0 && groups[Int(table[bucket]) - 1].ref != ref { bucket = (bucket + 1) & mask }
+            if table[bucket] == 0 {
+                groups[groupCount] = Group(ref: ref)
+                groupCount += 1
+                table[bucket] = UInt32(groupCount)
+            }
+            let group = Int(table[bucket]) - 1
+            slots[index].group = UInt32(group)
+            groups[group].size += 1
+        }
+        let words = 3 * groupCount + count
+        guard let memory = malloc(words * MemoryLayout<UInt32>.stride) else { return nil }
         let list = memory.assumingMemoryBound(to: UInt32.self)
-        list.update(from: slots!, count: count)
-        return .some(list)
+        var position = 0
+        for group in 0..<groupCount {
+            list[position] = UInt32(truncatingIfNeeded: groups[group].ref)
+            list[position + 1] = UInt32(truncatingIfNeeded: groups[group].ref >> 32)
+            list[position + 2] = groups[group].size
+            groups[group].next = UInt32(position + 3)
+            position += 3 + Int(groups[group].size)
+        }
+        for index in 0..<count {
+            let group = Int(slots[index].group)
+            list[Int(groups[group].next)] = slots[index].offset
+            groups[group].next += 1
+        }
+        return (list, words)
     }
 
     mutating func removeAll() { count = 0 }
 
     mutating func deallocate() {
-        if let slots { free(slots) }
+        for memory in [UnsafeMutableRawPointer(slots), UnsafeMutableRawPointer(groups), UnsafeMutableRawPointer(table)] {
+            if let memory { free(memory) }
+        }
         slots = nil
+        groups = nil
+        table = nil
         count = 0
         capacity = 0
+        tableCapacity = 0
     }
 }

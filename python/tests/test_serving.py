@@ -113,3 +113,22 @@ def test_a_name_the_program_interned_first_stays_its_object_with_its_references(
     assert "same object True True" in plain.stdout, plain.stdout + plain.stderr
     assert "probe" in served(verbose.stderr)
     assert_same_run(plain, archived)
+
+
+def test_an_int_in_many_constants_gets_a_reference_for_each(tmp_path):
+    # Twenty slots (of twenty distinct co_consts) name the same small int,
+    # an object the interpreter has: the reader fills them together and must
+    # count each, as unmarshalled code would.
+    app = make_app(tmp_path, {
+        "probe.py": "".join(f"def f{index}(x):\n    return x + 201, 'f{index}'\n" for index in range(20)),
+        "main.py": "import sys\n"
+                   "before = sys.getrefcount(201)\n"
+                   "import probe\n"
+                   "print('references', sys.getrefcount(201) - before, probe.f3(1))\n",
+    })
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert "references 20 (202, 'f3')" in plain.stdout, plain.stdout + plain.stderr
+    assert "probe" in served(verbose.stderr)
+    assert_same_run(plain, archived)

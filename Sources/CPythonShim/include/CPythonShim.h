@@ -75,6 +75,8 @@ static inline PyObject *cs_ellipsis(void) { return Py_Ellipsis; }
 static inline PyTypeObject *cs_type(PyObject *o) { return Py_TYPE(o); }
 static inline Py_ssize_t cs_size(PyObject *o) { return Py_SIZE(o); }
 static inline void cs_incref(PyObject *o) { Py_INCREF(o); }
+/* `count` references at once (one add in a release build). */
+static inline void cs_incref_by(PyObject *o, long count) { for (; count > 0; count--) Py_INCREF(o); }
 static inline Py_ssize_t cs_refcount(PyObject *o) { return Py_REFCNT(o); }
 static inline void cs_decref(PyObject *o) { Py_DECREF(o); }
 
@@ -143,9 +145,6 @@ static inline int cs_discard_pages(void *start, size_t length, int protect) {
     if (protect && mprotect(start, length, PROT_NONE) != 0) return -1;
     return madvise(start, length, MADV_DONTNEED);
 }
-/* A hint that `address` will be written soon: its cache line is fetched
-   while other work proceeds (publish fills slots another core wrote). */
-static inline void cs_prefetch_for_write(const void *address) { __builtin_prefetch(address, 1, 3); }
 
 // The read-ahead thread (ReadAhead.swift) and the part states it shares
 // with the interpreter's threads (PartPreparer.swift).
