@@ -111,7 +111,17 @@ class Recorder:
 
     def entries_and_manifest(self):
         """The archive's entries and manifest for what was loaded."""
+        recorded = list(self.codes)
         self._record_earlier_imports()
+        earlier = list(self.codes)[len(recorded):]
+        # Archive order is the order imports started in (get_code runs
+        # before the body imports anything): the order a run asks for them,
+        # which the read-ahead thread keeps a window ahead of. sys.modules
+        # has them in the order they finished, a package after its
+        # submodules: asked for first, it sent the window to the end of the
+        # archive. Modules imported before recording began come first
+        # (site.py's are asked for first; runpy's are ready when wanted).
+        order = {name: index for index, name in enumerate(earlier + recorded)}
         searches, search_index, directories, listings = [], {}, {}, {}
         entries, extensions = [], {}
 
@@ -150,9 +160,7 @@ class Recorder:
                 located = resolution(search, origin, is_package)
                 if located is not None:
                     extensions[name] = (origin, *located)
-        # Import order: modules imported together sit together in the file.
-        order = {name: index for index, name in enumerate(loaded)}
-        entries.sort(key=lambda entry: order.get(entry[0], len(order)))
+        entries.sort(key=lambda entry: order[entry[0]])
         # Listings are needed only when a directory's mtime moved: kept as
         # marshal bytes, so that opening the archive does not parse them.
         manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,

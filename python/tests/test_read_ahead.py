@@ -3,6 +3,7 @@ import order on another core, changes nothing but the timing: a child forked
 while it holds a module still imports it, Python threads importing at once
 get the same modules, and CODESHARE_READAHEAD=off serves the same program."""
 import os
+import re
 
 import pytest
 
@@ -101,3 +102,26 @@ def test_read_ahead_needs_a_big_program_archive_and_a_spare_core(tmp_path):
         "print(archive.open(program).read_ahead())\n")
     result = run_python(["-c", probe, str(tmp_path / "app.csa"), str(tmp_path / "small.csa")], cwd=directory)
     assert result.stdout == "True False False\nFalse\n"
+
+
+def test_the_archive_holds_modules_in_the_order_a_run_asks_for_them(tmp_path):
+    # A package's body imports its submodules: the package is asked for
+    # first and finishes last. The read-ahead thread keeps a window ahead of
+    # the module last asked for, in archive order, so the archive must list
+    # them as asked for, not as finished (sys.modules' order).
+    directory = make_app(tmp_path, {
+        "main.py": "import re\nimport pkg\nprint(pkg.VALUE)\n",
+        "pkg/__init__.py": "from . import first, second\nVALUE = first.A + second.B\n",
+        "pkg/first.py": "A = 1\n",
+        "pkg/second.py": "from . import third\nB = third.C\n",
+        "pkg/third.py": "import json\nC = 2\n",
+    })
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=directory)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=directory)
+    assert_same_run(plain, archived)
+    program = ["pkg", "pkg.first", "pkg.second", "pkg.third", "json", "json.decoder"]
+    asked = [name for name in re.findall(r"^codeshare: served (\S+)$", verbose.stderr, re.M) if name in program]
+    assert asked == program
+    names = run_python(["-c", f"import codeshare.archive; print(*codeshare.archive.open({str(archive)!r}).names)"])
+    assert [name for name in names.stdout.split() if name in program] == program
