@@ -61,9 +61,10 @@ struct PartPreparer {
     /// The process whose threads may hold claims: in a child forked while
     /// the read-ahead thread held one, nobody will finish it.
     let claimant: UnsafeMutablePointer<Int32>
-    /// Each worker's deferred slots while it walks a part, copied out at
-    /// exact size at the end: lists grown in place would leave holes in the
-    /// read-ahead thread's malloc arena that the interpreter cannot reuse.
+    /// Each worker's deferred slots while it walks a part, copied out
+    /// grouped and at exact size at the end: lists grown in place would
+    /// leave holes in the read-ahead thread's malloc arena that the
+    /// interpreter cannot reuse.
     let scratch: UnsafeMutablePointer<DeferredSlots>
 
     init(file: FileDescriptor, modules: [ModuleRecord], chunks: [SegmentDescriptor],
@@ -361,15 +362,15 @@ struct PartPreparer {
     }
 }
 
-/// A growing list of deferred slots (module offsets) with the refs they
-/// hold, reused from part to part; `grouped` hands a part its own list,
-/// grouped by ref (PreparedPart.deferred), malloc'd since it passes from
-/// the preparing thread to the publishing one.
+/// A growing list of deferred slots (module offsets) grouped by the ref
+/// they hold as they come, reused from part to part; `grouped` hands a part
+/// its own list (PreparedPart.deferred), malloc'd since it passes from the
+/// preparing thread to the publishing one. 8 bytes a slot and 16 a group
+/// while a part is walked (a third as many groups as slots).
 struct DeferredSlots {
     private struct Slot {
-        var ref: UInt64
         var offset: UInt32
-        var group: UInt32 = 0
+        var group: UInt32
     }
 
     private struct Group {
@@ -379,65 +380,74 @@ struct DeferredSlots {
         var next: UInt32 = 0
     }
 
-    private var slots: UnsafeMutablePointer<Slot>? = nil
+    private var slots = ScratchMemory<Slot>()
     private(set) var count = 0
-    private var capacity = 0
-    /// Room for as many groups as slots.
-    private var groups: UnsafeMutablePointer<Group>? = nil
-    /// Open-addressed index from a ref to its group (+ 1; 0 is empty).
-    private var table: UnsafeMutablePointer<UInt32>? = nil
-    private var tableCapacity = 0
+    private var groups = ScratchMemory<Group>()
+    private var groupCount = 0
+    /// Open-addressed index from a ref to its group (+ 1; 0 is empty), at
+    /// most half full.
+    private var table = ScratchMemory<UInt32>()
+    private var tableBits = 0
+
+    /// Slots (with their groups and table) whose memory stays touched from
+    /// one part to the next: ~24 KiB.
+    private static let kept = 1024
 
     /// Adds the slot at `offset` holding `ref`; false when out of memory.
     mutating func append(_ offset: UInt32, holding ref: ObjectRef) -> Bool {
-        if count == capacity {
-            // Big at once: malloc maps it, grows it by remapping and the
-            // pages cost only once touched, so it leaves no holes behind.
-            let grown = max(1 << 15, 2 * capacity)
-            guard let memory = realloc(slots, grown * MemoryLayout<Slot>.stride) else { return false }
-            slots = memory.assumingMemoryBound(to: Slot.self)
-            guard let groupMemory = realloc(groups, grown * MemoryLayout<Group>.stride) else { return false }
-            groups = groupMemory.assumingMemoryBound(to: Group.self)
-            capacity = grown
+        guard slots.reserve(count + 1, keeping: count) else { return false }
+        if 2 * (groupCount + 1) > 1 << tableBits {
+            guard grow() else { return false }
         }
-        slots![count] = Slot(ref: ref.raw, offset: offset)
+        let table = self.table.elements!
+        let mask = (1 << tableBits) - 1
+        var bucket = bucket(of: ref.raw)
+        while table[bucket] != 0 && groups.elements![Int(table[bucket]) - 1].ref != ref.raw {
+            bucket = (bucket + 1) & mask
+        }
+        if table[bucket] == 0 {
+            guard groups.reserve(groupCount + 1, keeping: groupCount) else { return false }
+            groups.elements![groupCount] = Group(ref: ref.raw)
+            groupCount += 1
+            table[bucket] = UInt32(groupCount)
+        }
+        let group = Int(table[bucket]) - 1
+        groups.elements![group].size += 1
+        slots.elements![count] = Slot(offset: offset, group: UInt32(group))
         count += 1
+        return true
+    }
+
+    private func bucket(of ref: UInt64) -> Int {
+        Int(truncatingIfNeeded: (ref &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - tableBits))
+    }
+
+    /// Doubles the table and puts every group back in it.
+    private mutating func grow() -> Bool {
+        let bits = max(tableBits + 1, 6)
+        guard table.reserve(1 << bits, keeping: 0) else { return false }
+        tableBits = bits
+        let table = self.table.elements!
+        table.update(repeating: 0, count: 1 << bits)
+        for group in 0..<groupCount {
+            var bucket = bucket(of: groups.elements![group].ref)
+            while table[bucket] != 0 { bucket = (bucket + 1) & ((1 << bits) - 1) }
+            table[bucket] = UInt32(group + 1)
+        }
         return true
     }
 
     /// The slots grouped by ref, each group in the order its slots were
     /// added, and the list's length in words: (nil, 0) if there are none,
-    /// nil when out of memory. One pass through a hash table: a comparison
-    /// sort cost the read-ahead thread more than grouping saves publish.
+    /// nil when out of memory. Grouped through a hash table as they come: a
+    /// comparison sort cost the read-ahead thread more than grouping saves
+    /// publish.
     mutating func grouped() -> (list: UnsafeMutablePointer<UInt32>?, count: Int)? {
-        guard count > 0, let slots, let groups else { return (nil, 0) }
-        var bits = 6
-        while 1 << bits < 2 * count { bits += 1 }
-        let mask = (1 << bits) - 1
-        if tableCapacity < 1 << bits {
-            guard let memory = realloc(table, (1 << bits) * MemoryLayout<UInt32>.stride) else { return nil }
-            table = memory.assumingMemoryBound(to: UInt32.self)
-            tableCapacity = 1 << bits
-        }
-        let table = self.table!
-        table.update(repeating: 0, count: 1 << bits)
-        var groupCount = 0
-        for index in 0..<count {
-            let ref = slots[index].ref
-            var bucket = Int(truncatingIfNeeded: (ref &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - bits))
-            while table[bucket] != 0 && groups[Int(table[bucket]) - 1].ref != ref { bucket = (bucket + 1) & mask }
-            if table[bucket] == 0 {
-                groups[groupCount] = Group(ref: ref)
-                groupCount += 1
-                table[bucket] = UInt32(groupCount)
-            }
-            let group = Int(table[bucket]) - 1
-            slots[index].group = UInt32(group)
-            groups[group].size += 1
-        }
+        guard count > 0 else { return (nil, 0) }
         let words = 3 * groupCount + count
         guard let memory = malloc(words * MemoryLayout<UInt32>.stride) else { return nil }
         let list = memory.assumingMemoryBound(to: UInt32.self)
+        let slots = self.slots.elements!, groups = self.groups.elements!
         var position = 0
         for group in 0..<groupCount {
             list[position] = UInt32(truncatingIfNeeded: groups[group].ref)
@@ -454,17 +464,26 @@ struct DeferredSlots {
         return (list, words)
     }
 
-    mutating func removeAll() { count = 0 }
+    /// Empties the list for the next part; a big part's pages go back.
+    mutating func removeAll() {
+        if count > DeferredSlots.kept {
+            slots.trim(keeping: DeferredSlots.kept)
+            groups.trim(keeping: DeferredSlots.kept)
+            table.trim(keeping: 0)
+            tableBits = 0   // the next part's first slot makes a small table
+        } else if let table = table.elements {
+            table.update(repeating: 0, count: 1 << tableBits)
+        }
+        count = 0
+        groupCount = 0
+    }
 
     mutating func deallocate() {
-        for memory in [UnsafeMutableRawPointer(slots), UnsafeMutableRawPointer(groups), UnsafeMutableRawPointer(table)] {
-            if let memory { free(memory) }
-        }
-        slots = nil
-        groups = nil
-        table = nil
+        slots.deallocate()
+        groups.deallocate()
+        table.deallocate()
         count = 0
-        capacity = 0
-        tableCapacity = 0
+        groupCount = 0
+        tableBits = 0
     }
 }
