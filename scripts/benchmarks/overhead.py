@@ -1,6 +1,6 @@
 """What codeshare costs a process that does not use it, and what loading
-the extension costs: interleaved whole-process timings, medians, and the
-peak RSS of each (ru_maxrss of the child).
+the extension costs: interleaved whole-process timings, medians, the median
+of each round's difference, and the peak RSS of each (ru_maxrss of the child).
 
     python overhead.py --with-codeshare VENV_PYTHON --without VENV_PYTHON [--runs N] [--json OUT]
 
@@ -34,6 +34,12 @@ def one(command, environment):
     return elapsed, usage.ru_maxrss
 
 
+def paired_delta_ms(first, second):
+    """The median over rounds of second - first within a round (they ran
+    milliseconds apart: the machine's drift over minutes cancels out)."""
+    return statistics.median(b - a for (a, _), (b, _) in zip(first, second)) * 1e3
+
+
 def interleaved(a, b, runs, environment):
     results = ([], [])
     for index, slot in rounds((0, 1), runs + 1):
@@ -41,7 +47,7 @@ def interleaved(a, b, runs, environment):
         if index >= 2:  # warm-up pairs
             results[slot].append((elapsed, rss))
     return [{"ms": statistics.median(t for t, _ in r) * 1e3,
-             "rss_kib": statistics.median(m for _, m in r)} for r in results]
+             "rss_kib": statistics.median(m for _, m in r)} for r in results], paired_delta_ms(*results)
 
 
 def hook_cost(options, environment):
@@ -53,7 +59,7 @@ def hook_cost(options, environment):
     site_packages = probe.stdout.strip()
     hook = os.path.join(site_packages, "codeshare.pth")
     aside = hook + ".aside"
-    with_hook = interleaved([options.without, "-c", "pass"], command, options.runs, environment)
+    _, over_plain_venv_ms = interleaved([options.without, "-c", "pass"], command, options.runs, environment)
     # Renaming the hook moves site-packages' mtime, which archives dumped
     # in this venv recorded: put it back afterwards, or every later served
     # start would list site-packages to check it.
@@ -74,9 +80,9 @@ def hook_cost(options, environment):
         os.utime(site_packages, ns=(times.st_atime_ns, times.st_mtime_ns))
     without_ms = statistics.median(t for t, _ in samples[0]) * 1e3
     with_ms = statistics.median(t for t, _ in samples[1]) * 1e3
-    return {"with_ms": with_ms, "without_ms": without_ms, "delta_ms": with_ms - without_ms,
+    return {"with_ms": with_ms, "without_ms": without_ms, "delta_ms": paired_delta_ms(*samples),
             "delta_rss_kib": statistics.median(m for _, m in samples[1]) - statistics.median(m for _, m in samples[0]),
-            "over_plain_venv_ms": with_hook[1]["ms"] - with_hook[0]["ms"]}
+            "over_plain_venv_ms": over_plain_venv_ms}
 
 
 def main():
@@ -89,19 +95,19 @@ def main():
     environment = {key: value for key, value in os.environ.items() if not key.startswith("CODESHARE_")}
     report = {}
     report["hook"] = hook_cost(options, environment)
-    extension = interleaved([options.with_codeshare, "-c", "pass"],
-                            [options.with_codeshare, "-c", "import codeshare._core"], options.runs, environment)
-    package = interleaved([options.with_codeshare, "-c", "import codeshare"],
-                          [options.with_codeshare, "-c", "import codeshare._core"], options.runs, environment)
+    extension, extension_delta_ms = interleaved([options.with_codeshare, "-c", "pass"],
+                                                [options.with_codeshare, "-c", "import codeshare._core"], options.runs, environment)
+    package, package_delta_ms = interleaved([options.with_codeshare, "-c", "import codeshare"],
+                                            [options.with_codeshare, "-c", "import codeshare._core"], options.runs, environment)
     report["extension"] = {"pass_ms": extension[0]["ms"], "import_ms": extension[1]["ms"],
-                           "delta_ms": extension[1]["ms"] - extension[0]["ms"],
+                           "delta_ms": extension_delta_ms,
                            "delta_rss_kib": extension[1]["rss_kib"] - extension[0]["rss_kib"],
-                           "over_package_ms": package[1]["ms"] - package[0]["ms"],
+                           "over_package_ms": package_delta_ms,
                            "over_package_rss_kib": package[1]["rss_kib"] - package[0]["rss_kib"]}
     hook = report["hook"]
     print(f"disabled hook:    python -c pass {hook['with_ms']:.2f} ms with codeshare.pth, "
           f"{hook['delta_ms']:+.3f} ms, {hook['delta_rss_kib']:+.0f} KiB peak RSS over the same venv without it; "
-          f"{hook['over_plain_venv_ms']:+.3f} ms over a venv without codeshare (medians of {options.runs})")
+          f"{hook['over_plain_venv_ms']:+.3f} ms over a venv without codeshare (medians of {options.runs} rounds' differences)")
     print(f"extension import: {report['extension']['delta_ms']:+.3f} ms, "
           f"{report['extension']['delta_rss_kib']:+.0f} KiB peak RSS over python -c pass; "
           f"{report['extension']['over_package_ms']:+.3f} ms, {report['extension']['over_package_rss_kib']:+.0f} KiB "

@@ -10,7 +10,8 @@ codeshare installed, the cds venv code-data-share 0.1.0. Per workload:
      TRACE -> cds.dump.run_dump -> SHARE flow;
   2. every tool's output must match plain's;
   3. whole processes, interleaved (plain, codeshare, cds, cds, codeshare, plain, ...):
-     median wall time, peak RSS and minor page faults;
+     median wall time, peak RSS and minor page faults, and each tool's
+     ratio to plain as the median of the ratios within a round;
   4. the import phase inside the process (perf_counter around the import,
      interpreter start excluded) for plain, codeshare, cds and the limit: a
      process whose code objects were all materialized before the clock,
@@ -18,7 +19,7 @@ codeshare installed, the cds venv code-data-share 0.1.0. Per workload:
      directories were listed (nothing read or unmarshalled; a name not
      found is looked up in listings); and for each, the teardown: from the
      end of the import to the process's exit (finalization, which frees what
-     the program made).
+     the program made); ratios again within a round, codeshare / limit too.
 """
 import argparse
 import datetime
@@ -190,6 +191,13 @@ class Tools:
             raise SystemExit(f"codeshare served nothing for {self.argv}: {verbose.stderr.strip()[-300:]}")
 
 
+def paired_ratio(samples, numerator, denominator):
+    """The median over rounds of numerator / denominator within a round: the
+    two ran seconds apart, so a drift of the machine's speed over minutes
+    (up to 2x here) cancels out, as it does not in a ratio of medians."""
+    return statistics.median(n / d for n, d in zip(samples[numerator], samples[denominator]))
+
+
 def whole_process(tools, runs):
     samples = {tool: [] for tool in tools.pythons}
     for index, tool in rounds(tools.pythons, runs):
@@ -198,7 +206,9 @@ def whole_process(tools, runs):
             raise SystemExit(f"{tool} failed on {tools.argv}")
         if index:  # one warm-up round
             samples[tool].append((elapsed * 1e3, rss, faults))
-    return {tool: {"ms": statistics.median(s[0] for s in values),
+    times = {tool: [s[0] for s in values] for tool, values in samples.items()}
+    return {tool: {"ms": statistics.median(times[tool]),
+                   "ratio": paired_ratio(times, tool, "plain"),
                    "rss_kib": statistics.median(s[1] for s in values),
                    "minor_faults": statistics.median(s[2] for s in values)}
             for tool, values in samples.items()}
@@ -221,8 +231,12 @@ def import_phase(tools, statement, runs):
             raise SystemExit(f"import phase failed: {name} {statement}")
         if index:
             samples[name].append(sample)
-    return ({name: statistics.median(phase for phase, _ in values) for name, values in samples.items()},
-            {name: statistics.median(teardown for _, teardown in values) for name, values in samples.items()})
+    phases = {name: [phase for phase, _ in values] for name, values in samples.items()}
+    ratios = {name: paired_ratio(phases, name, "plain") for name in variants}
+    ratios["codeshare_to_limit"] = paired_ratio(phases, "codeshare", "limit")
+    return ({name: statistics.median(values) for name, values in phases.items()},
+            {name: statistics.median(teardown for _, teardown in values) for name, values in samples.items()},
+            ratios)
 
 
 def chart(results, path):
@@ -234,14 +248,14 @@ def chart(results, path):
     figure, (whole, phase) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [len(names), len(phased)]})
     width = 0.38
     for offset, (tool, label) in enumerate((("codeshare", "codeshare"), ("cds", "code-data-share 0.1.0"))):
-        values = [results[name]["process"][tool]["ms"] / results[name]["process"]["plain"]["ms"] for name in names]
+        values = [results[name]["process"][tool]["ratio"] for name in names]
         whole.bar([index + (offset - 0.5) * width for index in range(len(names))], values, width, label=label)
     whole.set_title("Whole process / plain CPython")
     whole.set_xticks(range(len(names)), names, rotation=30)
     width = 0.27
     for offset, (key, label) in enumerate((("codeshare", "codeshare"), ("cds", "code-data-share 0.1.0"),
                                             ("limit", "limit (nothing searched, read, unmarshalled)"))):
-        values = [results[name]["import_phase"][key] / results[name]["import_phase"]["plain"] for name in phased]
+        values = [results[name]["phase_ratios"][key] for name in phased]
         phase.bar([index + (offset - 1) * width for index in range(len(phased))], values, width, label=label)
     phase.set_title("Import phase / plain CPython")
     phase.set_xticks(range(len(phased)), phased, rotation=30)
@@ -251,21 +265,22 @@ def chart(results, path):
         axes.set_ylabel("time relative to plain (lower is faster)")
     whole.legend(loc="upper right")
     phase.legend(loc="upper right", fontsize=8)
-    figure.suptitle("Start-up, medians of interleaved runs")
+    figure.suptitle("Start-up, medians of each interleaved round's ratio")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
 
-def limit_ratio(phase):
+def limit_ratio(phase, ratios):
     """codeshare / limit, where there is an import to compare (not for `pass`)."""
-    return f"{phase['codeshare'] / phase['limit']:.2f}" if phase["limit"] >= 0.5 else "—"
+    return f"{ratios['codeshare_to_limit']:.2f}" if phase["limit"] >= 0.5 else "—"
 
 
 def markdown(report):
     """The results as a Markdown table, for the README."""
     lines = [
         f"Measured {report['date'][:10]} on {report['machine']['cpus']} vCPUs, {report['machine']['platform']}, "
-        f"Python {report['machine']['python'].split()[0]}; medians of {report['runs']} interleaved runs.",
+        f"Python {report['machine']['python'].split()[0]}; medians of {report['runs']} interleaved runs "
+        "(ratios: medians of each round's ratio).",
         "",
         "| workload | plain | codeshare | code-data-share | import phase: plain | codeshare | cds | limit | codeshare / limit "
         "| teardown ms plain / cs / cds | peak RSS MiB plain / cs / cds |",
@@ -273,13 +288,13 @@ def markdown(report):
     ]
     for name, result in report["results"].items():
         p, c, d = (result["process"][tool] for tool in ("plain", "codeshare", "cds"))
-        phase, teardown = result["import_phase"], result["teardown"]
+        phase, teardown, ratios = result["import_phase"], result["teardown"], result["phase_ratios"]
         phase_cells = (f"{phase['plain']:.1f} ms | {phase['codeshare']:.1f} ms | {phase['cds']:.1f} ms | "
-                       f"{phase['limit']:.1f} ms | {limit_ratio(phase)} | "
+                       f"{phase['limit']:.1f} ms | {limit_ratio(phase, ratios)} | "
                        f"{teardown['plain']:.1f} / {teardown['codeshare']:.1f} / {teardown['cds']:.1f}"
                        if phase else "— | — | — | — | — | —")
-        lines.append(f"| {name} | {p['ms']:.1f} ms | {c['ms']:.1f} ms ({c['ms'] / p['ms']:.2f}x) | "
-                     f"{d['ms']:.1f} ms ({d['ms'] / p['ms']:.2f}x) | {phase_cells} | "
+        lines.append(f"| {name} | {p['ms']:.1f} ms | {c['ms']:.1f} ms ({c['ratio']:.2f}x) | "
+                     f"{d['ms']:.1f} ms ({d['ratio']:.2f}x) | {phase_cells} | "
                      f"{p['rss_kib'] / 1024:.1f} / {c['rss_kib'] / 1024:.1f} / {d['rss_kib'] / 1024:.1f} |")
     return "\n".join(lines) + "\n"
 
@@ -308,15 +323,16 @@ def main():
         tools.prepare()
         tools.check_outputs()
         process = whole_process(tools, runs)
-        phase, teardown = import_phase(tools, statement, runs) if statement else (None, None)
-        results[name] = {"argv": argv, "process": process, "import_phase": phase, "teardown": teardown}
+        phase, teardown, ratios = import_phase(tools, statement, runs) if statement else (None, None, None)
+        results[name] = {"argv": argv, "process": process, "import_phase": phase, "teardown": teardown,
+                         "phase_ratios": ratios}
         p, c, d = (process[tool] for tool in ("plain", "codeshare", "cds"))
         phase_text = (f" {phase['plain']:17.1f}ms {phase['codeshare']:7.1f}ms {phase['cds']:5.1f}ms "
-                      f"{phase['limit']:5.1f}ms {limit_ratio(phase):>8} |"
+                      f"{phase['limit']:5.1f}ms {limit_ratio(phase, ratios):>8} |"
                       f" {teardown['plain']:6.1f}/{teardown['codeshare']:6.1f}/{teardown['cds']:6.1f}"
                       if phase else f" {'(script: whole process only)':>58} | {'':>20}")
-        print(f"{name:11} {p['ms']:6.1f}ms {c['ms']:7.1f}ms {c['ms'] / p['ms']:5.2f}x "
-              f"{d['ms']:8.1f}ms {d['ms'] / p['ms']:5.2f}x |{phase_text} |"
+        print(f"{name:11} {p['ms']:6.1f}ms {c['ms']:7.1f}ms {c['ratio']:5.2f}x "
+              f"{d['ms']:8.1f}ms {d['ratio']:5.2f}x |{phase_text} |"
               f" {p['rss_kib'] / 1024:6.1f}/{c['rss_kib'] / 1024:6.1f}/{d['rss_kib'] / 1024:6.1f} |"
               f" {p['minor_faults']:5.0f}/{c['minor_faults']:5.0f}/{d['minor_faults']:5.0f}", flush=True)
     report = {
