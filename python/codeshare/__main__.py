@@ -4,6 +4,7 @@
     python -m codeshare info ARCHIVE
     python -m codeshare verify ARCHIVE
 """
+import os
 import sys
 
 USAGE = __doc__.strip().split("\n", 2)[2]
@@ -30,7 +31,13 @@ def main(argv):
         if len(arguments) != 1:
             return fail(f"{command} takes one archive path")
         from . import inspection
-        return getattr(inspection, command)(arguments[0])
+        try:
+            return getattr(inspection, command)(arguments[0])
+        except BrokenPipeError:
+            # A reader that stopped early (`| head`): end quietly, as `cat`
+            # does, without a traceback or a second error at exit's flush.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
     return fail(f"unknown command {command!r}")
 
 

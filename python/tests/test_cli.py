@@ -1,4 +1,8 @@
 """The command line: usage errors are one clear line and exit status 2."""
+import os
+import subprocess
+import sys
+
 from conftest import run_python
 
 
@@ -36,3 +40,19 @@ def test_info_and_verify_of_an_archive_written_by_the_api(tmp_path):
     assert verify.returncode == 1
     assert verify.stderr == (f"codeshare: {archive}: not written by `python -m codeshare dump` "
                              "(no import manifest)\n")
+
+
+def test_info_into_a_closed_pipe_ends_quietly(tmp_path):
+    archive = tmp_path / "library.csa"
+    run_python(["-c", f"import codeshare.archive; codeshare.archive.write({str(archive)!r}, "
+                      "[('m', compile('x = 1', 'm.py', 'exec'), None)])"])
+    # `info ... | head -1` once head has gone: every write fails with EPIPE.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "codeshare", "info", str(archive)],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""
