@@ -220,7 +220,7 @@ struct PartPreparer {
         let deferred: UnsafeMutablePointer<DeferredSlots>? = record == nil ? nil : scratch + worker.rawValue
         func discard(_ error: ArchiveError) -> Result<PreparedPart, ArchiveError> {
             segment.interned.deallocate()
-            deferred?.pointee.removeAll(givingBackPages: worker == .interpreter)
+            deferred?.pointee.removeAll()
             return fail(error)
         }
         for index in 0..<internCount where segment.internOffset(index) >= segment.objectsSize {
@@ -242,7 +242,7 @@ struct PartPreparer {
         guard runOnceObjects == Int(record?.runOnceObjectCount ?? 0) else { return discard(.badReference) }
         if worker == .readAhead { cacheHashes(of: segment) }
         guard let grouped = deferred == nil ? (nil, 0) : deferred!.pointee.grouped() else { return discard(.outOfMemory) }
-        deferred?.pointee.removeAll(givingBackPages: worker == .interpreter)
+        deferred?.pointee.removeAll()
         return .success(PreparedPart(segment: segment, deferred: grouped.list, deferredCount: grouped.count))
     }
 
@@ -464,18 +464,12 @@ struct DeferredSlots {
         return (list, words)
     }
 
-    /// Empties the list for the next part; `givingBackPages`: a big part's
-    /// pages go back. The read-ahead thread keeps them until it ends
-    /// (`deallocate`): each page given back costs the interpreter's core a
-    /// TLB shootdown and the thread a fault when the next big part touches
-    /// it again (sympy: 264 madvise calls a run).
-    mutating func removeAll(givingBackPages: Bool) {
+    /// Empties the list for the next part; a big part's pages go back.
+    mutating func removeAll() {
         if count > DeferredSlots.kept {
-            if givingBackPages {
-                slots.trim(keeping: DeferredSlots.kept)
-                groups.trim(keeping: DeferredSlots.kept)
-                table.trim(keeping: 0)
-            }
+            slots.trim(keeping: DeferredSlots.kept)
+            groups.trim(keeping: DeferredSlots.kept)
+            table.trim(keeping: 0)
             tableBits = 0   // the next part's first slot makes a small table
         } else if let table = table.elements {
             table.update(repeating: 0, count: 1 << tableBits)

@@ -49,8 +49,6 @@ final class ReadAhead {
         let body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { argument in
             let shared = argument!.assumingMemoryBound(to: Shared.self)
             let preparer = shared.pointee.preparer
-            // Its scratch kept every page it touched, to the end.
-            defer { preparer.scratch[PartPreparer.Worker.readAhead.rawValue].deallocate() }
             for module in 0..<preparer.moduleCount {
                 while true {
                     let reached = cs_load_ordered(preparer.progress)
