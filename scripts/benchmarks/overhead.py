@@ -95,10 +95,11 @@ def main():
     environment = {key: value for key, value in os.environ.items() if not key.startswith("CODESHARE_")}
     report = {}
     report["hook"] = hook_cost(options, environment)
-    extension, extension_delta_ms = interleaved([options.with_codeshare, "-c", "pass"],
-                                                [options.with_codeshare, "-c", "import codeshare._core"], options.runs, environment)
-    package, package_delta_ms = interleaved([options.with_codeshare, "-c", "import codeshare"],
-                                            [options.with_codeshare, "-c", "import codeshare._core"], options.runs, environment)
+    extension_alone = [options.with_codeshare, "-c", "import codeshare._core"]
+    extension, extension_delta_ms = interleaved([options.with_codeshare, "-c", "pass"], extension_alone,
+                                                options.runs, environment)
+    package, package_delta_ms = interleaved([options.with_codeshare, "-c", "import codeshare"], extension_alone,
+                                            options.runs, environment)
     report["extension"] = {"pass_ms": extension[0]["ms"], "import_ms": extension[1]["ms"],
                            "delta_ms": extension_delta_ms,
                            "delta_rss_kib": extension[1]["rss_kib"] - extension[0]["rss_kib"],
@@ -107,7 +108,8 @@ def main():
     hook = report["hook"]
     print(f"disabled hook:    python -c pass {hook['with_ms']:.2f} ms with codeshare.pth, "
           f"{hook['delta_ms']:+.3f} ms, {hook['delta_rss_kib']:+.0f} KiB peak RSS over the same venv without it; "
-          f"{hook['over_plain_venv_ms']:+.3f} ms over a venv without codeshare (medians of {options.runs} rounds' differences)")
+          f"{hook['over_plain_venv_ms']:+.3f} ms over a venv without codeshare "
+          f"(medians of {options.runs} rounds' differences)")
     print(f"extension import: {report['extension']['delta_ms']:+.3f} ms, "
           f"{report['extension']['delta_rss_kib']:+.0f} KiB peak RSS over python -c pass; "
           f"{report['extension']['over_package_ms']:+.3f} ms, {report['extension']['over_package_rss_kib']:+.0f} KiB "
