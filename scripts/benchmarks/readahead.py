@@ -4,7 +4,8 @@ interleaved, on the workloads' archives that `workloads.py` dumped.
     python readahead.py --codeshare PY --workdir DIR [--runs N] [--json OUT] [WORKLOAD...]
 
 Per workload: the import phase (perf_counter around the import), then the
-whole process with its peak RSS; medians, and on/off ratios.
+whole process with its peak RSS; medians, and on/off ratios (the median
+of each round's ratio).
 """
 import argparse
 import json
@@ -12,7 +13,7 @@ import os
 import statistics
 import sys
 
-from workloads import PHASE, WORKLOADS, clean_environment, rounds, run, run_probe
+from workloads import PHASE, WORKLOADS, clean_environment, paired_ratio, rounds, run, run_probe
 
 VARIANTS = {"on": {}, "off": {"CODESHARE_READAHEAD": "off"}}
 
@@ -41,10 +42,14 @@ def measure(python, workdir, name, runs):
             raise SystemExit(f"{name} ({variant}) failed")
         if index:
             process[variant].append((elapsed * 1e3, rss))
-    return {variant: {"phase_ms": statistics.median(phase[variant]) if statement else None,
-                      "ms": statistics.median(sample[0] for sample in process[variant]),
-                      "rss_kib": statistics.median(sample[1] for sample in process[variant])}
-            for variant in VARIANTS}
+    times = {variant: [sample[0] for sample in samples] for variant, samples in process.items()}
+    result = {variant: {"phase_ms": statistics.median(phase[variant]) if statement else None,
+                        "ms": statistics.median(times[variant]),
+                        "rss_kib": statistics.median(sample[1] for sample in process[variant])}
+              for variant in VARIANTS}
+    result["on_to_off"] = {"phase": paired_ratio(phase, "on", "off") if statement else None,
+                           "process": paired_ratio(times, "on", "off")}
+    return result
 
 
 def main():
@@ -60,10 +65,10 @@ def main():
     results = {}
     for name in options.workloads:
         result = results[name] = measure(options.codeshare, options.workdir, name, options.runs)
-        on, off = result["on"], result["off"]
-        phase = (f"{on['phase_ms']:14.1f}ms {off['phase_ms']:6.1f}ms {on['phase_ms'] / off['phase_ms']:6.2f}"
+        on, off, ratios = result["on"], result["off"], result["on_to_off"]
+        phase = (f"{on['phase_ms']:14.1f}ms {off['phase_ms']:6.1f}ms {ratios['phase']:6.2f}"
                  if on["phase_ms"] is not None else f"{'—':>16} {'—':>8} {'—':>6}")
-        print(f"{name:11} {phase} | {on['ms']:9.1f}ms {off['ms']:6.1f}ms {on['ms'] / off['ms']:6.2f} |"
+        print(f"{name:11} {phase} | {on['ms']:9.1f}ms {off['ms']:6.1f}ms {ratios['process']:6.2f} |"
               f" {on['rss_kib'] / 1024:9.1f} / {off['rss_kib'] / 1024:5.1f}", flush=True)
     if options.json:
         with open(options.json, "w") as file:
