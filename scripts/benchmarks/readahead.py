@@ -47,8 +47,8 @@ def measure(python, workdir, name, runs):
                         "ms": statistics.median(times[variant]),
                         "rss_kib": statistics.median(sample[1] for sample in process[variant])}
               for variant in VARIANTS}
-    result["on_to_off"] = {"phase": paired_ratio(phase, "on", "off") if statement else None,
-                           "process": paired_ratio(times, "on", "off")}
+    result["on_to_off"] = {"phase": paired_ratio(phase["on"], phase["off"]) if statement else None,
+                           "process": paired_ratio(times["on"], times["off"])}
     return result
 
 

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 
+from workloads import paired_ratio
+
 
 def measure(command, environment):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -47,7 +49,7 @@ def compare(command, archive, runs):
         "plain_faults": statistics.median(f for _, f in plain),
         "codeshare_faults": statistics.median(f for _, f in shared),
     }
-    result["ratio"] = statistics.median(b / a for (a, _), (b, _) in zip(plain, shared))
+    result["ratio"] = paired_ratio([t for t, _ in shared], [t for t, _ in plain])
     return result
 
 

@@ -191,11 +191,11 @@ class Tools:
             raise SystemExit(f"codeshare served nothing for {self.argv}: {verbose.stderr.strip()[-300:]}")
 
 
-def paired_ratio(samples, numerator, denominator):
+def paired_ratio(numerators, denominators):
     """The median over rounds of numerator / denominator within a round: the
     two ran seconds apart, so a drift of the machine's speed over minutes
     (up to 2x here) cancels out, as it does not in a ratio of medians."""
-    return statistics.median(n / d for n, d in zip(samples[numerator], samples[denominator]))
+    return statistics.median(n / d for n, d in zip(numerators, denominators))
 
 
 def whole_process(tools, runs):
@@ -208,7 +208,7 @@ def whole_process(tools, runs):
             samples[tool].append((elapsed * 1e3, rss, faults))
     times = {tool: [s[0] for s in values] for tool, values in samples.items()}
     return {tool: {"ms": statistics.median(times[tool]),
-                   "ratio": paired_ratio(times, tool, "plain"),
+                   "ratio": paired_ratio(times[tool], times["plain"]),
                    "rss_kib": statistics.median(s[1] for s in values),
                    "minor_faults": statistics.median(s[2] for s in values)}
             for tool, values in samples.items()}
@@ -232,8 +232,8 @@ def import_phase(tools, statement, runs):
         if index:
             samples[name].append(sample)
     phases = {name: [phase for phase, _ in values] for name, values in samples.items()}
-    ratios = {name: paired_ratio(phases, name, "plain") for name in variants}
-    ratios["codeshare_to_limit"] = paired_ratio(phases, "codeshare", "limit")
+    ratios = {name: paired_ratio(phases[name], phases["plain"]) for name in variants}
+    ratios["codeshare_to_limit"] = paired_ratio(phases["codeshare"], phases["limit"])
     return ({name: statistics.median(values) for name, values in phases.items()},
             {name: statistics.median(teardown for _, teardown in values) for name, values in samples.items()},
             ratios)
