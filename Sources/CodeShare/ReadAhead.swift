@@ -49,11 +49,14 @@ final class ReadAhead {
         let body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { argument in
             let shared = argument!.assumingMemoryBound(to: Shared.self)
             let preparer = shared.pointee.preparer
+            var faultAhead = FaultAhead()
             for module in 0..<preparer.moduleCount {
                 while true {
                     let reached = cs_load_ordered(preparer.progress)
                     if module < Int(reached) + ReadAhead.window { break }
                     if cs_load_acquire(shared.pointee.stop) != 0 { return nil }
+                    // Ahead of the imports: fault in pages to come rather than sleep.
+                    if faultAhead.step(preparer, preparing: module) { continue }
                     // Asleep until the imports are half a window closer.
                     cs_store_ordered(preparer.wakeAt, UInt32(module - ReadAhead.window / 2 + 1))
                     let timedOut = cs_wait_while_equal(preparer.progress, reached, ReadAhead.patience) != 0

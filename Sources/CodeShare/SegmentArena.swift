@@ -30,20 +30,27 @@ final class SegmentArena {
     /// read-ahead thread holds a copy.
     struct Slots {
         let start: UnsafeMutableRawPointer?
+        /// Where each piece starts, and (one past the last part) the end.
         let offsets: UnsafeMutablePointer<Int>
 
         /// The piece of part `index`, nil without a mapping.
         func memory(_ index: Int) -> UnsafeMutableRawPointer? { start.map { $0 + offsets[index] } }
+
+        /// The pieces of `parts`, which lie next to each other.
+        func memory(_ parts: Range<Int>) -> (start: UnsafeMutableRawPointer, count: Int)? {
+            start.map { ($0 + offsets[parts.lowerBound], offsets[parts.upperBound] - offsets[parts.lowerBound]) }
+        }
     }
 
     /// Room for one piece of each of `lengths`.
     init(lengths: [Int], hugePages: Bool) {
-        let offsets = UnsafeMutablePointer<Int>.allocate(capacity: max(lengths.count, 1))
+        let offsets = UnsafeMutablePointer<Int>.allocate(capacity: lengths.count + 1)
         var capacity = 0
         for (index, length) in lengths.enumerated() {
             offsets[index] = capacity
             capacity += SegmentArena.pieceSize(length)
         }
+        offsets[lengths.count] = capacity
         self.capacity = capacity
         start = capacity > 0 ? SegmentArena.map(capacity, hugePages: hugePages) : nil
         slots = Slots(start: start, offsets: offsets)

@@ -138,6 +138,13 @@ static inline void *cs_map_anonymous(size_t length) {
     return memory == MAP_FAILED ? NULL : memory;
 }
 static inline int cs_unmap(void *start, size_t length) { return munmap(start, length); }
+/* Faults in the pages holding [start, start + length) for writing without
+   changing what they hold (Linux 5.14+, MADV_POPULATE_WRITE): -1 if it
+   cannot. Another thread may be writing to those pages meanwhile. */
+static inline int cs_fault_in(void *start, size_t length) {
+    uintptr_t first = (uintptr_t)start & ~(uintptr_t)4095;
+    return madvise((void *)first, (uintptr_t)start + length - first, MADV_POPULATE_WRITE);
+}
 static inline int cs_advise_huge_pages(void *start, size_t length) { return madvise(start, length, MADV_HUGEPAGE); }
 /* The pages' contents are dropped: reading them again gives zeros, or, with
    `protect`, a fault. */
