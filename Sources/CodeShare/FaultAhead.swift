@@ -27,8 +27,9 @@ struct FaultAhead {
 
     /// Faults in the next pages within reach of `module` (the next module
     /// the thread prepares): first the pool chunks, which any module may
-    /// need, then module pieces in archive order. False when there is
-    /// nothing left to do.
+    /// need, then the pieces of modules in archive order that nobody has
+    /// prepared yet (an import out of order may have run one already and
+    /// given its pages back). False when there is nothing left to do.
     mutating func step(_ preparer: PartPreparer, preparing module: Int) -> Bool {
         guard working else { return false }
         if !chunksDone {
@@ -45,8 +46,16 @@ struct FaultAhead {
         }
         guard end > first else { return false }
         nextModule = end
-        fault(preparer.segmentSlots, first..<end)
-        fault(preparer.runOnceSlots, first..<end)
+        var idleFrom: Int? = nil
+        for part in first...end {
+            let idle = part < end && preparer.state(part) == .idle
+            if idle && idleFrom == nil { idleFrom = part }
+            if !idle, let start = idleFrom {
+                fault(preparer.segmentSlots, start..<part)
+                fault(preparer.runOnceSlots, start..<part)
+                idleFrom = nil
+            }
+        }
         return working
     }
 
