@@ -22,7 +22,8 @@ struct FaultAhead {
     /// The first module whose pieces are not faulted in yet.
     private var nextModule = 0
     private var chunksDone = false
-    /// False once the kernel refused (before Linux 5.14): no more steps.
+    /// False once the kernel refused (before Linux 5.14, or pages given back
+    /// and protected meanwhile): no more steps.
     private var working = true
 
     /// Faults in the next pages within reach of `module` (the next module

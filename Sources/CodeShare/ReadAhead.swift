@@ -4,8 +4,10 @@ import CPythonShim
 /// (the order the program imported them at the dump) on another core while
 /// the interpreter runs module bodies, so that an import mostly finds its
 /// part ready and only fills the slots that need the interpreter. It runs
-/// no Python code, holds no GIL and touches nothing but the preparer's
-/// tables and the parts it claims (PartPreparer). Stopping it (the archive
+/// no Python code, holds no GIL and writes nothing but the preparer's
+/// tables and the parts it claims (PartPreparer); while it waits for the
+/// imports it faults in the pages of the parts to come (FaultAhead), which
+/// changes nothing they hold. Stopping it (the archive
 /// closes) waits for the part in hand. A child forked meanwhile has no such
 /// thread; the preparer redoes in the child a part the thread had claimed.
 final class ReadAhead {
