@@ -47,15 +47,16 @@ struct FaultAhead {
         }
         guard end > first else { return false }
         nextModule = end
-        var idleFrom: Int? = nil
-        for part in first...end {
-            let idle = part < end && preparer.state(part) == .idle
-            if idle && idleFrom == nil { idleFrom = part }
-            if !idle, let start = idleFrom {
-                fault(preparer.segmentSlots, start..<part)
-                fault(preparer.runOnceSlots, start..<part)
-                idleFrom = nil
+        // One call per run of modules still idle.
+        var part = first
+        while part < end {
+            var runEnd = part
+            while runEnd < end && preparer.state(runEnd) == .idle { runEnd += 1 }
+            if runEnd > part {
+                fault(preparer.segmentSlots, part..<runEnd)
+                fault(preparer.runOnceSlots, part..<runEnd)
             }
+            part = runEnd + 1
         }
         return working
     }
