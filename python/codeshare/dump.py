@@ -10,6 +10,8 @@ import atexit
 import os
 import sys
 import types
+from _frozen_importlib import BuiltinImporter
+from _frozen_importlib_external import ExtensionFileLoader
 
 from .recorder import Recorder
 from .resolution import RECENT_NS
@@ -70,6 +72,24 @@ def fresh_main(**attributes):
     return module
 
 
+def forget_imports_of_the_dump():
+    """sys.modules as `python -c` or `python SCRIPT` starts with: what
+    `python -m codeshare` imported after site.py (runpy and importlib,
+    collections, functools... with it) is dropped, so that the program
+    imports it again, recorded, in its own order, and an archive holds only
+    what the program imports. codeshare's own modules stay (the dump runs
+    on them), and so do built-in and extension modules (they cannot be
+    created twice; none is recorded)."""
+    names = list(sys.modules)
+    if "site" not in names:
+        return
+    for name in names[names.index("site") + 1:]:
+        spec = getattr(sys.modules[name], "__spec__", None)
+        if (name.partition(".")[0] != "codeshare" and spec is not None
+                and type(spec.loader) is not ExtensionFileLoader and spec.loader is not BuiltinImporter):
+            del sys.modules[name]
+
+
 def run(options):
     # Serve nothing while recording (CODESHARE_ARCHIVE may be set here too).
     sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__name__ != "ArchiveFinder"]
@@ -103,6 +123,8 @@ def run(options):
     elif options.kind == "module":
         sys.argv = [options.target, *options.arguments]  # runpy sets argv[0]
         sys.path[0] = os.getcwd()
+    if options.kind != "module":   # `python -m MODULE` imports runpy too
+        forget_imports_of_the_dump()
     recorder.install()
 
     try:

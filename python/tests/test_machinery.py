@@ -151,6 +151,24 @@ def test_modules_runpy_imports_for_the_dump_are_served_without_a_search(tmp_path
     assert "the normal search" not in verbose.stderr
 
 
+def test_the_dump_runs_a_program_on_the_modules_python_starts_it_with(tmp_path):
+    # `python -m codeshare dump` imports runpy, collections, functools...
+    # for itself: a `-c` program or a script does not find them loaded, as
+    # under plain Python, and the archive holds only what the program imports.
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "helper.py").write_text("VALUE = 1\n")
+    archive = tmp_path / "app.csa"
+    code = ["-c", "import sys, helper; print(sorted({'collections', 'functools', 'importlib', 'runpy',"
+                  " 'warnings'} & set(sys.modules)))"]
+    dumped = dump(archive, code, cwd=app)
+    plain = run_python(code, cwd=app)
+    assert dumped.stdout == plain.stdout == "[]\n"
+    listed = run_python(["-c", "import sys, codeshare.archive as a; print(*a.open(sys.argv[1]).names)", str(archive)])
+    assert "helper" in listed.stdout.split()
+    assert not {"collections", "functools", "importlib", "runpy", "warnings"} & set(listed.stdout.split())
+
+
 def test_cached_follows_the_pycache_prefix_of_the_run(tmp_path):
     # The dump records each module's __cached__; a run with another pycache
     # prefix, from the environment or set by the program, gets its own.
