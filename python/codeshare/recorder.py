@@ -83,8 +83,9 @@ class Recorder:
         searched on. Importing a module moves it to the end of sys.modules
         once its body has run, so what sys.modules lists before `site` was
         imported by .pth files or sitecustomize, on site.py's sys.path;
-        what comes after (runpy, for `-m codeshare`, and its imports) a
-        served program imports itself, on its own sys.path. Not the
+        what comes after (runpy and its imports, kept by the dump only for
+        `-m MODULE`) a served `python -m MODULE` imports itself, on its own
+        sys.path. Not the
         `encodings` package and the codecs it loaded then: the interpreter
         imports them before site.py runs the start-up hook, so no run could
         be served them."""

@@ -137,8 +137,8 @@ def test_modules_imported_while_site_runs_are_served_without_a_search(tmp_path):
 
 def test_modules_runpy_imports_for_the_dump_are_served_without_a_search(tmp_path):
     # `python -m codeshare dump` imports runpy, and with it collections,
-    # functools... before the program runs; the program imports them itself
-    # when served (`-c` and scripts never import runpy), on its own sys.path.
+    # functools... before the program runs; a served `-c` program or script
+    # (which never imports runpy) imports them itself, on its own sys.path.
     app = tmp_path / "app"
     app.mkdir()
     archive = tmp_path / "app.csa"
