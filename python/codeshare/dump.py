@@ -4,7 +4,8 @@ every module it imports into an archive, written when the program ends
 
 The program sees what `python SCRIPT`, `python -m MODULE` or `python -c CODE`
 would show it: the same sys.argv, sys.path[0], __main__ module, output and
-exit status.
+exit status, and the same modules already imported (codeshare's own and
+built-in ones aside).
 """
 import atexit
 import os
