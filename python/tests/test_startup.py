@@ -108,6 +108,21 @@ def run_as_nobody(python, app, archive):
     assert {"json", "textwrap", "argparse"} <= served(result.stderr), result.stderr
 
 
+def test_the_hook_imports_its_own_package_whatever_else_is_on_the_path(tmp_path, app):
+    # A namesake earlier on PYTHONPATH (a checkout, a module of the same
+    # name) is not what the start-up hook imports; the program would still
+    # get it from a plain `import codeshare`.
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "codeshare.py").write_text("raise RuntimeError('the namesake was imported')\n")
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app, check=False)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PYTHONPATH": str(shadow)})
+    assert plain.returncode == 7
+    assert_same_run(plain, archived)
+    assert "codeshare: served " in verbose.stderr, verbose.stderr
+
+
 def test_verify_reports_stale_missing_and_shadowed(tmp_path):
     app = make_app(tmp_path / "app", {"main.py": "import a, b, c, json\n", "a.py": "", "b.py": "", "c.py": ""})
     archive = tmp_path / "app.csa"
