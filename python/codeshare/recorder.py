@@ -162,10 +162,11 @@ class Recorder:
                 if located is not None:
                     extensions[name] = (origin, *located)
         entries.sort(key=lambda entry: order[entry[0]])
-        # Listings are needed only when a directory's mtime moved: kept as
-        # marshal bytes, so that opening the archive does not parse them.
+        # A listing is needed only when its directory's mtime moved: each is
+        # kept as marshal bytes, so that opening the archive parses none and
+        # a run parses only those it compares.
         manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,
-                    "listings": marshal.dumps(listings),
+                    "listings": {directory: marshal.dumps(names) for directory, names in listings.items()},
                     "extensions": extensions, "bytecode": bytecode_conditions(), "argv": list(sys.argv)}
         return entries, manifest
 

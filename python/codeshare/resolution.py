@@ -32,11 +32,11 @@ from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
 # finder decodes one per import, and a tuple of plain values decodes in a
 # third of the time a dict with its interned keys takes. Bumped when the
 # meaning of either changes.
-MANIFEST_VERSION = 3
+MANIFEST_VERSION = 4
 # The type of each field of the manifest; what a field holds is checked
 # where it is read (module_record, Resolver), so that an archive written
 # through the API with other values falls back instead of failing an import.
-MANIFEST_FIELDS = {"version": int, "searches": list, "directories": dict, "listings": bytes,
+MANIFEST_FIELDS = {"version": int, "searches": list, "directories": dict, "listings": dict,
                    "extensions": dict, "bytecode": tuple, "argv": list}
 
 
@@ -143,7 +143,7 @@ class Resolver:
     def __init__(self, manifest):
         self.searches = manifest["searches"]
         self.directories = manifest["directories"]   # directory -> mtime at the dump
-        self._listings = manifest["listings"]         # marshal bytes: directory -> module-like names
+        self._listings = manifest["listings"]         # directory -> its module-like names, marshalled
         self._unchanged = {}    # directory -> still as recorded
         self._trails = {}       # (search, entry[, cwd]) -> None or the reason
         self._relative = {}     # search -> holds a relative entry ('' is the cwd)
@@ -193,7 +193,8 @@ class Resolver:
         if mtime < 0 or recorded == MISSING:
             return False
         # The mtime moved, or the dump could not vouch for it.
-        if isinstance(self._listings, bytes):
-            listings = marshal.loads(self._listings)
-            self._listings = listings if type(listings) is dict else {}
-        return module_names(directory) == self._listings.get(directory)
+        try:
+            listing = marshal.loads(self._listings[directory])
+        except (KeyError, TypeError, ValueError, EOFError):
+            return False
+        return module_names(directory) == listing

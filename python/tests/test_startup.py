@@ -164,7 +164,7 @@ def test_archive_of_another_manifest_version_is_refused(tmp_path, app):
     archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)}, check=False)
     assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
     assert archived.stderr == (f"codeshare: not using the archive: {archive}: written by another version of "
-                               "codeshare (import manifest version 1, this one reads 3): dump it again\n")
+                               "codeshare (import manifest version 1, this one reads 4): dump it again\n")
 
 
 def forge(tmp_path, app, *, json_metadata="m", manifest="manifest"):
@@ -217,7 +217,7 @@ def test_extension_whose_location_dump_did_not_write_falls_back(tmp_path, app):
     assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
 
 
-@pytest.mark.parametrize("field", ["searches", "directories", "extensions"])
+@pytest.mark.parametrize("field", ["searches", "directories", "listings", "extensions"])
 def test_archive_whose_manifest_dump_did_not_write_is_refused(tmp_path, app, field):
     forged = forge(tmp_path, app, manifest=f"{{**manifest, {field!r}: 1}}")
     plain = run_python(["main.py"], cwd=app, check=False)
@@ -232,8 +232,10 @@ def test_archive_whose_manifest_dump_did_not_write_is_refused(tmp_path, app, fie
 # through the API might hold it: every directory then counts as changed.
 FORGED_DIRECTORIES = {
     "mtime not an int": "{**manifest, 'directories': dict.fromkeys(manifest['directories'], 'x')}",
-    "listings not a dict": "{**manifest, 'listings': __import__('marshal').dumps([]), 'directories':"
-                           " {d: t - 1 if t > 0 else t for d, t in manifest['directories'].items()}}",
+    "listing not marshal data": "{**manifest, 'listings': dict.fromkeys(manifest['listings'], b'\\xff'),"
+                                " 'directories': {d: t - 1 if t > 0 else t for d, t in manifest['directories'].items()}}",
+    "listing not bytes": "{**manifest, 'listings': dict.fromkeys(manifest['listings'], 1), 'directories':"
+                         " {d: t - 1 if t > 0 else t for d, t in manifest['directories'].items()}}",
 }
 
 
