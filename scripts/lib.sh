@@ -9,15 +9,20 @@ export PATH="/opt/swift/usr/bin:$PATH"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# apt_install PACKAGES...: Debian packages, as root or through sudo.
+apt_install() {
+    log "installing $* (apt)"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
 # Debian's interpreter needs its headers (to build against) and venv module.
 ensure_debian_python() {
     [ -x "$DEBIAN_PYTHON" ] || return 0
     if [ ! -f /usr/include/python3.11/Python.h ] || ! "$DEBIAN_PYTHON" -c "import ensurepip" 2>/dev/null; then
-        log "installing python3.11-dev and python3.11-venv (apt)"
-        local sudo=""
-        [ "$(id -u)" = 0 ] || sudo="sudo"
-        $sudo apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3.11-dev python3.11-venv >/dev/null
+        apt_install python3.11-dev python3.11-venv
     fi
 }
 

@@ -13,6 +13,7 @@ of each round's difference, and the peak RSS of each (ru_maxrss of the child).
         which isolates loading the Swift extension itself.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -50,34 +51,40 @@ def interleaved(a, b, runs, environment):
              "rss_kib": statistics.median(m for _, m in r)} for r in results], paired_delta_ms(*results)
 
 
+def hook_path(python, environment):
+    """The codeshare.pth of the venv whose interpreter is `python`."""
+    probe = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, env=environment, check=True)
+    return os.path.join(probe.stdout.strip(), "codeshare.pth")
+
+
+@contextlib.contextmanager
+def set_aside(hook):
+    """The venv without its codeshare.pth meanwhile. Renaming it moves
+    site-packages' mtime, which archives dumped in this venv recorded: it is
+    put back, or every later served start would list site-packages to check it."""
+    site_packages = os.path.dirname(hook)
+    times = os.stat(site_packages)
+    os.rename(hook, hook + ".aside")
+    try:
+        yield
+    finally:
+        os.rename(hook + ".aside", hook)
+        os.utime(site_packages, ns=(times.st_atime_ns, times.st_mtime_ns))
+
+
 def hook_cost(options, environment):
     """The disabled hook alone: the same venv with its .pth set aside, then
     a venv without codeshare."""
     command = [options.with_codeshare, "-c", "pass"]
-    probe = subprocess.run([*command[:1], "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                           capture_output=True, text=True, env=environment, check=True)
-    site_packages = probe.stdout.strip()
-    hook = os.path.join(site_packages, "codeshare.pth")
-    aside = hook + ".aside"
+    hook = hook_path(options.with_codeshare, environment)
     _, over_plain_venv_ms = interleaved([options.without, "-c", "pass"], command, options.runs, environment)
-    # Renaming the hook moves site-packages' mtime, which archives dumped
-    # in this venv recorded: put it back afterwards, or every later served
-    # start would list site-packages to check it.
-    times = os.stat(site_packages)
     samples = ([], [])   # without, with the hook
-    try:
-        for index, present in rounds((False, True), options.runs + 1):
-            if not present:
-                os.rename(hook, aside)
-            try:
-                sample = one(command, environment)
-            finally:
-                if not present:
-                    os.rename(aside, hook)
-            if index >= 2:  # warm-up pairs
-                samples[present].append(sample)
-    finally:
-        os.utime(site_packages, ns=(times.st_atime_ns, times.st_mtime_ns))
+    for index, present in rounds((False, True), options.runs + 1):
+        with contextlib.nullcontext() if present else set_aside(hook):
+            sample = one(command, environment)
+        if index >= 2:  # warm-up pairs
+            samples[present].append(sample)
     without_ms = statistics.median(t for t, _ in samples[0]) * 1e3
     with_ms = statistics.median(t for t, _ in samples[1]) * 1e3
     return {"with_ms": with_ms, "without_ms": without_ms, "delta_ms": paired_delta_ms(*samples),
