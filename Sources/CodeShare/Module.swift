@@ -12,6 +12,7 @@ import CodeShareFormat
 ///     stats(handle) -> dict
 ///     census(handle) -> (dict, list[int], int)
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
+///     loader_methods(cls, get_code, exec_module) -> (get_code, exec_module)
 ///     ArchiveError: the one exception type for every refused archive
 
 private var archiveError: PyObjectPointer!
@@ -262,6 +263,89 @@ private func fileUnchanged(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
     return PyBool_FromLong(status == FileStatus(size: size, mtimeNanoseconds: mtime) ? 1 : 0)
 }
 
+// finder.py's ArchiveLoader: get_code and exec_module are importlib's own
+// (SourceFileLoader's), called from these C methods around the loader's
+// part, `_archived_code(fullname)` before and `_release()` after. A C call
+// leaves no frame between importlib's frames, which the interpreter trims
+// from the traceback of an exception raised while importing (the body's,
+// or the compiler's on a changed source) and `warnings` skips to find the
+// importer; a Python method of codeshare there would show, keep them all,
+// or pass for the importer. Method descriptors of the class: no object per
+// loader (bound methods and partials would feed the collector).
+private var importlibGetCode: PyObjectPointer!
+private var importlibExecModule: PyObjectPointer!
+private var archivedCodeName: PyObjectPointer!
+private var releaseName: PyObjectPointer!
+/// The two methods' table; the interpreter keeps pointers into it for ever.
+private var loaderMethodTable: UnsafeMutablePointer<PyMethodDef>? = nil
+
+/// `function(first, second)`: one of importlib's methods, on `first`.
+private func call(_ function: PyObjectPointer, _ first: PyObjectPointer?, _ second: PyObjectPointer?) -> PyObjectPointer? {
+    var arguments: [PyObjectPointer?] = [first, second]
+    return arguments.withUnsafeMutableBufferPointer { PyObject_Vectorcall(function, $0.baseAddress, 2, nil) }
+}
+
+/// loader.get_code(fullname): `loader._archived_code(fullname)`, or
+/// importlib's get_code if that is None.
+private func loaderGetCode(_ loader: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 1 else {
+        raise(PyExc_TypeError, "get_code() takes a module name")
+        return nil
+    }
+    var arguments: [PyObjectPointer?] = [loader, args![0]]
+    guard let code = arguments.withUnsafeMutableBufferPointer({
+        PyObject_VectorcallMethod(archivedCodeName, $0.baseAddress, 2, nil)
+    }) else { return nil }
+    guard code == cs_none() else { return code }
+    cs_decref(code)
+    return call(importlibGetCode, loader, args![0])
+}
+
+/// loader.exec_module(module): importlib's exec_module, then
+/// `loader._release()` unless the body raised.
+private func loaderExecModule(_ loader: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 1 else {
+        raise(PyExc_TypeError, "exec_module() takes a module")
+        return nil
+    }
+    guard let executed = call(importlibExecModule, loader, args![0]) else { return nil }
+    cs_decref(executed)
+    var arguments: [PyObjectPointer?] = [loader]
+    return arguments.withUnsafeMutableBufferPointer { PyObject_VectorcallMethod(releaseName, $0.baseAddress, 1, nil) }
+}
+
+/// The two methods as descriptors of `cls`, around importlib's get_code and exec_module.
+private func loaderMethods(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 3, let cls = args![0], PyType_Check(cls) != 0, let getCode = args![1], let execModule = args![2] else {
+        raise(PyExc_TypeError, "loader_methods() takes a class, get_code and exec_module")
+        return nil
+    }
+    // Called again when finder.py is imported again: the same functions.
+    cs_incref(getCode)
+    cs_incref(execModule)
+    if let previous = importlibGetCode { cs_decref(previous) }
+    if let previous = importlibExecModule { cs_decref(previous) }
+    importlibGetCode = getCode
+    importlibExecModule = execModule
+    if loaderMethodTable == nil {
+        archivedCodeName = PyUnicode_InternFromString(cString("_archived_code"))
+        releaseName = PyUnicode_InternFromString(cString("_release"))
+        let table = [
+            method("get_code", loaderGetCode, "get_code(fullname): the archived code, or SourceFileLoader's"),
+            method("exec_module", loaderExecModule, "exec_module(module): SourceFileLoader's, then the release"),
+        ]
+        loaderMethodTable = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: table.count)
+        loaderMethodTable!.initialize(from: table, count: table.count)
+    }
+    let type = UnsafeMutableRawPointer(cls).assumingMemoryBound(to: PyTypeObject.self)
+    guard let getCodeMethod = PyDescr_NewMethod(type, loaderMethodTable),
+          let execModuleMethod = PyDescr_NewMethod(type, loaderMethodTable! + 1) else { return nil }
+    let result = PyTuple_New(2)!
+    PyTuple_SetItem(result, 0, getCodeMethod)
+    PyTuple_SetItem(result, 1, execModuleMethod)
+    return result
+}
+
 private func method(_ name: StaticString, _ function: FastFunction, _ doc: StaticString) -> PyMethodDef {
     PyMethodDef(ml_name: cString(name), ml_meth: unsafeBitCast(function, to: PyCFunction.self),
                 ml_flags: METH_FASTCALL, ml_doc: cString(doc))
@@ -279,6 +363,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("census", census, "census(handle) -> ({type: (count, bytes)}, module sizes, pool bytes)"),
         method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read and released"),
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
+        method("loader_methods", loaderMethods, "loader_methods(cls, get_code, exec_module) -> the loader's get_code and exec_module"),
         PyMethodDef(),
     ]
     // The interpreter keeps pointers into the method table for ever.

@@ -6,7 +6,8 @@ would find the same file (see resolution.py); if not, it asks PathFinder and
 serves the archived code only if PathFinder picks the recorded file.
 `ArchiveLoader` is a SourceFileLoader whose get_code returns the archived
 code object when the source is unchanged (size and mtime), and otherwise
-does exactly what SourceFileLoader does.
+does exactly what SourceFileLoader does; once a module body has run, it
+gives back what only the body used.
 """
 import _imp
 import os
@@ -14,6 +15,7 @@ import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader
 
+from . import _core
 from .archive import ArchiveError, file_unchanged
 from .resolution import Resolver, bytecode_conditions, extension_record, module_record
 
@@ -113,36 +115,49 @@ class ArchiveFinder:
 
 class ArchiveLoader(SourceFileLoader):
     """SourceFileLoader for one archived module: get_code comes from the
-    archive while the source file is the one that was dumped."""
+    archive while the source file is the one that was dumped.
+
+    get_code and exec_module are SourceFileLoader's own, called from C
+    methods around this class's part (`_archived_code` before, `_release`
+    after; set below the class): the interpreter trims importlib's frames
+    from the traceback of an exception raised while importing (the body's,
+    or the compiler's on a changed source), and a frame of this class
+    between them would keep them all, and show itself; `warnings` would
+    also take it for the importer."""
 
     def __init__(self, fullname, path, finder, source):
         super().__init__(fullname, path)
         self._finder = finder
         self._source = source   # (st_size, st_mtime_ns) of the source at the dump
 
-    def exec_module(self, module):
-        super().exec_module(module)
+    def _archived_code(self, fullname):
+        """The archived code of this module, or None (SourceFileLoader's then)."""
+        if fullname != self.name:
+            return None
+        finder = self._finder
+        reason = None
+        if finder.check_sources and not file_unchanged(self.path, *self._source):
+            reason = "source changed since the dump"
+        if reason is None:
+            try:
+                code = finder.archive.code(fullname)
+            except ArchiveError as error:
+                reason = str(error)
+            else:
+                _imp._fix_co_filename(code, self.path)
+                finder.statistics.served += 1
+                if finder.verbose:
+                    finder.log(f"served {fullname}")
+                return code
+        finder.fell_back(fullname, reason)
+        return None
+
+    def _release(self):
         # The body has run: what only it used can go (as unmarshalled code
         # would be freed); a no-op when the code did not come from the archive.
         if self._finder.release != "off":
             self._finder.archive.release(self.name, protect=self._finder.release == "protect")
 
-    def get_code(self, fullname):
-        finder = self._finder
-        if fullname == self.name:
-            reason = None
-            if finder.check_sources and not file_unchanged(self.path, *self._source):
-                reason = "source changed since the dump"
-            if reason is None:
-                try:
-                    code = finder.archive.code(fullname)
-                except ArchiveError as error:
-                    reason = str(error)
-                else:
-                    _imp._fix_co_filename(code, self.path)
-                    finder.statistics.served += 1
-                    if finder.verbose:
-                        finder.log(f"served {fullname}")
-                    return code
-            finder.fell_back(fullname, reason)
-        return super().get_code(fullname)
+
+ArchiveLoader.get_code, ArchiveLoader.exec_module = _core.loader_methods(
+    ArchiveLoader, SourceFileLoader.get_code, SourceFileLoader.exec_module)

@@ -151,6 +151,30 @@ def test_modules_runpy_imports_for_the_dump_are_served_without_a_search(tmp_path
     assert "the normal search" not in verbose.stderr
 
 
+def test_errors_and_warnings_while_importing_served_modules_show_as_in_plain_python(tmp_path):
+    # The interpreter trims importlib's frames from the traceback of an
+    # exception raised while importing, and `warnings` skips them to find the
+    # importer: a frame of codeshare between them would show, keep them all,
+    # or be taken for the importer (a DeprecationWarning then goes unseen).
+    app = make_app(tmp_path / "app", {
+        "main.py": "import warns, sys\n__import__(sys.argv[1])\n",
+        "warns.py": "import warnings\nwarnings.warn('imported', DeprecationWarning, stacklevel=2)\n",
+        "raises.py": "import textwrap\nraise ValueError('raised while importing')\n",
+        "stale.py": "VALUE = 1\n",
+    })
+    archive = tmp_path / "app.csa"
+    for module in ("raises", "stale"):
+        dump(archive, ["main.py", module], cwd=app, check=False)
+        if module == "stale":   # changed since the dump: compiled again, and fails
+            (tmp_path / "app" / "stale.py").write_text("VALUE = (\n")
+        plain, archived, verbose = run_both(["main.py", module], archive, cwd=app)
+        assert plain.returncode == 1 and "main.py:1: DeprecationWarning: imported" in plain.stderr
+        assert "importlib" not in plain.stderr and ("ValueError" in plain.stderr or "SyntaxError" in plain.stderr)
+        assert_same_run(plain, archived)
+        assert "warns" in served(verbose.stderr)
+    assert "codeshare: fell back on stale: source changed since the dump" in verbose.stderr
+
+
 def test_the_dump_runs_a_program_on_the_modules_python_starts_it_with(tmp_path):
     # `python -m codeshare dump` imports runpy, collections, functools...
     # for itself: a `-c` program or a script does not find them loaded, as
