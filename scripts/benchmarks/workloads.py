@@ -329,10 +329,11 @@ def main():
         tools = Tools(options, name, argv)
         tools.prepare()
         tools.check_outputs()
-        process = whole_process(tools, runs * EXTRA_ROUNDS.get(name, 1))
+        process_rounds = runs * EXTRA_ROUNDS.get(name, 1)
+        process = whole_process(tools, process_rounds)
         phase, teardown, ratios = import_phase(tools, statement, runs) if statement else (None, None, None)
-        results[name] = {"argv": argv, "rounds": runs * EXTRA_ROUNDS.get(name, 1), "process": process, "import_phase": phase, "teardown": teardown,
-                         "phase_ratios": ratios}
+        results[name] = {"argv": argv, "rounds": process_rounds, "process": process, "import_phase": phase,
+                         "teardown": teardown, "phase_ratios": ratios}
         p, c, d = (process[tool] for tool in ("plain", "codeshare", "cds"))
         phase_text = (f" {phase['plain']:17.1f}ms {phase['codeshare']:7.1f}ms {phase['cds']:5.1f}ms "
                       f"{phase['limit']:5.1f}ms {limit_ratio(phase, ratios):>8} |"
