@@ -124,8 +124,18 @@ def entry_key(entry):
     return os.path.abspath(entry or os.getcwd())
 
 
+def plain_entries(search):
+    """Whether every entry of a search list is a str. PathFinder skips some
+    other entries (None, a pathlib.Path) and hands bytes to the path hooks:
+    a dump does not record such a list, and a run does not vouch for one."""
+    return all(type(entry) is str for entry in search)
+
+
 def module_entry(search, origin, is_package):
-    """The index of the entry of `search` whose FileFinder found `origin`, or None."""
+    """The index of the entry of `search` whose FileFinder found `origin`, or
+    None (also for a list holding an entry that is not a str)."""
+    if not plain_entries(search):
+        return None
     directory = os.path.dirname(origin)
     if is_package:
         directory = os.path.dirname(directory)
@@ -146,7 +156,7 @@ class Resolver:
         self._listings = manifest["listings"]         # directory -> its module-like names, marshalled
         self._unchanged = {}    # directory -> still as recorded
         self._trails = {}       # (search, entry[, cwd]) -> None or the reason
-        self._relative = {}     # search -> holds a relative entry ('' is the cwd)
+        self._relative = {}     # search -> holds a relative entry ('' is the cwd), or None if not all str
 
     def invalidate(self):
         self._unchanged.clear()
@@ -159,9 +169,13 @@ class Resolver:
         if (current if type(current) is list else list(current)) != recorded:
             return "search path differs from the dump" if path is not None or "." in name else "sys.path differs from the dump"
         # The verdict on the directories searched, once per process.
-        relative = self._relative.get(search_index)
+        try:
+            relative = self._relative[search_index]
+        except KeyError:
+            relative = self._relative[search_index] = (
+                not all(os.path.isabs(entry) for entry in recorded) if plain_entries(recorded) else None)
         if relative is None:
-            relative = self._relative[search_index] = not all(os.path.isabs(entry) for entry in recorded)
+            return "the search path holds an entry that is not a str"
         key = (search_index, entry_index, os.getcwd()) if relative else (search_index, entry_index)
         try:
             return self._trails[key]

@@ -152,3 +152,22 @@ def test_module_added_within_the_mtime_tick_of_the_dump_wins(tmp_path):
     assert "the shadowing textwrap" in plain.stdout
     assert_same_run(plain, archived)
     assert "textwrap" not in served(verbose.stderr)
+
+
+def test_modules_found_through_entries_on_sys_path_that_are_not_str_are_searched_as_plain(tmp_path):
+    # PathFinder skips None and a pathlib.Path and hands bytes to the path
+    # hooks: the dump records no module found through such a list, and
+    # still writes the rest.
+    main = ("import pathlib, sys\n"
+            "import snapshot\n"
+            "sys.path[1:1] = [None, pathlib.Path('nowhere'), b'nowhere']\n"
+            "import textwrap, colorsys\n"
+            "print(textwrap.dedent('  ok'), colorsys.__name__)\n")
+    app = make_app(tmp_path / "app", {"main.py": main})
+    archive = tmp_path / "app.csa"
+    assert dump(archive, ["main.py"], cwd=app).stderr == ""
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert "ok colorsys" in plain.stdout
+    assert_same_run(plain, archived)
+    assert "snapshot" in served(verbose.stderr)
+    assert not {"textwrap", "colorsys"} & served(verbose.stderr)

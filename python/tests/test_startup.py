@@ -246,3 +246,16 @@ def test_directories_dump_did_not_record_mean_a_normal_search(tmp_path, app, for
     assert_same_run(plain, archived)
     assert "codeshare: textwrap: " in verbose.stderr and "the normal search found the recorded file" in verbose.stderr
     assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
+
+
+def test_a_recorded_search_list_holding_an_entry_that_is_not_a_str_means_a_normal_search(tmp_path):
+    # As an archive written through the API might hold it, for a run whose
+    # sys.path is the same: PathFinder skips the None, and so does the check.
+    main = "import os, sys\nif os.environ.get('NONE'):\n    sys.path.insert(1, None)\n" + MAIN
+    app = make_app(tmp_path / "app", {"main.py": main})
+    forged = forge(tmp_path, app, manifest="{**manifest, 'searches': [s[:1] + [None] + s[1:] for s in manifest['searches']]}")
+    plain, archived, verbose = run_both(["main.py"], forged, cwd=app, env={"NONE": "1"})
+    assert_same_run(plain, archived)
+    assert archived.returncode == 7
+    assert ("codeshare: textwrap: the search path holds an entry that is not a str; the normal search found "
+            "the recorded file") in verbose.stderr
