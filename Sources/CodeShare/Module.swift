@@ -265,7 +265,7 @@ private func fileUnchanged(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
 
 // finder.py's ArchiveLoader: get_code and exec_module are importlib's own
 // (SourceFileLoader's), called from these C methods around the loader's
-// part, `_archived_code(fullname)` before and `_release()` after. A C call
+// part, `_archived_code(fullname)` before and `_executed(module)` after. A C call
 // leaves no frame between importlib's frames, which the interpreter trims
 // from the traceback of an exception raised while importing (the body's,
 // or the compiler's on a changed source) and `warnings` skips to find the
@@ -275,7 +275,7 @@ private func fileUnchanged(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
 private var importlibGetCode: PyObjectPointer!
 private var importlibExecModule: PyObjectPointer!
 private var archivedCodeName: PyObjectPointer!
-private var releaseName: PyObjectPointer!
+private var executedName: PyObjectPointer!
 /// The two methods' table; the interpreter keeps pointers into it for ever.
 private var loaderMethodTable: UnsafeMutablePointer<PyMethodDef>? = nil
 
@@ -302,7 +302,7 @@ private func loaderGetCode(_ loader: PyObjectPointer?, _ args: UnsafePointer<PyO
 }
 
 /// loader.exec_module(module): importlib's exec_module, then
-/// `loader._release()` unless the body raised.
+/// `loader._executed(module)` unless the body raised.
 private func loaderExecModule(_ loader: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard count == 1 else {
         raise(PyExc_TypeError, "exec_module() takes a module")
@@ -310,8 +310,8 @@ private func loaderExecModule(_ loader: PyObjectPointer?, _ args: UnsafePointer<
     }
     guard let executed = call(importlibExecModule, loader, args![0]) else { return nil }
     cs_decref(executed)
-    var arguments: [PyObjectPointer?] = [loader]
-    return arguments.withUnsafeMutableBufferPointer { PyObject_VectorcallMethod(releaseName, $0.baseAddress, 1, nil) }
+    var arguments: [PyObjectPointer?] = [loader, args![0]]
+    return arguments.withUnsafeMutableBufferPointer { PyObject_VectorcallMethod(executedName, $0.baseAddress, 2, nil) }
 }
 
 /// The two methods as descriptors of `cls`, around importlib's get_code and exec_module.
@@ -329,10 +329,10 @@ private func loaderMethods(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
     importlibExecModule = execModule
     if loaderMethodTable == nil {
         archivedCodeName = PyUnicode_InternFromString(cString("_archived_code"))
-        releaseName = PyUnicode_InternFromString(cString("_release"))
+        executedName = PyUnicode_InternFromString(cString("_executed"))
         let table = [
             method("get_code", loaderGetCode, "get_code(fullname): the archived code, or SourceFileLoader's"),
-            method("exec_module", loaderExecModule, "exec_module(module): SourceFileLoader's, then the release"),
+            method("exec_module", loaderExecModule, "exec_module(module): SourceFileLoader's, then _executed(module)"),
         ]
         loaderMethodTable = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: table.count)
         loaderMethodTable!.initialize(from: table, count: table.count)

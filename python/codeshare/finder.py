@@ -7,7 +7,8 @@ serves the archived code only if PathFinder picks the recorded file.
 `ArchiveLoader` is a SourceFileLoader whose get_code returns the archived
 code object when the source is unchanged (size and mtime), and otherwise
 does exactly what SourceFileLoader does; once a module body has run, it
-gives back what only the body used.
+gives back what only the body used, and leaves the module the loader plain
+import gives it.
 """
 import _imp
 import os
@@ -118,7 +119,7 @@ class ArchiveLoader(SourceFileLoader):
     archive while the source file is the one that was dumped.
 
     get_code and exec_module are SourceFileLoader's own, called from C
-    methods around this class's part (`_archived_code` before, `_release`
+    methods around this class's part (`_archived_code` before, `_executed`
     after; set below the class): the interpreter trims importlib's frames
     from the traceback of an exception raised while importing (the body's,
     or the compiler's on a changed source), and a frame of this class
@@ -152,11 +153,24 @@ class ArchiveLoader(SourceFileLoader):
         finder.fell_back(fullname, reason)
         return None
 
-    def _release(self):
-        # The body has run: what only it used can go (as unmarshalled code
-        # would be freed); a no-op when the code did not come from the archive.
+    def _executed(self, module):
+        """The body has run: what only it used can go (as unmarshalled code
+        would be freed; a no-op when the code did not come from the archive),
+        and the module gets the loader plain import gives it, so that its
+        spec compares equal to one importlib makes (pydoc.importfile, for one)."""
         if self._finder.release != "off":
             self._finder.archive.release(self.name, protect=self._finder.release == "protect")
+        plain = SourceFileLoader(self.name, self.path)
+        spec = getattr(module, "__spec__", None)
+        if getattr(spec, "loader", None) is self:
+            spec.loader = plain
+        if getattr(module, "__loader__", None) is self:
+            module.__loader__ = plain
+        # A body that put another object in its place in sys.modules may
+        # have copied its globals into it (pygments.formatters does).
+        current = sys.modules.get(self.name)
+        if current is not module and getattr(current, "__loader__", None) is self:
+            current.__loader__ = plain
 
 
 ArchiveLoader.get_code, ArchiveLoader.exec_module = _core.loader_methods(

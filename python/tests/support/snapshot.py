@@ -6,6 +6,12 @@ import json
 import sys
 
 
+def _loader(loader):
+    """A loader's class and attribute names (a loader compares equal to another
+    of its class with the same attributes)."""
+    return [type(loader).__module__, type(loader).__qualname__, sorted(getattr(loader, "__dict__", ()))]
+
+
 def _describe(module):
     spec = getattr(module, "__spec__", None)
     path = getattr(module, "__path__", None)
@@ -17,6 +23,8 @@ def _describe(module):
         "path": list(path) if path is not None else None,
         "origin": getattr(spec, "origin", None),
         "locations": list(locations) if locations is not None else None,
+        "loader": _loader(getattr(module, "__loader__", None)),
+        "spec loader": _loader(getattr(spec, "loader", None)),
     }
 
 
