@@ -12,7 +12,7 @@ import CodeShareFormat
 ///     stats(handle) -> dict
 ///     census(handle) -> (dict, list[int], int)
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
-///     loader_methods(cls, get_code, exec_module) -> (get_code, exec_module)
+///     loader_methods(cls) -> (get_code, exec_module)
 ///     ArchiveError: the one exception type for every refused archive
 
 private var archiveError: PyObjectPointer!
@@ -264,75 +264,89 @@ private func fileUnchanged(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
 }
 
 // finder.py's ArchiveLoader: get_code and exec_module are importlib's own
-// (SourceFileLoader's), called from these C methods around the loader's
-// part, `_archived_code(fullname)` before and `_executed(module)` after. A C call
-// leaves no frame between importlib's frames, which the interpreter trims
-// from the traceback of an exception raised while importing (the body's,
-// or the compiler's on a changed source) and `warnings` skips to find the
-// importer; a Python method of codeshare there would show, keep them all,
-// or pass for the importer. Method descriptors of the class: no object per
-// loader (bound methods and partials would feed the collector).
-private var importlibGetCode: PyObjectPointer!
-private var importlibExecModule: PyObjectPointer!
+// (SourceFileLoader's, the class's base), called from these C methods
+// around the loader's part, `_archived_code(fullname)` before and
+// `_executed(module)` after. A C call leaves no frame between importlib's
+// frames, which the interpreter trims from the traceback of an exception
+// raised while importing (the body's, or the compiler's on a changed
+// source) and `warnings` skips to find the importer; a Python method of
+// codeshare there would show, keep them all, or pass for the importer.
+// Method descriptors of the class: no object per loader (bound methods and
+// partials would feed the collector). Each call finds importlib's method
+// on the base of the class that defines it (PEP 573's defining class), not
+// in a static: a subinterpreter has its own importlib, whose functions are
+// cleared when it ends, and its site.py runs the hook too.
 private var archivedCodeName: PyObjectPointer!
 private var executedName: PyObjectPointer!
+private var getCodeName: PyObjectPointer!
+private var execModuleName: PyObjectPointer!
 /// The two methods' table; the interpreter keeps pointers into it for ever.
 private var loaderMethodTable: UnsafeMutablePointer<PyMethodDef>? = nil
 
-/// `function(first, second)`: one of importlib's methods, on `first`.
-private func call(_ function: PyObjectPointer, _ first: PyObjectPointer?, _ second: PyObjectPointer?) -> PyObjectPointer? {
-    var arguments: [PyObjectPointer?] = [first, second]
+private typealias DefiningClassFunction = @convention(c) (
+    PyObjectPointer?, UnsafeMutablePointer<PyTypeObject>?, UnsafePointer<PyObjectPointer?>?, Int, PyObjectPointer?
+) -> PyObjectPointer?
+
+/// `loader.name(argument)` as the base of `cls` defines it (importlib's
+/// SourceFileLoader method), or `loader.method(argument)` for a method of
+/// codeshare's own (`base` false).
+private func call(_ name: PyObjectPointer, of cls: UnsafeMutablePointer<PyTypeObject>?, base: Bool,
+                  _ loader: PyObjectPointer?, _ argument: PyObjectPointer?) -> PyObjectPointer? {
+    var arguments: [PyObjectPointer?] = [loader, argument]
+    guard base else {
+        return arguments.withUnsafeMutableBufferPointer { PyObject_VectorcallMethod(name, $0.baseAddress, 2, nil) }
+    }
+    guard let cls, let parent = cls.pointee.tp_base,
+          let function = PyObject_GetAttr(UnsafeMutableRawPointer(parent).assumingMemoryBound(to: PyObject.self), name)
+    else { return nil }
+    defer { cs_decref(function) }
     return arguments.withUnsafeMutableBufferPointer { PyObject_Vectorcall(function, $0.baseAddress, 2, nil) }
 }
 
 /// loader.get_code(fullname): `loader._archived_code(fullname)`, or
 /// importlib's get_code if that is None.
-private func loaderGetCode(_ loader: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 1 else {
+private func loaderGetCode(_ loader: PyObjectPointer?, _ cls: UnsafeMutablePointer<PyTypeObject>?,
+                           _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int, _ keywords: PyObjectPointer?) -> PyObjectPointer? {
+    guard count == 1, keywords == nil || PyTuple_Size(keywords) == 0 else {
         raise(PyExc_TypeError, "get_code() takes a module name")
         return nil
     }
-    var arguments: [PyObjectPointer?] = [loader, args![0]]
-    guard let code = arguments.withUnsafeMutableBufferPointer({
-        PyObject_VectorcallMethod(archivedCodeName, $0.baseAddress, 2, nil)
-    }) else { return nil }
+    guard let code = call(archivedCodeName, of: cls, base: false, loader, args![0]) else { return nil }
     guard code == cs_none() else { return code }
     cs_decref(code)
-    return call(importlibGetCode, loader, args![0])
+    return call(getCodeName, of: cls, base: true, loader, args![0])
 }
 
 /// loader.exec_module(module): importlib's exec_module, then
 /// `loader._executed(module)` unless the body raised.
-private func loaderExecModule(_ loader: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 1 else {
+private func loaderExecModule(_ loader: PyObjectPointer?, _ cls: UnsafeMutablePointer<PyTypeObject>?,
+                              _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int, _ keywords: PyObjectPointer?) -> PyObjectPointer? {
+    guard count == 1, keywords == nil || PyTuple_Size(keywords) == 0 else {
         raise(PyExc_TypeError, "exec_module() takes a module")
         return nil
     }
-    guard let executed = call(importlibExecModule, loader, args![0]) else { return nil }
+    guard let executed = call(execModuleName, of: cls, base: true, loader, args![0]) else { return nil }
     cs_decref(executed)
-    var arguments: [PyObjectPointer?] = [loader, args![0]]
-    return arguments.withUnsafeMutableBufferPointer { PyObject_VectorcallMethod(executedName, $0.baseAddress, 2, nil) }
+    return call(executedName, of: cls, base: false, loader, args![0])
 }
 
-/// The two methods as descriptors of `cls`, around importlib's get_code and exec_module.
+/// The two methods as descriptors of `cls`, around its base's get_code and exec_module.
 private func loaderMethods(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 3, let cls = args![0], PyType_Check(cls) != 0, let getCode = args![1], let execModule = args![2] else {
-        raise(PyExc_TypeError, "loader_methods() takes a class, get_code and exec_module")
+    guard count == 1, let cls = args![0], PyType_Check(cls) != 0 else {
+        raise(PyExc_TypeError, "loader_methods() takes a class")
         return nil
     }
-    // Called again when finder.py is imported again: the same functions.
-    cs_incref(getCode)
-    cs_incref(execModule)
-    if let previous = importlibGetCode { cs_decref(previous) }
-    if let previous = importlibExecModule { cs_decref(previous) }
-    importlibGetCode = getCode
-    importlibExecModule = execModule
     if loaderMethodTable == nil {
         archivedCodeName = PyUnicode_InternFromString(cString("_archived_code"))
         executedName = PyUnicode_InternFromString(cString("_executed"))
+        getCodeName = PyUnicode_InternFromString(cString("get_code"))
+        execModuleName = PyUnicode_InternFromString(cString("exec_module"))
+        let flags = METH_METHOD | METH_FASTCALL | METH_KEYWORDS
         let table = [
-            method("get_code", loaderGetCode, "get_code(fullname): the archived code, or SourceFileLoader's"),
-            method("exec_module", loaderExecModule, "exec_module(module): SourceFileLoader's, then _executed(module)"),
+            PyMethodDef(ml_name: cString("get_code"), ml_meth: unsafeBitCast(loaderGetCode as DefiningClassFunction, to: PyCFunction.self),
+                        ml_flags: flags, ml_doc: cString("get_code(fullname): the archived code, or the base class's")),
+            PyMethodDef(ml_name: cString("exec_module"), ml_meth: unsafeBitCast(loaderExecModule as DefiningClassFunction, to: PyCFunction.self),
+                        ml_flags: flags, ml_doc: cString("exec_module(module): the base class's, then _executed(module)")),
         ]
         loaderMethodTable = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: table.count)
         loaderMethodTable!.initialize(from: table, count: table.count)
@@ -363,7 +377,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("census", census, "census(handle) -> ({type: (count, bytes)}, module sizes, pool bytes)"),
         method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read and released"),
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
-        method("loader_methods", loaderMethods, "loader_methods(cls, get_code, exec_module) -> the loader's get_code and exec_module"),
+        method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         PyMethodDef(),
     ]
     // The interpreter keeps pointers into the method table for ever.

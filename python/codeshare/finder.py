@@ -173,5 +173,4 @@ class ArchiveLoader(SourceFileLoader):
             current.__loader__ = plain
 
 
-ArchiveLoader.get_code, ArchiveLoader.exec_module = _core.loader_methods(
-    ArchiveLoader, SourceFileLoader.get_code, SourceFileLoader.exec_module)
+ArchiveLoader.get_code, ArchiveLoader.exec_module = _core.loader_methods(ArchiveLoader)

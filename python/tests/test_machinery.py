@@ -209,3 +209,26 @@ def test_cached_follows_the_pycache_prefix_of_the_run(tmp_path):
         assert_same_run(plain, archived)
         assert "helper" in served(verbose.stderr)
         assert plain.stdout.startswith(prefix if target[1:] or env else os.path.join(app, "__pycache__"))
+
+
+SUBINTERPRETER = """
+import snapshot
+import _xxsubinterpreters as interpreters
+interpreter = interpreters.create()
+interpreters.run_string(interpreter, "import textwrap, json; print(textwrap.dedent('  sub'), json.dumps(1), flush=True)")
+interpreters.destroy(interpreter)
+import argparse, textwrap
+print(textwrap.dedent('  main'), argparse.__name__)
+"""
+
+
+def test_a_subinterpreter_that_ran_the_hook_and_ended_leaves_the_main_one_served(tmp_path):
+    # A subinterpreter runs site.py, and with it the hook, with an importlib
+    # of its own, which is cleared when it ends.
+    app = make_app(tmp_path / "app", {"main.py": SUBINTERPRETER})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert "sub 1\nmain argparse\n" in plain.stdout
+    assert_same_run(plain, archived)
+    assert "argparse" in served(verbose.stderr)
