@@ -156,21 +156,15 @@ class ArchiveLoader(SourceFileLoader):
     def _executed(self, module):
         """The body has run: what only it used can go (as unmarshalled code
         would be freed; a no-op when the code did not come from the archive),
-        and the module gets the loader plain import gives it, so that its
-        spec compares equal to one importlib makes (pydoc.importfile, for one)."""
-        if self._finder.release != "off":
-            self._finder.archive.release(self.name, protect=self._finder.release == "protect")
-        plain = SourceFileLoader(self.name, self.path)
-        spec = getattr(module, "__spec__", None)
-        if getattr(spec, "loader", None) is self:
-            spec.loader = plain
-        if getattr(module, "__loader__", None) is self:
-            module.__loader__ = plain
-        # A body that put another object in its place in sys.modules may
-        # have copied its globals into it (pygments.formatters does).
-        current = sys.modules.get(self.name)
-        if current is not module and getattr(current, "__loader__", None) is self:
-            current.__loader__ = plain
+        and this loader becomes the SourceFileLoader plain import gives the
+        module, wherever the module, its spec or a copy of its globals holds
+        it: a spec then compares equal to one importlib makes
+        (pydoc.importfile, for one)."""
+        finder = self._finder
+        if finder.release != "off":
+            finder.archive.release(self.name, protect=finder.release == "protect")
+        del self._finder, self._source
+        self.__class__ = SourceFileLoader
 
 
 ArchiveLoader.get_code, ArchiveLoader.exec_module = _core.loader_methods(ArchiveLoader)
