@@ -32,10 +32,10 @@ struct LoadedSegment {
     }
 }
 
-/// An open archive: the validated header and tables, the file kept open to
-/// read segments on demand, and what this process has loaded so far.
+/// An open archive: the validated header and tables, the file to read
+/// segments from on demand, and what this process has loaded so far.
 final class ArchiveReader {
-    let file: FileDescriptor
+    let file: ArchiveFile
     let header: ArchiveHeader
     let modules: [ModuleRecord]
     let chunks: [SegmentDescriptor]
@@ -47,6 +47,8 @@ final class ArchiveReader {
     /// The stage of loading any thread can run; shared with `readAhead`.
     private let preparer: PartPreparer
     private var readAhead: ReadAhead?
+    /// Whether the first `code()` call starts `readAhead`.
+    private var readAheadArmed = false
     /// Pool chunks `publish` has seen ready, by chunk number - 1: most
     /// deferred slots name a shared string.
     private let readyChunks: UnsafeMutablePointer<LoadedSegment?>
@@ -61,7 +63,7 @@ final class ArchiveReader {
         var bytesReleased = 0
     }
 
-    private init(file: FileDescriptor, header: ArchiveHeader, modules: [ModuleRecord],
+    private init(file: ArchiveFile, header: ArchiveHeader, modules: [ModuleRecord],
                  chunks: [SegmentDescriptor], tables: [UInt8], stringsStart: Int) {
         self.file = file
         self.header = header
@@ -84,18 +86,21 @@ final class ArchiveReader {
         readAhead?.stop()
         preparer.deallocate()
         readyChunks.deallocate()
-        file.close()
+        file.deallocate()
     }
 
-    /// Starts preparing every module in archive order on another thread,
-    /// for an archive of one program's imports, big enough to gain from it,
-    /// on a machine with a core to spare; answers whether it started.
+    /// Has every module prepared in archive order on another thread from
+    /// the first `code()` call on (a process that loads nothing starts no
+    /// thread and opens no file), for an archive of one program's imports,
+    /// big enough to gain from it, on a machine with a core to spare;
+    /// answers whether it will.
     func startReadingAhead() -> Bool {
         let bytes = modules.reduce(0) { $0 + $1.segment.length + Int($1.runOnceSize) } + chunks.reduce(0) { $0 + $1.length }
-        guard readAhead == nil, header.loadedTogether, bytes >= ReadAhead.minimumBytes, cs_usable_cpus() > 1
+        guard readAhead == nil, !readAheadArmed, header.loadedTogether, bytes >= ReadAhead.minimumBytes,
+              cs_usable_cpus() > 1
         else { return false }
-        readAhead = ReadAhead.start(preparer)
-        return readAhead != nil
+        readAheadArmed = true
+        return true
     }
 
     /// Bytes read by every thread so far, and the pool chunks among them.
@@ -108,24 +113,24 @@ final class ArchiveReader {
     }
 
     /// Opens and validates an archive for the running interpreter: header,
-    /// then the tables' checksum and bounds. No module is read yet.
+    /// then the tables' checksum and bounds. No module is read yet, and the
+    /// file is closed again (ArchiveFile).
     static func open(_ path: UnsafePointer<CChar>) -> Result<ArchiveReader, ArchiveError> {
         let file: FileDescriptor
         switch FileDescriptor.openReadOnly(path) {
         case .success(let opened): file = opened
         case .failure(let error): return .failure(.io(errno: error.code))
         }
-        let result = validate(file)
-        if case .failure = result { file.close() }
-        return result
-    }
-
-    private static func validate(_ file: FileDescriptor) -> Result<ArchiveReader, ArchiveError> {
-        let fileSize: UInt64
-        switch file.size() {
-        case .success(let size): fileSize = size
+        defer { file.close() }
+        switch ArchiveFile.Identity.of(file) {
+        case .success(let identity): return validate(file, at: path, identity: identity)
         case .failure(let error): return .failure(.io(errno: error.code))
         }
+    }
+
+    private static func validate(_ file: FileDescriptor, at path: UnsafePointer<CChar>,
+                                 identity: ArchiveFile.Identity) -> Result<ArchiveReader, ArchiveError> {
+        let fileSize = identity.size
         if fileSize < UInt64(ArchiveHeader.size) { return .failure(fileSize == 0 ? .empty : .truncated) }
         var headerBytes = [UInt8](repeating: 0, count: ArchiveHeader.size)
         if let error = read(file, into: &headerBytes, at: 0) { return .failure(error) }
@@ -167,8 +172,8 @@ final class ArchiveReader {
         if !ok || Int(header.manifestOffset) + Int(header.manifestLength) > stringsSize {
             return .failure(.badReference)
         }
-        return .success(ArchiveReader(file: file, header: header, modules: modules, chunks: chunks,
-                                      tables: tables, stringsStart: fixedSize))
+        return .success(ArchiveReader(file: ArchiveFile(path: path, identity: identity), header: header,
+                                      modules: modules, chunks: chunks, tables: tables, stringsStart: fixedSize))
     }
 
     private static func read(_ file: FileDescriptor, into bytes: inout [UInt8], at offset: UInt64) -> ArchiveError? {
@@ -187,6 +192,12 @@ final class ArchiveReader {
     /// call: its segment and the pool chunks it refers to, nothing else.
     func code(module index: Int) -> Result<PyObjectPointer, ArchiveError> {
         if let root = roots[index] { return .success(root) }
+        if readAheadArmed {
+            readAheadArmed = false
+            readAhead = ReadAhead.start(preparer)
+        }
+        // The file stays open for the reads of this call only (ArchiveFile).
+        defer { file.close(for: .interpreter) }
         let record = modules[index]
         switch publish(preparer.take(index) ?? preparer.prepare(index, fresh: true, by: .interpreter)) {
         case .failure(let error):
@@ -305,12 +316,15 @@ final class ArchiveReader {
             parts.append((record.runOnceOffset, Int(record.runOnceSize), Int(record.runOnceSize), record.runOnceChecksum))
         }
         var totals: [TypeID: (count: Int, bytes: Int)] = [:]
+        defer { file.close(for: .interpreter) }
         for part in parts {
             var memory: UnsafeMutableRawPointer? = nil
             if posix_memalign(&memory, 16, max(part.length, 16)) != 0 { return .failure(.outOfMemory) }
             let base = memory!
             defer { free(base) }
-            if let error = preparer.read(part.length, at: part.offset, into: base, checksum: part.checksum) { return .failure(error) }
+            if let error = preparer.read(part.length, at: part.offset, into: base, checksum: part.checksum, by: .interpreter) {
+                return .failure(error)
+            }
             let walked = ObjectImage.forEachObject(in: base, size: part.objectsSize) { type, object, available in
                 guard let size = ObjectImage.walk(type, object, available: available, slot: { _ in true }) else { return nil }
                 let total = totals[type] ?? (0, 0)

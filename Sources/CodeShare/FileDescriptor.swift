@@ -24,13 +24,6 @@ struct FileDescriptor {
         }
     }
 
-    /// The file's current size in bytes.
-    func size() -> Result<UInt64, Errno> {
-        var size: UInt64 = 0
-        if cs_file_size(raw, &size) != 0 { return .failure(.current) }
-        return .success(size)
-    }
-
     /// Reads exactly `count` bytes at `offset`; a short file is `.truncated`.
     func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: UInt64) -> Result<Void, ReadFailure> {
         var done = 0

@@ -372,7 +372,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("open", open, "open(path) -> (handle, names, metadata, manifest): validate an archive"),
         method("load", load, "load(handle, index) -> code: materialize one module's code"),
         method("release", release, "release(handle, index, protect) -> int: give back the module's run-once pages nothing reaches"),
-        method("read_ahead", readAhead, "read_ahead(handle) -> bool: prepare every module on another thread, in archive order"),
+        method("read_ahead", readAhead, "read_ahead(handle) -> bool: from the first load on, prepare every module on another thread"),
         method("header", header, "header(handle) -> dict: the archive header"),
         method("census", census, "census(handle) -> ({type: (count, bytes)}, module sizes, pool bytes)"),
         method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read and released"),

@@ -39,7 +39,7 @@ struct PartPreparer {
         case readAhead = 0, interpreter
     }
 
-    let file: FileDescriptor
+    let file: ArchiveFile
     let moduleCount: Int
     let partCount: Int
     /// Each part's segment descriptor.
@@ -67,7 +67,7 @@ struct PartPreparer {
     /// interpreter cannot reuse.
     let scratch: UnsafeMutablePointer<DeferredSlots>
 
-    init(file: FileDescriptor, modules: [ModuleRecord], chunks: [SegmentDescriptor],
+    init(file: ArchiveFile, modules: [ModuleRecord], chunks: [SegmentDescriptor],
          segmentSlots: SegmentArena.Slots, runOnceSlots: SegmentArena.Slots) {
         self.file = file
         moduleCount = modules.count
@@ -193,7 +193,7 @@ struct PartPreparer {
             for memory in owned { free(memory) }
             return .failure(error)
         }
-        if let error = read(descriptor.length, at: descriptor.offset, into: base, checksum: descriptor.checksum) {
+        if let error = read(descriptor.length, at: descriptor.offset, into: base, checksum: descriptor.checksum, by: worker) {
             return fail(error)
         }
         let record: ModuleRecord? = part < moduleCount ? records[part] : nil
@@ -204,7 +204,7 @@ struct PartPreparer {
                 return fail(.outOfMemory)
             }
             if fresh || runOnceSlots.start == nil { owned.append(memory) }
-            if let error = read(runOnceSize, at: record.runOnceOffset, into: memory, checksum: record.runOnceChecksum) {
+            if let error = read(runOnceSize, at: record.runOnceOffset, into: memory, checksum: record.runOnceChecksum, by: worker) {
                 return fail(error)
             }
             runOnceBase = memory
@@ -280,12 +280,9 @@ struct PartPreparer {
 
     /// Reads `count` bytes at `offset` into `base` and checks them against
     /// `checksum` before anything else looks at them.
-    func read(_ count: Int, at offset: UInt64, into base: UnsafeMutableRawPointer, checksum: UInt64) -> ArchiveError? {
-        switch file.read(into: base, count: count, at: offset) {
-        case .success: break
-        case .failure(.truncated): return .truncated
-        case .failure(.errno(let error)): return .io(errno: error.code)
-        }
+    func read(_ count: Int, at offset: UInt64, into base: UnsafeMutableRawPointer, checksum: UInt64,
+              by worker: Worker) -> ArchiveError? {
+        if let error = file.read(into: base, count: count, at: offset, by: worker) { return error }
         return Checksum.of(base, count: count) == checksum ? nil : .segmentChecksum
     }
 

@@ -52,6 +52,7 @@ final class ReadAhead {
             let shared = argument!.assumingMemoryBound(to: Shared.self)
             let preparer = shared.pointee.preparer
             var faultAhead = FaultAhead()
+            defer { preparer.file.close(for: .readAhead) }
             for module in 0..<preparer.moduleCount {
                 while true {
                     let reached = cs_load_ordered(preparer.progress)
@@ -59,7 +60,9 @@ final class ReadAhead {
                     if cs_load_acquire(shared.pointee.stop) != 0 { return nil }
                     // Ahead of the imports: fault in pages to come rather than sleep.
                     if faultAhead.step(preparer, preparing: module) { continue }
-                    // Asleep until the imports are half a window closer.
+                    // Asleep until the imports are half a window closer,
+                    // the file closed meanwhile (the program may be running).
+                    preparer.file.close(for: .readAhead)
                     cs_store_ordered(preparer.wakeAt, UInt32(module - ReadAhead.window / 2 + 1))
                     let timedOut = cs_wait_while_equal(preparer.progress, reached, ReadAhead.patience) != 0
                     cs_store_ordered(preparer.wakeAt, 0)

@@ -10,6 +10,7 @@ public enum ArchiveError: Error, Equatable {
     case optimizationMismatch
     case debugRangesMismatch
     case truncated
+    case replaced
     case tablesChecksum
     case segmentChecksum
     case badReference
@@ -27,6 +28,7 @@ public enum ArchiveError: Error, Equatable {
         case .optimizationMismatch: return "written under another -O optimization level"
         case .debugRangesMismatch: return "written with another -X no_debug_ranges setting"
         case .truncated: return "truncated or resized archive file"
+        case .replaced: return "the archive file was replaced or changed since it was opened"
         case .tablesChecksum: return "corrupted module index (checksum mismatch)"
         case .segmentChecksum: return "corrupted module data (checksum mismatch)"
         case .badReference: return "corrupted module data (reference out of bounds)"

@@ -2,6 +2,7 @@
 module loaded from source is served from the archive."""
 import pytest
 
+from conftest import run_python
 from importing import assert_same_run, dump, make_app, run_both, served, source_modules, without_snapshot
 
 PROGRAMS = {
@@ -131,4 +132,39 @@ def test_an_int_in_many_constants_gets_a_reference_for_each(tmp_path):
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
     assert "references 20 (202, 'f3')" in plain.stdout, plain.stdout + plain.stderr
     assert "probe" in served(verbose.stderr)
+    assert_same_run(plain, archived)
+
+
+DESCRIPTORS = """
+import os, sys
+def descriptors():
+    return sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
+import argparse, email.parser, http.client, decimal, json, logging, unittest, asyncio
+print("after imports", descriptors())
+with open(sys.executable, "rb") as file:
+    print("opened", file.fileno())
+os.closerange(3, 1024)   # as a daemon does
+import xml.etree.ElementTree, zipfile, tarfile, csv, sqlite3
+print("after closerange", descriptors(), xml.etree.ElementTree.fromstring("<a>ok</a>").text)
+"""
+
+
+def test_the_program_has_the_file_descriptors_it_has_under_plain_python(tmp_path):
+    # codeshare holds the archive open only while it reads a module (the
+    # read-ahead thread, off here, may be reading when the program looks),
+    # and goes on serving after a daemon's closerange.
+    app = make_app(tmp_path / "app", {"main.py": DESCRIPTORS})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"CODESHARE_READAHEAD": "off"})
+    assert "after closerange" in plain.stdout
+    assert_same_run(plain, archived)
+    assert {"xml.etree.ElementTree", "zipfile", "sqlite3"} <= served(verbose.stderr)
+    assert "fell back" not in verbose.stderr.replace("fell back 0", "")
+    # A process that loads nothing from an archive big enough to read ahead
+    # starts no thread and opens no file (a child that lists its descriptors).
+    big = run_python(["-c", f"import codeshare.archive; print(codeshare.archive.open({str(archive)!r}).read_ahead())"])
+    assert big.stdout == "True\n"
+    child = ["-c", "import os; print(sorted(os.listdir('/proc/self/fd')))"]
+    plain, archived, _ = run_both(child, archive, cwd=app)
     assert_same_run(plain, archived)

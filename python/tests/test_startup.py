@@ -79,6 +79,32 @@ def test_concurrent_dumps_while_processes_start(tmp_path, app):
     assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
 
 
+REPLACES_ITS_ARCHIVE = """
+import os, shutil, sys
+import json
+archive = os.environ.get("CODESHARE_ARCHIVE")
+if archive:   # a new dump lands while the program runs: another file, the same content
+    shutil.copyfile(archive, archive + ".new")
+    os.replace(archive + ".new", archive)
+import textwrap, argparse
+print(json.dumps([1]), textwrap.dedent("  ok"), argparse.__name__)
+"""
+
+
+def test_an_archive_replaced_while_a_process_uses_it_is_not_mixed_with_the_old_index(tmp_path):
+    # The process read the old file's index; every later read must come
+    # from that file, or the module loads as plain.
+    app = make_app(tmp_path / "app", {"main.py": REPLACES_ITS_ARCHIVE})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"CODESHARE_READAHEAD": "off"})
+    assert "[1] ok argparse" in plain.stdout
+    assert_same_run(plain, archived)
+    assert "json" in served(verbose.stderr)
+    assert (f"codeshare: fell back on textwrap: {archive}: module textwrap: the archive file was replaced or "
+            "changed since it was opened") in verbose.stderr
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/python3.11"),
                     reason="needs root (to run as nobody) and Debian's python3.11 (nobody cannot enter /root)")
 def test_read_only_archive_of_another_user_is_served(tmp_path, app):

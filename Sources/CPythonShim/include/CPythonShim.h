@@ -116,10 +116,16 @@ static inline int cs_code_debug_ranges(void) {
 static inline int cs_errno(void) { return errno; }
 static inline int cs_open_read_only(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
 static inline int cs_close(int fd) { return close(fd); }
-static inline int cs_file_size(int fd, unsigned long long *size) {
+
+// What identifies an open file: its device, inode, size and mtime in ns.
+static inline int cs_file_identity(int fd, unsigned long long *device, unsigned long long *inode,
+                                   unsigned long long *size, long long *mtime_ns) {
     struct stat status;
     if (fstat(fd, &status) != 0) return -1;
+    *device = (unsigned long long)status.st_dev;
+    *inode = (unsigned long long)status.st_ino;
     *size = (unsigned long long)status.st_size;
+    *mtime_ns = (long long)status.st_mtim.tv_sec * 1000000000LL + status.st_mtim.tv_nsec;
     return 0;
 }
 

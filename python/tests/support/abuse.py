@@ -8,7 +8,7 @@
         Prints the ArchiveError of opening and loading PATH, or "ok".
     abuse.py in-use GOOD OTHER WORKDIR
         Loads modules while the archive file is truncated, rewritten in
-        place and replaced on disk.
+        place (its size and mtime kept) and replaced on disk.
 """
 import os
 import random
@@ -99,14 +99,19 @@ def in_use(good, other, workdir):
     archive = codeshare.archive.open(path)
     names = archive.names
     archive.code(names[0])
-    # Truncated in place: reads come up short, an error, never SIGBUS.
-    os.truncate(path, os.path.getsize(path) // 3)
+    status = os.stat(path)
+    # Truncated in place: no longer the file the index came from, an error
+    # (and a read that comes up short is one too, never SIGBUS).
+    os.truncate(path, status.st_size // 3)
     results = [use_one(archive, name) for name in names[1:3]]
-    # Rewritten in place with other bytes: the checksums refuse them.
+    # Rewritten in place with other bytes, its size and mtime put back: the
+    # checksums refuse them.
     with open(other, "rb") as source, open(path, "r+b") as target:
-        target.write(source.read())
+        target.write(source.read()[:status.st_size].ljust(status.st_size, b"\0"))
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
     results += [use_one(archive, name) for name in names[3:5]]
-    # Replaced on disk (rename): an open archive keeps reading its own file.
+    # Replaced on disk (rename, as a new dump lands): an open archive
+    # refuses the new file's parts, never mixing them with its index.
     second = os.path.join(workdir, "second.csa")
     shutil.copyfile(good, second)
     before = codeshare.archive.open(second)

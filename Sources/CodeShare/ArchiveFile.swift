@@ -1,0 +1,83 @@
+import CPythonShim
+import CodeShareFormat
+
+/// The archive's file, open only while a worker reads from it. A program
+/// that lists or closes its descriptors (a daemon's closerange, a test of
+/// pass_fds) sees none of codeshare's between imports, and its own opens
+/// get the numbers they get under plain Python. Each worker opens the file
+/// on its first read and keeps it for the rest of its burst: the
+/// interpreter until its `code()` call returns, the read-ahead thread
+/// until it sleeps (a window ahead of the imports) or ends. Every open checks that the path still names the file the
+/// tables were read from: a part of an archive replaced since (a new dump)
+/// is refused, never mixed with the tables of the old one. Plain values and
+/// raw memory, shared by copy with the read-ahead thread; each worker
+/// touches only its own descriptor.
+struct ArchiveFile {
+    /// What tells the file apart from any other at the same path.
+    struct Identity: Equatable {
+        let device: UInt64
+        let inode: UInt64
+        let size: UInt64
+        let mtimeNanoseconds: Int64
+
+        static func of(_ file: FileDescriptor) -> Result<Identity, Errno> {
+            var device: UInt64 = 0, inode: UInt64 = 0, size: UInt64 = 0, mtime: Int64 = 0
+            if cs_file_identity(file.raw, &device, &inode, &size, &mtime) != 0 { return .failure(.current) }
+            return .success(Identity(device: device, inode: inode, size: size, mtimeNanoseconds: mtime))
+        }
+    }
+
+    let identity: Identity
+    private let path: UnsafeMutablePointer<CChar>
+    /// Each worker's descriptor (PartPreparer.Worker's raw value), -1 while closed.
+    private let descriptors: UnsafeMutablePointer<Int32>
+
+    /// The file at `path`, which `identity` describes (the caller read its tables).
+    init(path: UnsafePointer<CChar>, identity: Identity) {
+        let length = strlen(path) + 1
+        self.path = .allocate(capacity: length)
+        self.path.initialize(from: path, count: length)
+        self.identity = identity
+        descriptors = .allocate(capacity: 2)
+        descriptors.initialize(repeating: -1, count: 2)
+    }
+
+    /// Reads exactly `count` bytes at `offset` with `worker`'s descriptor,
+    /// opening the file first if that worker has it closed.
+    func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: UInt64,
+              by worker: PartPreparer.Worker) -> ArchiveError? {
+        let slot = descriptors + worker.rawValue
+        if slot.pointee < 0 {
+            switch FileDescriptor.openReadOnly(path) {
+            case .failure(let error):
+                return .io(errno: error.code)
+            case .success(let file):
+                guard case .success(let current) = Identity.of(file), current == identity else {
+                    file.close()
+                    return .replaced
+                }
+                slot.pointee = file.raw
+            }
+        }
+        switch FileDescriptor(raw: slot.pointee).read(into: buffer, count: count, at: offset) {
+        case .success: return nil
+        case .failure(.truncated): return .truncated
+        case .failure(.errno(let error)): return .io(errno: error.code)
+        }
+    }
+
+    /// Ends `worker`'s burst of reads.
+    func close(for worker: PartPreparer.Worker) {
+        let slot = descriptors + worker.rawValue
+        if slot.pointee >= 0 { FileDescriptor(raw: slot.pointee).close() }
+        slot.pointee = -1
+    }
+
+    /// Closes what is open and frees the path; no worker may read any more.
+    func deallocate() {
+        close(for: .interpreter)
+        close(for: .readAhead)
+        descriptors.deallocate()
+        path.deallocate()
+    }
+}
