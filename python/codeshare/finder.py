@@ -131,6 +131,17 @@ class ArchiveLoader(SourceFileLoader):
         self._finder = finder
         self._source = source   # (st_size, st_mtime_ns) of the source at the dump
 
+    def __eq__(self, other):
+        """Compares as the SourceFileLoader it stands in for, which equals one
+        of its class with the same attributes: a spec of a module not yet
+        imported equals the spec the import gives it, as under plain import.
+        (A subclass's __eq__ answers whichever side it is on.)"""
+        if type(other) is not SourceFileLoader and type(other) is not ArchiveLoader:
+            return NotImplemented
+        return self.name == other.name and self.path == other.path
+
+    __hash__ = SourceFileLoader.__hash__
+
     def _archived_code(self, fullname):
         """The archived code of this module, or None (SourceFileLoader's then)."""
         if fullname != self.name:

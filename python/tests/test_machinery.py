@@ -232,3 +232,26 @@ def test_a_subinterpreter_that_ran_the_hook_and_ended_leaves_the_main_one_served
     assert "sub 1\nmain argparse\n" in plain.stdout
     assert_same_run(plain, archived)
     assert "argparse" in served(verbose.stderr)
+
+
+SPECS = """
+import importlib.machinery, importlib.util
+found = importlib.util.find_spec("colorsys")
+print(found.loader == importlib.machinery.SourceFileLoader("colorsys", found.origin),
+      importlib.machinery.SourceFileLoader("colorsys", found.origin) == found.loader)
+import colorsys, pydoc
+print(colorsys.__spec__ == found, found == colorsys.__spec__, hash(found.loader) == hash(colorsys.__loader__))
+print(pydoc.importfile(colorsys.__file__).__spec__ == colorsys.__spec__)
+"""
+
+
+def test_specs_of_served_modules_compare_as_those_plain_import_makes(tmp_path):
+    # A spec found before the import holds codeshare's loader, which
+    # compares as a SourceFileLoader; after the import the module has one.
+    app = make_app(tmp_path / "app", {"main.py": SPECS})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "True True\nTrue True True\nTrue\n", plain.stderr
+    assert_same_run(plain, archived)
+    assert {"colorsys", "pydoc"} <= served(verbose.stderr)
