@@ -66,10 +66,19 @@ struct ArchiveFile {
         }
     }
 
-    /// Ends `worker`'s burst of reads.
+    /// Ends `worker`'s burst of reads. A descriptor that names another
+    /// file (device and inode) is left alone: the program closed ours (a
+    /// closerange while the read-ahead thread read) and the number is its
+    /// file's now.
     func close(for worker: PartPreparer.Worker) {
         let slot = descriptors + worker.rawValue
-        if slot.pointee >= 0 { FileDescriptor(raw: slot.pointee).close() }
+        if slot.pointee >= 0 {
+            let file = FileDescriptor(raw: slot.pointee)
+            if case .success(let current) = Identity.of(file),
+               current.device == identity.device, current.inode == identity.inode {
+                file.close()
+            }
+        }
         slot.pointee = -1
     }
 

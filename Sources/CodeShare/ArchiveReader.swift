@@ -47,8 +47,8 @@ final class ArchiveReader {
     /// The stage of loading any thread can run; shared with `readAhead`.
     private let preparer: PartPreparer
     private var readAhead: ReadAhead?
-    /// Whether the first `code()` call starts `readAhead`.
-    private var readAheadArmed = false
+    /// The first module whose `code()` starts `readAhead`, until it has.
+    private var readAheadFrom: Int?
     /// Pool chunks `publish` has seen ready, by chunk number - 1: most
     /// deferred slots name a shared string.
     private let readyChunks: UnsafeMutablePointer<LoadedSegment?>
@@ -90,16 +90,17 @@ final class ArchiveReader {
     }
 
     /// Has every module prepared in archive order on another thread from
-    /// the first `code()` call on (a process that loads nothing starts no
-    /// thread and opens no file), for an archive of one program's imports,
-    /// big enough to gain from it, on a machine with a core to spare;
-    /// answers whether it will.
-    func startReadingAhead() -> Bool {
+    /// the first `code()` call of a module past the first `after` on (those
+    /// the interpreter imports before the program: a process that imports
+    /// nothing itself starts no thread and holds no file open), for an
+    /// archive of one program's imports, big enough to gain from it, on a
+    /// machine with a core to spare; answers whether it will.
+    func startReadingAhead(after: Int) -> Bool {
         let bytes = modules.reduce(0) { $0 + $1.segment.length + Int($1.runOnceSize) } + chunks.reduce(0) { $0 + $1.length }
-        guard readAhead == nil, !readAheadArmed, header.loadedTogether, bytes >= ReadAhead.minimumBytes,
+        guard readAhead == nil, readAheadFrom == nil, header.loadedTogether, bytes >= ReadAhead.minimumBytes,
               cs_usable_cpus() > 1
         else { return false }
-        readAheadArmed = true
+        readAheadFrom = after
         return true
     }
 
@@ -192,8 +193,8 @@ final class ArchiveReader {
     /// call: its segment and the pool chunks it refers to, nothing else.
     func code(module index: Int) -> Result<PyObjectPointer, ArchiveError> {
         if let root = roots[index] { return .success(root) }
-        if readAheadArmed {
-            readAheadArmed = false
+        if let from = readAheadFrom, index >= from {
+            readAheadFrom = nil
             readAhead = ReadAhead.start(preparer)
         }
         // The file stays open for the reads of this call only (ArchiveFile).

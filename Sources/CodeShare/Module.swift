@@ -7,7 +7,7 @@ import CodeShareFormat
 ///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool) -> bytes
 ///     open(path: str) -> (handle, names: list[str], metadata: list[bytes], manifest: bytes)
 ///     load(handle, index: int) -> code
-///     read_ahead(handle) -> bool
+///     read_ahead(handle, after: int) -> bool
 ///     header(handle) -> dict
 ///     stats(handle) -> dict
 ///     census(handle) -> (dict, list[int], int)
@@ -194,8 +194,14 @@ private func release(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?
 }
 
 private func readAhead(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard let archive = onlyArchive(args, count, "read_ahead() takes an archive handle") else { return nil }
-    return PyBool_FromLong(archive.startReadingAhead() ? 1 : 0)
+    let usage: StaticString = "read_ahead() takes an archive handle and a module count"
+    guard count == 2, let archive = onlyArchive(args, 1, usage) else {
+        if PyErr_Occurred() == nil { raise(PyExc_TypeError, usage) }
+        return nil
+    }
+    let after = PyLong_AsSsize_t(args![1])
+    if after == -1 && PyErr_Occurred() != nil { return nil }
+    return PyBool_FromLong(archive.startReadingAhead(after: max(after, 0)) ? 1 : 0)
 }
 
 private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
@@ -372,7 +378,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("open", open, "open(path) -> (handle, names, metadata, manifest): validate an archive"),
         method("load", load, "load(handle, index) -> code: materialize one module's code"),
         method("release", release, "release(handle, index, protect) -> int: give back the module's run-once pages nothing reaches"),
-        method("read_ahead", readAhead, "read_ahead(handle) -> bool: from the first load on, prepare every module on another thread"),
+        method("read_ahead", readAhead, "read_ahead(handle, after) -> bool: from the first load past `after` modules, prepare all on a thread"),
         method("header", header, "header(handle) -> dict: the archive header"),
         method("census", census, "census(handle) -> ({type: (count, bytes)}, module sizes, pool bytes)"),
         method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read and released"),

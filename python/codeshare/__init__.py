@@ -67,7 +67,7 @@ def install():
             print(f"codeshare: CODESHARE_READAHEAD={read_ahead!r} is not 'on' or 'off'; reading ahead",
                   file=sys.stderr)
         if read_ahead != "off":
-            archive.read_ahead()
+            archive.read_ahead(after=archive.manifest["startup"])
         finder = ArchiveFinder(archive, verbose=verbose, check_sources=check != "none", release=release)
         position = next((index for index, entry in enumerate(sys.meta_path)
                          if getattr(entry, "__name__", None) == "PathFinder"), len(sys.meta_path))

@@ -7,7 +7,7 @@
         a.manifest                   # what was recorded with the whole archive
         a.code(name)                 # its code object, materialized on first call
         a.release(name)              # after running it: give back what only the body used
-        a.read_ahead()               # from the first code() on, prepare every module on another thread
+        a.read_ahead(after=0)        # from the first code() past `after` modules, prepare all on a thread
 
     archive.file_unchanged(path, size, mtime_ns)   # a module's source is the one dumped
 
@@ -112,14 +112,14 @@ class Archive:
         except ArchiveError as error:
             raise ArchiveError(f"{self.path}: module {name}: {error}") from None
 
-    def read_ahead(self):
+    def read_ahead(self, *, after=0):
         """Has every module prepared (read, checked, relocated) on another
-        thread, in archive order, from the first `code()` on, so that
-        `code()` mostly finds its module ready and only fills in the
-        interpreter's own objects. Only for an archive of one program's
-        imports (`together`) of 2 MiB or more, on a machine with a second
-        core; returns whether the thread will start."""
-        return _core.read_ahead(self._handle)
+        thread, in archive order, from the first `code()` of a module past
+        the first `after` on, so that `code()` mostly finds its module ready
+        and only fills in the interpreter's own objects. Only for an archive
+        of one program's imports (`together`) of 2 MiB or more, on a machine
+        with a second core; returns whether the thread will start."""
+        return _core.read_ahead(self._handle, after)
 
     def release(self, name, *, protect=False):
         """Once the module's code has run: gives back the memory of what only

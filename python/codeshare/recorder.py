@@ -167,7 +167,8 @@ class Recorder:
         # a run parses only those it compares.
         manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,
                     "listings": {directory: marshal.dumps(names) for directory, names in listings.items()},
-                    "extensions": extensions, "bytecode": bytecode_conditions(), "argv": list(sys.argv)}
+                    "extensions": extensions, "bytecode": bytecode_conditions(), "argv": list(sys.argv),
+                    "startup": sum(order[name] < len(earlier) for name, _, _ in entries)}
         return entries, manifest
 
     def write(self, path):

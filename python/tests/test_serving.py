@@ -161,10 +161,12 @@ def test_the_program_has_the_file_descriptors_it_has_under_plain_python(tmp_path
     assert_same_run(plain, archived)
     assert {"xml.etree.ElementTree", "zipfile", "sqlite3"} <= served(verbose.stderr)
     assert "fell back" not in verbose.stderr.replace("fell back 0", "")
-    # A process that loads nothing from an archive big enough to read ahead
-    # starts no thread and opens no file (a child that lists its descriptors).
+    # A process that imports nothing itself (what site.py imports aside,
+    # served too) from an archive big enough to read ahead starts no thread
+    # and holds no file open: a child that lists its descriptors.
     big = run_python(["-c", f"import codeshare.archive; print(codeshare.archive.open({str(archive)!r}).read_ahead())"])
     assert big.stdout == "True\n"
-    child = ["-c", "import os; print(sorted(os.listdir('/proc/self/fd')))"]
-    plain, archived, _ = run_both(child, archive, cwd=app)
+    child = ["-c", "import os; print(sorted(os.listdir('/proc/self/fd')), len(os.listdir('/proc/self/task')))"]
+    plain, archived, verbose = run_both(child, archive, cwd=app)
     assert_same_run(plain, archived)
+    assert served(verbose.stderr), "site.py's imports are served"
