@@ -293,47 +293,58 @@ private typealias DefiningClassFunction = @convention(c) (
     PyObjectPointer?, UnsafeMutablePointer<PyTypeObject>?, UnsafePointer<PyObjectPointer?>?, Int, PyObjectPointer?
 ) -> PyObjectPointer?
 
-/// `loader.name(argument)` as the base of `cls` defines it (importlib's
-/// SourceFileLoader method), or `loader.method(argument)` for a method of
-/// codeshare's own (`base` false).
-private func call(_ name: PyObjectPointer, of cls: UnsafeMutablePointer<PyTypeObject>?, base: Bool,
-                  _ loader: PyObjectPointer?, _ argument: PyObjectPointer?) -> PyObjectPointer? {
+/// `loader.name(argument)`: the loader's own part, in finder.py.
+private func callOwn(_ name: PyObjectPointer, _ loader: PyObjectPointer?, _ argument: PyObjectPointer?) -> PyObjectPointer? {
     var arguments: [PyObjectPointer?] = [loader, argument]
-    guard base else {
-        return arguments.withUnsafeMutableBufferPointer { PyObject_VectorcallMethod(name, $0.baseAddress, 2, nil) }
+    return arguments.withUnsafeMutableBufferPointer { PyObject_VectorcallMethod(name, $0.baseAddress, 2, nil) }
+}
+
+/// `name(loader, argument)` as the base of `cls` (importlib's
+/// SourceFileLoader) defines it.
+private func callBase(_ name: PyObjectPointer, of cls: UnsafeMutablePointer<PyTypeObject>?,
+                      _ loader: PyObjectPointer?, _ argument: PyObjectPointer?) -> PyObjectPointer? {
+    guard let parent = cls?.pointee.tp_base else {
+        raise(PyExc_TypeError, "the loader's class has no base class")
+        return nil
     }
-    guard let cls, let parent = cls.pointee.tp_base,
-          let function = PyObject_GetAttr(UnsafeMutableRawPointer(parent).assumingMemoryBound(to: PyObject.self), name)
+    guard let function = PyObject_GetAttr(UnsafeMutableRawPointer(parent).assumingMemoryBound(to: PyObject.self), name)
     else { return nil }
     defer { cs_decref(function) }
+    var arguments: [PyObjectPointer?] = [loader, argument]
     return arguments.withUnsafeMutableBufferPointer { PyObject_Vectorcall(function, $0.baseAddress, 2, nil) }
+}
+
+/// The one positional argument of a loader method, or nil with a TypeError.
+private func onlyArgument(_ args: UnsafePointer<PyObjectPointer?>?, _ count: Int, _ keywords: PyObjectPointer?,
+                          _ usage: StaticString) -> PyObjectPointer? {
+    guard count == 1, keywords == nil || PyTuple_Size(keywords) == 0 else {
+        raise(PyExc_TypeError, usage)
+        return nil
+    }
+    return args![0]
 }
 
 /// loader.get_code(fullname): `loader._archived_code(fullname)`, or
 /// importlib's get_code if that is None.
 private func loaderGetCode(_ loader: PyObjectPointer?, _ cls: UnsafeMutablePointer<PyTypeObject>?,
                            _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int, _ keywords: PyObjectPointer?) -> PyObjectPointer? {
-    guard count == 1, keywords == nil || PyTuple_Size(keywords) == 0 else {
-        raise(PyExc_TypeError, "get_code() takes a module name")
-        return nil
-    }
-    guard let code = call(archivedCodeName, of: cls, base: false, loader, args![0]) else { return nil }
+    guard let fullname = onlyArgument(args, count, keywords, "get_code() takes a module name"),
+          let code = callOwn(archivedCodeName, loader, fullname)
+    else { return nil }
     guard code == cs_none() else { return code }
     cs_decref(code)
-    return call(getCodeName, of: cls, base: true, loader, args![0])
+    return callBase(getCodeName, of: cls, loader, fullname)
 }
 
 /// loader.exec_module(module): importlib's exec_module, then
 /// `loader._executed(module)` unless the body raised.
 private func loaderExecModule(_ loader: PyObjectPointer?, _ cls: UnsafeMutablePointer<PyTypeObject>?,
                               _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int, _ keywords: PyObjectPointer?) -> PyObjectPointer? {
-    guard count == 1, keywords == nil || PyTuple_Size(keywords) == 0 else {
-        raise(PyExc_TypeError, "exec_module() takes a module")
-        return nil
-    }
-    guard let executed = call(execModuleName, of: cls, base: true, loader, args![0]) else { return nil }
+    guard let module = onlyArgument(args, count, keywords, "exec_module() takes a module"),
+          let executed = callBase(execModuleName, of: cls, loader, module)
+    else { return nil }
     cs_decref(executed)
-    return call(executedName, of: cls, base: false, loader, args![0])
+    return callOwn(executedName, loader, module)
 }
 
 /// The two methods as descriptors of `cls`, around its base's get_code and exec_module.
