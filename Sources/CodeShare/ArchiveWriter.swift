@@ -187,7 +187,10 @@ struct ArchiveWriter {
     /// writes them (3.11 sorts them by their own marshal bytes, which depend
     /// on reference counts). The reader inserts them in this order, so the
     /// set iterates as one from `marshal.loads` would. Read back as a tuple:
-    /// the frozenset's marshal bytes with the type code changed to tuple's.
+    /// the frozenset's marshal bytes with the type code changed to tuple's;
+    /// each element read back is then swapped for the set's own, since the
+    /// compiler shares constants across a module (a tuple in a set may be
+    /// another function's constant too) and marshal keeps them shared.
     private func marshalOrdered(_ set: PyObjectPointer) throws(WriteFailure) -> PyObjectPointer {
         guard let marshalled = PyMarshal_WriteObjectToString(set, Py_MARSHAL_VERSION) else { throw .python }
         defer { cs_decref(marshalled) }
@@ -199,6 +202,26 @@ struct ArchiveWriter {
             PyMarshal_ReadObjectFromString($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
         }
         guard let tuple else { throw .python }
+        // The set's own elements, by value (a fresh tuple: ours to change).
+        guard let own = PyDict_New() else { cs_decref(tuple); throw .python }
+        defer { cs_decref(own) }
+        guard let elements = PyObject_GetIter(set) else { cs_decref(tuple); throw .python }
+        while let element = PyIter_Next(elements) {
+            let stored = PyDict_SetItem(own, element, element)
+            cs_decref(element)
+            if stored != 0 { break }
+        }
+        cs_decref(elements)
+        if PyErr_Occurred() != nil { cs_decref(tuple); throw .python }
+        for index in 0..<tuple.size {
+            // A NaN equals no element: its copy stays (leaves go by value anyway).
+            guard let element = PyDict_GetItemWithError(own, PyTuple_GetItem(tuple, index)) else {
+                if PyErr_Occurred() != nil { cs_decref(tuple); throw .python }
+                continue
+            }
+            cs_incref(element)
+            PyTuple_SetItem(tuple, index, element)
+        }
         return tuple
     }
 

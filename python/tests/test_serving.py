@@ -170,3 +170,22 @@ def test_the_program_has_the_file_descriptors_it_has_under_plain_python(tmp_path
     plain, archived, verbose = run_both(child, archive, cwd=app)
     assert_same_run(plain, archived)
     assert served(verbose.stderr), "site.py's imports are served"
+
+
+def test_constants_the_compiler_shared_stay_one_object(tmp_path):
+    # The compiler merges equal constants across a module, a set's
+    # elements included, and marshal keeps them one object.
+    app = make_app(tmp_path, {
+        "probe.py": "def f2():\n    return ('not a name',)\n"
+                    "def f3(x):\n    return x in {('not a name',)}\n"
+                    "def f4(x):\n    return x in {('a', 1)}, ('a', 1)\n",
+        "main.py": "import probe\n"
+                   "print(next(iter(probe.f3.__code__.co_consts[1])) is probe.f2.__code__.co_consts[1],\n"
+                   "      next(iter(probe.f4.__code__.co_consts[1])) is probe.f4.__code__.co_consts[2])\n",
+    })
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "True True\n", plain.stdout + plain.stderr
+    assert "probe" in served(verbose.stderr)
+    assert_same_run(plain, archived)
