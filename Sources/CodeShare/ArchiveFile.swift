@@ -7,11 +7,12 @@ import CodeShareFormat
 /// get the numbers they get under plain Python. Each worker opens the file
 /// on its first read and keeps it for the rest of its burst: the
 /// interpreter until its `code()` call returns, the read-ahead thread
-/// until it sleeps (a window ahead of the imports) or ends. Every open checks that the path still names the file the
-/// tables were read from: a part of an archive replaced since (a new dump)
-/// is refused, never mixed with the tables of the old one. Plain values and
-/// raw memory, shared by copy with the read-ahead thread; each worker
-/// touches only its own descriptor.
+/// until it sleeps (a window ahead of the imports) or ends. Every open
+/// checks that the path still names the file the tables were read from: a
+/// part of an archive replaced since (a new dump) is refused, never mixed
+/// with the tables of the old one. Plain values and raw memory, shared by
+/// copy with the read-ahead thread; each worker touches only its own
+/// descriptor.
 struct ArchiveFile {
     /// What tells the file apart from any other at the same path.
     struct Identity: Equatable {
@@ -59,11 +60,10 @@ struct ArchiveFile {
                 slot.pointee = file.raw
             }
         }
-        switch FileDescriptor(raw: slot.pointee).read(into: buffer, count: count, at: offset) {
-        case .success: return nil
-        case .failure(.truncated): return .truncated
-        case .failure(.errno(let error)): return .io(errno: error.code)
+        if case .failure(let failure) = FileDescriptor(raw: slot.pointee).read(into: buffer, count: count, at: offset) {
+            return ArchiveError(failure)
         }
+        return nil
     }
 
     /// Ends `worker`'s burst of reads. A descriptor that names another
@@ -88,5 +88,15 @@ struct ArchiveFile {
         close(for: .readAhead)
         descriptors.deallocate()
         path.deallocate()
+    }
+}
+
+extension ArchiveError {
+    /// What a failed read of the archive file means for the archive.
+    init(_ failure: FileDescriptor.ReadFailure) {
+        switch failure {
+        case .truncated: self = .truncated
+        case .errno(let error): self = .io(errno: error.code)
+        }
     }
 }

@@ -180,11 +180,8 @@ final class ArchiveReader {
     private static func read(_ file: FileDescriptor, into bytes: inout [UInt8], at offset: UInt64) -> ArchiveError? {
         let count = bytes.count
         let result = bytes.withUnsafeMutableBytes { file.read(into: $0.baseAddress!, count: count, at: offset) }
-        switch result {
-        case .success: return nil
-        case .failure(.truncated): return .truncated
-        case .failure(.errno(let error)): return .io(errno: error.code)
-        }
+        if case .failure(let failure) = result { return ArchiveError(failure) }
+        return nil
     }
 
     // MARK: - Loading
