@@ -14,8 +14,11 @@ import CodeShareFormat
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
 ///     ArchiveError: the one exception type for every refused archive
+///     ForeignArchiveError: its subclass for a sound archive of another
+///         interpreter build, -O level or -X no_debug_ranges setting
 
 private var archiveError: PyObjectPointer!
+private var foreignArchiveError: PyObjectPointer!
 private let capsuleName: StaticString = "codeshare._core.ArchiveReader"
 
 private typealias FastFunction = @convention(c) (PyObjectPointer?, UnsafePointer<PyObjectPointer?>?, Int) -> PyObjectPointer?
@@ -29,7 +32,7 @@ private func raiseArchiveError(_ error: ArchiveError) {
     if case .io(let code) = error, let message = strerror(code) {
         detail = [58, 32] + [UInt8](UnsafeRawBufferPointer(start: message, count: strlen(message)))
     }
-    raise(archiveError, error.reason, detail: detail)
+    raise(error.isForeign ? foreignArchiveError : archiveError, error.reason, detail: detail)
 }
 
 private func reader(_ handle: PyObjectPointer?) -> ArchiveReader? {
@@ -402,7 +405,9 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
     methods.initialize(from: table, count: table.count)
     guard let module = cs_module_create(cString("codeshare._core"), methods) else { return nil }
     archiveError = PyErr_NewException(cString("codeshare.ArchiveError"), PyExc_Exception, nil)
-    guard archiveError != nil, PyModule_AddObjectRef(module, cString("ArchiveError"), archiveError) == 0 else {
+    foreignArchiveError = archiveError.flatMap { PyErr_NewException(cString("codeshare.ForeignArchiveError"), $0, nil) }
+    guard foreignArchiveError != nil, PyModule_AddObjectRef(module, cString("ArchiveError"), archiveError) == 0,
+          PyModule_AddObjectRef(module, cString("ForeignArchiveError"), foreignArchiveError) == 0 else {
         cs_decref(module)
         return nil
     }

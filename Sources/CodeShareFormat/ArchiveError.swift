@@ -16,6 +16,17 @@ public enum ArchiveError: Error, Equatable {
     case badReference
     case outOfMemory
 
+    /// A sound archive written for another configuration of the interpreter.
+    /// A process tree mixes configurations (a child run with `-O` inherits
+    /// CODESHARE_ARCHIVE), so such an archive is passed over silently, unlike
+    /// one that is damaged or stale, which every process would refuse.
+    public var isForeign: Bool {
+        switch self {
+        case .interpreterMismatch, .optimizationMismatch, .debugRangesMismatch: return true
+        default: return false
+        }
+    }
+
     /// The one-line reason shown to users.
     public var reason: StaticString {
         switch self {

@@ -6,7 +6,10 @@ CODESHARE_ARCHIVE is set. It imports nothing else until install() runs.
 
 install() opens the archive and puts an ArchiveFinder on sys.meta_path just
 before PathFinder (after the built-in and frozen importers). An unusable
-archive gives one warning line and the program runs normally. site.py may
+archive gives one warning line and the program runs normally; a foreign one
+(another interpreter build, -O level or -X no_debug_ranges setting: a child
+process run with other flags inherits CODESHARE_ARCHIVE) gives it only
+under CODESHARE_VERBOSE, so that the child's output is plain's. site.py may
 process a .pth file twice (it does in venvs): install() leaves a mark on
 the site module, and the .pth line, which runs in site.py's globals, tests
 it before it compiles the rest (which the second pass would compile for
@@ -44,13 +47,14 @@ def install():
     release = os.environ.get("CODESHARE_RELEASE", "on")
     read_ahead = os.environ.get("CODESHARE_READAHEAD", "on")
     try:
-        from .archive import Archive, ArchiveError
+        from .archive import Archive, ArchiveError, ForeignArchiveError
         from .finder import ArchiveFinder
         from .resolution import manifest_problem
         try:
             archive = Archive(path)
         except ArchiveError as error:
-            print(f"codeshare: not using the archive: {error}", file=sys.stderr)
+            if verbose or not isinstance(error, ForeignArchiveError):
+                print(f"codeshare: not using the archive: {error}", file=sys.stderr)
             return
         problem = manifest_problem(archive.manifest)
         if problem is not None:

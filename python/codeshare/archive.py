@@ -11,7 +11,9 @@
 
     archive.file_unchanged(path, size, mtime_ns)   # a module's source is the one dumped
 
-Every refused archive raises `ArchiveError` with a one-line reason.
+Every refused archive raises `ArchiveError` with a one-line reason;
+`ForeignArchiveError`, its subclass, when the archive is sound but was written
+by another interpreter build or under another -O level or -X no_debug_ranges.
 Metadata and manifest are any value `marshal` can write (dicts of str/int/bytes, tuples...).
 """
 import marshal
@@ -20,12 +22,13 @@ import os
 from . import _core
 
 ArchiveError = _core.ArchiveError
+ForeignArchiveError = _core.ForeignArchiveError
 
 # Whether the file at `path` has this st_size and st_mtime_ns (False if it
 # cannot be stat'ed): one stat, without the stat_result os.stat builds.
 file_unchanged = _core.file_unchanged
 
-__all__ = ["Archive", "ArchiveError", "file_unchanged", "open", "write"]
+__all__ = ["Archive", "ArchiveError", "ForeignArchiveError", "file_unchanged", "open", "write"]
 
 
 def write(path, entries, manifest=None, *, together=False):
@@ -66,7 +69,7 @@ class Archive:
         try:
             self._handle, self.names, self._metadata, manifest = _core.open(self.path)
         except ArchiveError as error:
-            raise ArchiveError(f"{self.path}: {error}") from None
+            raise type(error)(f"{self.path}: {error}") from None
         self._index = {name: index for index, name in enumerate(self.names)}
         self.manifest = marshal.loads(manifest)
 

@@ -65,19 +65,21 @@ def test_header_refusals_name_the_reason(archives, tmp_path, run):
     for expected, content in cases.items():
         path = tmp_path / "case.csa"
         path.write_bytes(content)
-        assert reason_of(run, path) == f"{path}: {expected}"
-    assert reason_of(run, tmp_path / "missing.csa").endswith(
-        "cannot read the archive file: No such file or directory")
+        assert reason_of(run, path) == f"ArchiveError: {path}: {expected}"
+    assert reason_of(run, tmp_path / "missing.csa") == (
+        f"ArchiveError: {tmp_path / 'missing.csa'}: cannot read the archive file: No such file or directory")
     assert reason_of(run, good) == "ok"
 
 
-def test_archives_from_other_flags_are_refused(tmp_path, run):
+def test_archives_from_other_flags_are_refused_as_foreign(tmp_path, run):
     optimized = write_archive(run, tmp_path / "optimized.csa", MODULES, flags=["-O"])
-    assert reason_of(run, optimized).endswith("written under another -O optimization level")
+    assert reason_of(run, optimized) == f"ForeignArchiveError: {optimized}: written under another -O optimization level"
     no_ranges = write_archive(run, tmp_path / "noranges.csa", MODULES, flags=["-X", "no_debug_ranges"])
-    assert reason_of(run, no_ranges).endswith("written with another -X no_debug_ranges setting")
+    assert reason_of(run, no_ranges) == (
+        f"ForeignArchiveError: {no_ranges}: written with another -X no_debug_ranges setting")
     plain = write_archive(run, tmp_path / "plain.csa", MODULES)
-    assert run(["-O", ABUSE, "open", plain]).stdout.strip().endswith("another -O optimization level")
+    assert run(["-O", ABUSE, "open", plain]).stdout.strip() == (
+        f"ForeignArchiveError: {plain}: written under another -O optimization level")
 
 
 DEBIAN_PYTHON = os.environ.get("CODESHARE_DEBIAN_PYTHON")
@@ -90,8 +92,8 @@ def test_archive_of_the_other_interpreter_build_is_refused(tmp_path, run):
     debian = write_archive(run, tmp_path / "debian.csa", MODULES, python=DEBIAN_PYTHON)
     ours = write_archive(run, tmp_path / "ours.csa", MODULES)
     mismatch = "written by another Python interpreter build (interpreter mismatch)"
-    assert reason_of(run, debian).endswith(mismatch)
-    assert reason_of(run, ours, python=DEBIAN_PYTHON).endswith(mismatch)
+    assert reason_of(run, debian) == f"ForeignArchiveError: {debian}: {mismatch}"
+    assert reason_of(run, ours, python=DEBIAN_PYTHON) == f"ForeignArchiveError: {ours}: {mismatch}"
     assert reason_of(run, debian, python=DEBIAN_PYTHON) == "ok"
 
 

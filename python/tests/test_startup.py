@@ -45,9 +45,6 @@ def test_bad_archives_warn_once_and_change_nothing(tmp_path, app):
         if content is not None:
             path.write_bytes(content)
         paths[label] = path
-    other = debian_archive(tmp_path, app)
-    if other is not None:
-        paths["other interpreter"] = other
     plain = run_python(["main.py"], cwd=app, check=False)
     assert plain.returncode == 7
     for label, path in paths.items():
@@ -55,6 +52,17 @@ def test_bad_archives_warn_once_and_change_nothing(tmp_path, app):
         assert archived.returncode == plain.returncode and archived.stdout == plain.stdout, label
         warning = archived.stderr[len(plain.stderr):] if archived.stderr.startswith(plain.stderr) else archived.stderr
         assert warning.startswith(f"codeshare: not using the archive: {path}: ") and warning.count("\n") == 1, (label, archived.stderr)
+
+
+@pytest.mark.skipif(not os.environ.get("CODESHARE_DEBIAN_PYTHON"), reason="no venv of Debian's python3.11")
+def test_an_archive_of_another_interpreter_build_is_passed_over_silently(tmp_path, app):
+    # As a child of a program dumped under another build inherits it.
+    other = debian_archive(tmp_path, app)
+    plain, archived, verbose = run_both(["main.py"], other, cwd=app)
+    assert_same_run(plain, archived)
+    assert verbose.stderr.startswith(f"codeshare: not using the archive: {other}: written by another "
+                                     "Python interpreter build (interpreter mismatch)\n")
+    assert not served(verbose.stderr)
 
 
 def test_concurrent_dumps_while_processes_start(tmp_path, app):

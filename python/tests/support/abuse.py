@@ -5,7 +5,8 @@
         each must raise ArchiveError with a one-line reason or load modules
         identical to GOOD's. Prints one outcome per line, then a summary.
     abuse.py open PATH
-        Prints the ArchiveError of opening and loading PATH, or "ok".
+        Prints the error of opening and loading PATH (its class: its
+        message), or "ok".
     abuse.py in-use GOOD OTHER WORKDIR
         Loads modules while the archive file is truncated, rewritten in
         place (its size and mtime kept) and replaced on disk.
@@ -90,7 +91,7 @@ def open_and_use(path):
             archive.code(name)
         print("ok")
     except ArchiveError as error:
-        print(error)
+        print(f"{type(error).__name__}: {error}")
 
 
 def in_use(good, other, workdir):
