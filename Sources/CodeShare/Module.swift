@@ -13,7 +13,7 @@ import CodeShareFormat
 ///     census(handle) -> (dict, list[int], int)
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
-///     ArchiveError: the one exception type for every refused archive
+///     ArchiveError: the exception of every refused archive
 ///     ForeignArchiveError: its subclass for a sound archive of another
 ///         interpreter build, -O level or -X no_debug_ranges setting
 
