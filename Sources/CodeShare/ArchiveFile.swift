@@ -33,11 +33,11 @@ struct ArchiveFile {
     /// Each worker's descriptor (PartPreparer.Worker's raw value), -1 while closed.
     private let descriptors: UnsafeMutablePointer<Int32>
 
-    /// The file at `path`, which `identity` describes (the caller read its tables).
+    /// The file at `path`, which `identity` describes (the caller read its
+    /// tables). A relative path is taken from the working directory now:
+    /// the program may change directory between bursts of reads.
     init(path: UnsafePointer<CChar>, identity: Identity) {
-        let length = strlen(path) + 1
-        self.path = .allocate(capacity: length)
-        self.path.initialize(from: path, count: length)
+        self.path = ArchiveFile.absolute(path)
         self.identity = identity
         descriptors = .allocate(capacity: 2)
         descriptors.initialize(repeating: -1, count: 2)
@@ -80,6 +80,22 @@ struct ArchiveFile {
             }
         }
         slot.pointee = -1
+    }
+
+    /// A copy of `path`, after the working directory if it is relative (as
+    /// given if the working directory has no name any more).
+    private static func absolute(_ path: UnsafePointer<CChar>) -> UnsafeMutablePointer<CChar> {
+        let directory = path.pointee == CChar(UInt8(ascii: "/")) ? nil : getcwd(nil, 0)
+        defer { free(directory) }
+        let prefix = directory.map { strlen($0) + 1 } ?? 0
+        let length = strlen(path) + 1
+        let result = UnsafeMutablePointer<CChar>.allocate(capacity: prefix + length)
+        if let directory {
+            result.initialize(from: directory, count: prefix - 1)
+            result[prefix - 1] = CChar(UInt8(ascii: "/"))
+        }
+        (result + prefix).initialize(from: path, count: length)
+        return result
     }
 
     /// Closes what is open and frees the path; no worker may read any more.

@@ -96,11 +96,13 @@ def run(options):
     sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__name__ != "ArchiveFinder"]
     # The interpreter put sys.path[0] (cwd for -m) first after site.py ran.
     recorder = Recorder(site_path=sys.path[0 if sys.flags.safe_path else 1:])
+    # From the directory the dump started in: the program may change it.
+    output = os.path.abspath(options.output)
 
     def write_archive():
         recorder.uninstall()
         try:
-            modules, extensions, recent = recorder.write(options.output)
+            modules, extensions, recent = recorder.write(output)
         except Exception as error:  # the program's own exit status stands
             print(f"codeshare: could not write {options.output}: {error}", file=sys.stderr)
             return

@@ -255,3 +255,17 @@ def test_specs_of_served_modules_compare_as_those_plain_import_makes(tmp_path):
     assert plain.stdout == "True True\nTrue True True\nTrue\n", plain.stderr
     assert_same_run(plain, archived)
     assert {"colorsys", "pydoc"} <= served(verbose.stderr)
+
+
+def test_a_program_that_changes_directory_is_dumped_and_served_by_relative_paths(tmp_path):
+    # `-o` and CODESHARE_ARCHIVE name files from the directory the command
+    # started in, whatever directory the program moves to.
+    app = make_app(tmp_path, {"main.py": "import os, json\nos.chdir('elsewhere')\n"
+                                         "import decimal, textwrap\nprint(decimal.Decimal(1) / 3)\n",
+                              "elsewhere/placeholder": ""})
+    dump("app.csa", ["main.py"], cwd=app)
+    assert os.path.exists(os.path.join(app, "app.csa")) and not os.path.exists(os.path.join(app, "elsewhere", "app.csa"))
+    plain, archived, verbose = run_both(["main.py"], "app.csa", cwd=app)
+    assert_same_run(plain, archived)
+    assert {"decimal", "textwrap"} <= served(verbose.stderr)
+    assert "fell back on" not in verbose.stderr
