@@ -1,6 +1,6 @@
 """`python -m codeshare dump`: runs a program as Python would and records
 every module it imports into an archive, written when the program ends
-(also on sys.exit() or an uncaught exception).
+(also on sys.exit(), os._exit() or an uncaught exception).
 
 The program sees what `python SCRIPT`, `python -m MODULE` or `python -c CODE`
 would show it: the same sys.argv, sys.path[0], __main__ module, output and
@@ -114,6 +114,16 @@ def run(options):
     # Registered first, so it runs last: after the program's own atexit
     # handlers, which may import too.
     atexit.register(write_archive)
+    # os._exit() skips atexit: the program's own process writes the
+    # archive first; a child it forked exits as it would have.
+    exit_now, dump_process = os._exit, os.getpid()
+
+    def write_archive_and_exit(status):
+        if os.getpid() == dump_process:
+            write_archive()
+        exit_now(status)
+
+    os._exit = write_archive_and_exit
 
     main = None
     if options.kind == "script":

@@ -103,6 +103,21 @@ def test_dump_of_imports_only(tmp_path):
     assert os.path.getsize(archive) > 0
 
 
+def test_a_program_that_ends_with_os_exit_is_dumped_by_its_own_process(tmp_path):
+    # os._exit() skips atexit; a forked child's must not write its imports.
+    code = ("import os, json\npid = os.fork()\nif pid == 0:\n    import textwrap\n    os._exit(0)\n"
+            "os.waitpid(pid, 0)\nimport decimal\nprint('parent', flush=True)\nos._exit(3)\n")
+    archive = tmp_path / "app.csa"
+    dumped = dump(archive, ["-c", code], cwd=tmp_path, check=False)
+    assert (dumped.returncode, dumped.stdout) == (3, "parent\n")
+    names = run_python(["-c", "import codeshare.archive, sys; print(*codeshare.archive.open(sys.argv[1]).names)",
+                        str(archive)]).stdout.split()
+    assert {"json", "decimal"} <= set(names) and "textwrap" not in names
+    plain, archived, verbose = run_both(["-c", code], archive, cwd=tmp_path)
+    assert_same_run(plain, archived)
+    assert {"json", "decimal"} <= served(verbose.stderr)
+
+
 def test_dump_leaves_out_the_codecs_imported_before_site(tmp_path):
     # The interpreter imports `encodings` and its stdio codecs before site.py
     # runs the start-up hook: never served, so not archived. A codec the
