@@ -9,7 +9,9 @@ import CPythonShim
 /// imports it faults in the pages of the parts to come (FaultAhead), which
 /// changes nothing they hold. Stopping it (the archive
 /// closes) waits for the part in hand. A child forked meanwhile has no such
-/// thread; the preparer redoes in the child a part the thread had claimed.
+/// thread; the preparer redoes in the child a part the thread had claimed,
+/// and the child closes the descriptor the thread was reading with
+/// (`ForkedChild`).
 final class ReadAhead {
     /// How many modules the thread may get ahead of the imports: enough
     /// that an import rarely waits, few enough that memory holds only a
@@ -27,6 +29,8 @@ final class ReadAhead {
         let preparer: PartPreparer
         /// Non-zero: stop before the next part.
         let stop: UnsafeMutablePointer<UInt32>
+        /// The thread's file among those a forked child closes, if it is.
+        let registration: Int?
     }
 
     private let shared: UnsafeMutablePointer<Shared>
@@ -46,13 +50,17 @@ final class ReadAhead {
         let shared = UnsafeMutablePointer<Shared>.allocate(capacity: 1)
         let stop = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
         stop.initialize(to: 0)
-        shared.initialize(to: Shared(preparer: preparer, stop: stop))
+        let registration = ForkedChild.remember(preparer.file)
+        shared.initialize(to: Shared(preparer: preparer, stop: stop, registration: registration))
         var thread = pthread_t()
         let body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { argument in
             let shared = argument!.assumingMemoryBound(to: Shared.self)
             let preparer = shared.pointee.preparer
             var faultAhead = FaultAhead()
-            defer { preparer.file.close(for: .readAhead) }
+            defer {
+                preparer.file.close(for: .readAhead)
+                ForkedChild.forget(shared.pointee.registration)
+            }
             for module in 0..<preparer.moduleCount {
                 while true {
                     let reached = cs_load_ordered(preparer.progress)
@@ -76,6 +84,7 @@ final class ReadAhead {
             return nil
         }
         guard cs_thread_start(&thread, body, shared) == 0 else {
+            ForkedChild.forget(registration)
             stop.deallocate()
             shared.deallocate()
             return nil
@@ -94,5 +103,47 @@ final class ReadAhead {
         _ = cs_thread_join(thread)
         shared.pointee.stop.deallocate()
         shared.deallocate()
+    }
+}
+
+/// The files read-ahead threads read with, while they run. A child forked
+/// while one read holds its descriptor but not the thread that would close
+/// it: the child closes them all as it starts (pthread_atfork), so that it
+/// has the descriptors it has under plain Python. A slot's file is written
+/// before `inUse` publishes it; the child runs alone and reads a snapshot.
+private enum ForkedChild {
+    static let capacity = 8
+    static var files: UnsafeMutablePointer<ArchiveFile>? = nil
+    static var inUse: UnsafeMutablePointer<UInt32>? = nil
+
+    /// Notes `file` (from the interpreter's thread, holding the GIL);
+    /// nil if every slot is taken (that child then keeps the descriptor).
+    static func remember(_ file: ArchiveFile) -> Int? {
+        if files == nil {
+            let handler: @convention(c) () -> Void = { ForkedChild.closeAll() }
+            guard cs_at_fork_child(handler) == 0 else { return nil }
+            files = .allocate(capacity: capacity)
+            inUse = .allocate(capacity: capacity)
+            inUse!.initialize(repeating: 0, count: capacity)
+        }
+        for slot in 0..<capacity where cs_load_acquire(inUse! + slot) == 0 {
+            (files! + slot).initialize(to: file)
+            cs_store_release(inUse! + slot, 1)
+            return slot
+        }
+        return nil
+    }
+
+    /// The thread of `slot` has closed its file for good.
+    static func forget(_ slot: Int?) {
+        if let slot { cs_store_release(inUse! + slot, 0) }
+    }
+
+    /// In a forked child: no read-ahead thread runs here.
+    private static func closeAll() {
+        for slot in 0..<capacity where cs_load_acquire(inUse! + slot) != 0 {
+            files![slot].close(for: .readAhead)
+            cs_store_release(inUse! + slot, 0)
+        }
     }
 }

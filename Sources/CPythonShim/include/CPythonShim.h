@@ -192,6 +192,8 @@ static inline int cs_thread_start(pthread_t *thread, void *(*body)(void *), void
     return error;
 }
 static inline int cs_thread_join(pthread_t thread) { return pthread_join(thread, NULL); }
+/* Runs `child` in every child this process forks from now on. */
+static inline int cs_at_fork_child(void (*child)(void)) { return pthread_atfork(NULL, NULL, child); }
 /* CPython's str hash (unicode_hash in 3.11), which needs no interpreter state
    but the hash secret set at start-up. */
 static inline Py_hash_t cs_str_hash(PyObject *s) {
