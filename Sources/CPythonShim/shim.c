@@ -67,3 +67,11 @@ PyObject *cs_module_create(const char *name, PyMethodDef *methods) {
     def.m_methods = methods;
     return PyModule_Create(&def);
 }
+
+// Held while a descriptor of the archive is opened or closed and its slot
+// set (ArchiveFile.swift), and across fork: a child sees each descriptor in
+// its slot, or not at all (ReadAhead.swift's ForkedChild).
+static pthread_mutex_t fork_guard = PTHREAD_MUTEX_INITIALIZER;
+void cs_fork_guard_lock(void) { pthread_mutex_lock(&fork_guard); }
+void cs_fork_guard_unlock(void) { pthread_mutex_unlock(&fork_guard); }
+int cs_at_fork(void (*child)(void)) { return pthread_atfork(cs_fork_guard_lock, cs_fork_guard_unlock, child); }

@@ -12,7 +12,8 @@ import CodeShareFormat
 /// part of an archive replaced since (a new dump) is refused, never mixed
 /// with the tables of the old one. Plain values and raw memory, shared by
 /// copy with the read-ahead thread; each worker touches only its own
-/// descriptor.
+/// descriptor. Opening and closing hold the fork guard (shim.c), so that a
+/// child forked meanwhile finds each descriptor it has in its slot.
 struct ArchiveFile {
     /// What tells the file apart from any other at the same path.
     struct Identity: Equatable {
@@ -49,6 +50,8 @@ struct ArchiveFile {
               by worker: PartPreparer.Worker) -> ArchiveError? {
         let slot = descriptors + worker.rawValue
         if slot.pointee < 0 {
+            cs_fork_guard_lock()
+            defer { cs_fork_guard_unlock() }
             switch FileDescriptor.openReadOnly(path) {
             case .failure(let error):
                 return .io(errno: error.code)
@@ -73,13 +76,15 @@ struct ArchiveFile {
     func close(for worker: PartPreparer.Worker) {
         let slot = descriptors + worker.rawValue
         if slot.pointee >= 0 {
+            cs_fork_guard_lock()
+            defer { cs_fork_guard_unlock() }
             let file = FileDescriptor(raw: slot.pointee)
             if case .success(let current) = Identity.of(file),
                current.device == identity.device, current.inode == identity.inode {
                 file.close()
             }
+            slot.pointee = -1
         }
-        slot.pointee = -1
     }
 
     /// A copy of `path`, after the working directory if it is relative (as

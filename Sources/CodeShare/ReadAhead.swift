@@ -109,8 +109,10 @@ final class ReadAhead {
 /// The files read-ahead threads read with, while they run. A child forked
 /// while one read holds its descriptor but not the thread that would close
 /// it: the child closes them all as it starts (pthread_atfork), so that it
-/// has the descriptors it has under plain Python. A slot's file is written
-/// before `inUse` publishes it; the child runs alone and reads a snapshot.
+/// has the descriptors it has under plain Python. Fork waits for the guard
+/// ArchiveFile holds while it opens or closes, so the child finds each
+/// descriptor in its slot. A slot's file is written before `inUse`
+/// publishes it; the child runs alone and reads a snapshot.
 private enum ForkedChild {
     static let capacity = 8
     static var files: UnsafeMutablePointer<ArchiveFile>? = nil
@@ -120,8 +122,12 @@ private enum ForkedChild {
     /// nil if every slot is taken (that child then keeps the descriptor).
     static func remember(_ file: ArchiveFile) -> Int? {
         if files == nil {
-            let handler: @convention(c) () -> Void = { ForkedChild.closeAll() }
-            guard cs_at_fork_child(handler) == 0 else { return nil }
+            let handler: @convention(c) () -> Void = {
+                // Taken by fork in the parent; this thread is the child's only one.
+                cs_fork_guard_unlock()
+                ForkedChild.closeAll()
+            }
+            guard cs_at_fork(handler) == 0 else { return nil }
             files = .allocate(capacity: capacity)
             inUse = .allocate(capacity: capacity)
             inUse!.initialize(repeating: 0, count: capacity)

@@ -192,8 +192,11 @@ static inline int cs_thread_start(pthread_t *thread, void *(*body)(void *), void
     return error;
 }
 static inline int cs_thread_join(pthread_t thread) { return pthread_join(thread, NULL); }
-/* Runs `child` in every child this process forks from now on. */
-static inline int cs_at_fork_child(void (*child)(void)) { return pthread_atfork(NULL, NULL, child); }
+/* The fork guard (shim.c): fork waits while it is held, and `child` runs in
+   every child this process forks from now on, holding it (it must unlock). */
+void cs_fork_guard_lock(void);
+void cs_fork_guard_unlock(void);
+int cs_at_fork(void (*child)(void));
 /* CPython's str hash (unicode_hash in 3.11), which needs no interpreter state
    but the hash secret set at start-up. */
 static inline Py_hash_t cs_str_hash(PyObject *s) {
