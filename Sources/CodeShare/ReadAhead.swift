@@ -122,15 +122,23 @@ private enum ForkedChild {
     /// nil if every slot is taken (that child then keeps the descriptor).
     static func remember(_ file: ArchiveFile) -> Int? {
         if files == nil {
+            // The slots first: a child forked once the handler is in reads them.
+            let slots = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
+            slots.initialize(repeating: 0, count: capacity)
+            inUse = slots
+            files = .allocate(capacity: capacity)
             let handler: @convention(c) () -> Void = {
                 // Taken by fork in the parent; this thread is the child's only one.
                 cs_fork_guard_unlock()
                 ForkedChild.closeAll()
             }
-            guard cs_at_fork(handler) == 0 else { return nil }
-            files = .allocate(capacity: capacity)
-            inUse = .allocate(capacity: capacity)
-            inUse!.initialize(repeating: 0, count: capacity)
+            guard cs_at_fork(handler) == 0 else {
+                files!.deallocate()
+                slots.deallocate()
+                files = nil
+                inUse = nil
+                return nil
+            }
         }
         for slot in 0..<capacity where cs_load_acquire(inUse! + slot) == 0 {
             (files! + slot).initialize(to: file)
