@@ -404,9 +404,8 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
     let methods = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: table.count)
     methods.initialize(from: table, count: table.count)
     guard let module = cs_module_create(cString("codeshare._core"), methods) else { return nil }
-    archiveError = PyErr_NewException(cString("codeshare.ArchiveError"), PyExc_Exception, nil)
-    foreignArchiveError = archiveError.flatMap { PyErr_NewException(cString("codeshare.ForeignArchiveError"), $0, nil) }
-    guard foreignArchiveError != nil, PyModule_AddObjectRef(module, cString("ArchiveError"), archiveError) == 0,
+    guard cs_exception_types_ready(&archiveError, &foreignArchiveError) == 0,
+          PyModule_AddObjectRef(module, cString("ArchiveError"), archiveError) == 0,
           PyModule_AddObjectRef(module, cString("ForeignArchiveError"), foreignArchiveError) == 0 else {
         cs_decref(module)
         return nil

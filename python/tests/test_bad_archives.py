@@ -82,6 +82,34 @@ def test_archives_from_other_flags_are_refused_as_foreign(tmp_path, run):
         f"ForeignArchiveError: {plain}: written under another -O optimization level")
 
 
+REFUSAL_CLASSES = """
+import pickle, sys
+from codeshare.archive import ArchiveError, ForeignArchiveError, open
+class Mine(ForeignArchiveError):
+    pass
+try:
+    raise Mine("mine")
+except ArchiveError as error:
+    caught = error
+try:
+    open(sys.argv[1])
+except ArchiveError as error:
+    refused = error
+print(ArchiveError.__mro__[1:], ForeignArchiveError.__bases__, ArchiveError.__module__, ArchiveError.__qualname__)
+print(repr(caught), caught.args, type(refused).__name__, pickle.loads(pickle.dumps(refused)).args == refused.args)
+"""
+
+
+def test_refusals_are_exceptions_a_program_can_catch_subclass_and_pickle(tmp_path, run):
+    missing = tmp_path / "missing.csa"
+    lines = run(["-c", REFUSAL_CLASSES, str(missing)]).stdout.splitlines()
+    assert lines == [
+        "(<class 'Exception'>, <class 'BaseException'>, <class 'object'>) (<class 'codeshare.archive.ArchiveError'>,) "
+        "codeshare.archive ArchiveError",
+        "Mine('mine') ('mine',) ArchiveError True",
+    ]
+
+
 DEBIAN_PYTHON = os.environ.get("CODESHARE_DEBIAN_PYTHON")
 
 

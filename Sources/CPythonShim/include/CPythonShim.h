@@ -206,5 +206,8 @@ static inline void cs_str_set_hash(PyObject *s, Py_hash_t hash) { ((PyASCIIObjec
 
 // Method table plumbing: Swift passes C function pointers in.
 PyObject *cs_module_create(const char *name, PyMethodDef *methods);
+/* ArchiveError and its subclass ForeignArchiveError (exception_types.c),
+   ready; borrowed references, -1 with an exception set on failure. */
+int cs_exception_types_ready(PyObject **archive, PyObject **foreign);
 
 #endif
