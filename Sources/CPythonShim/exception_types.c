@@ -1,7 +1,8 @@
 // The module's exception classes, as static types. PyErr_NewException
 // builds a heap type, and type() fills in every slot of a heap type by
-// name through its MRO: ~0.2 M instructions a class, 1% of a served
-// `python -c pass`. PyType_Ready copies a static type's slots from its base.
+// name through its MRO (~0.2 M instructions a class); PyType_Ready copies
+// a static type's slots from its base: 0.155 M fewer instructions for
+// both, at every served start.
 // They are named for codeshare.archive, the module that exports them, so
 // that pickle finds them (a refusal sent back from a multiprocessing worker).
 #include "CPythonShim.h"
