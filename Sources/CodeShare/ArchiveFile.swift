@@ -3,8 +3,9 @@ import CodeShareFormat
 
 /// The archive's file, open only while a worker reads from it. A program
 /// that lists or closes its descriptors (a daemon's closerange, a test of
-/// pass_fds) sees none of codeshare's between imports, and its own opens
-/// get the numbers they get under plain Python. Each worker opens the file
+/// pass_fds) sees none of codeshare's between imports once the read-ahead
+/// thread is a window ahead, and its own opens get the numbers they get
+/// under plain Python (`readAheadFloor`). Each worker opens the file
 /// on its first read and keeps it for the rest of its burst: the
 /// interpreter until its `code()` call returns, the read-ahead thread
 /// until it sleeps (a window ahead of the imports) or ends. Every open
@@ -28,6 +29,17 @@ struct ArchiveFile {
             return .success(Identity(device: device, inode: inode, size: size, mtimeNanoseconds: mtime))
         }
     }
+
+    /// Where the read-ahead thread's descriptor goes once open. That thread
+    /// reads while the program runs, and a descriptor it held at the lowest
+    /// free number would give a file the program opens meanwhile the next
+    /// number instead of the one plain Python gives. The interpreter's
+    /// thread reads only inside an import, holding the GIL, and keeps the
+    /// number open() gives it. Below 64, the descriptors a process's table
+    /// holds before it first grows: growing the table while another thread
+    /// runs waits for an RCU grace period (9-19 ms measured here), and
+    /// stalls the other thread's opens meanwhile.
+    static let readAheadFloor: Int32 = 63
 
     let identity: Identity
     private let path: UnsafeMutablePointer<CChar>
@@ -55,12 +67,12 @@ struct ArchiveFile {
             switch FileDescriptor.openReadOnly(path) {
             case .failure(let error):
                 return .io(errno: error.code)
-            case .success(let file):
-                guard case .success(let current) = Identity.of(file), current == identity else {
-                    file.close()
+            case .success(let opened):
+                guard case .success(let current) = Identity.of(opened), current == identity else {
+                    opened.close()
                     return .replaced
                 }
-                slot.pointee = file.raw
+                slot.pointee = worker == .readAhead ? opened.moved(atOrAbove: ArchiveFile.readAheadFloor).raw : opened.raw
             }
         }
         if case .failure(let failure) = FileDescriptor(raw: slot.pointee).read(into: buffer, count: count, at: offset) {

@@ -41,6 +41,15 @@ struct FileDescriptor {
         return .success(())
     }
 
+    /// The same open file at the lowest free number at or above `floor`,
+    /// this number closed; itself, still open, if there is none.
+    func moved(atOrAbove floor: Int32) -> FileDescriptor {
+        let moved = cs_duplicate_at_or_above(raw, floor)
+        guard moved >= 0 else { return self }
+        close()
+        return FileDescriptor(raw: moved)
+    }
+
     func close() { _ = cs_close(raw) }
 
     enum ReadFailure: Error {

@@ -116,6 +116,7 @@ static inline int cs_code_debug_ranges(void) {
 static inline int cs_errno(void) { return errno; }
 static inline int cs_open_read_only(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
 static inline int cs_close(int fd) { return close(fd); }
+static inline int cs_duplicate_at_or_above(int fd, int floor) { return fcntl(fd, F_DUPFD_CLOEXEC, floor); }
 
 // What identifies an open file: its device, inode, size and mtime in ns.
 static inline int cs_file_identity(int fd, unsigned long long *device, unsigned long long *inode,
