@@ -8,8 +8,10 @@ install() opens the archive and puts an ArchiveFinder on sys.meta_path just
 before PathFinder (after the built-in and frozen importers). An unusable
 archive gives one warning line and the program runs normally; a foreign one
 (another interpreter build, -O level or -X no_debug_ranges setting: a child
-process run with other flags inherits CODESHARE_ARCHIVE) gives it only
-under CODESHARE_VERBOSE, so that the child's output is plain's. site.py may
+process run with other flags inherits CODESHARE_ARCHIVE), and a relative
+path that names no file (a child started in another directory inherits
+it too), give it only under CODESHARE_VERBOSE, so that the child's output
+is plain's. site.py may
 process a .pth file twice (it does in venvs): install() leaves a mark on
 the site module, and the .pth line, which runs in site.py's globals, tests
 it before it compiles the rest (which the second pass would compile for
@@ -53,7 +55,10 @@ def install():
         try:
             archive = Archive(path)
         except ArchiveError as error:
-            if verbose or not isinstance(error, ForeignArchiveError):
+            # A child started in another directory inherits a relative path
+            # that names nothing there, as it may inherit a foreign archive.
+            inherited = isinstance(error, ForeignArchiveError) or not (os.path.isabs(path) or os.path.exists(path))
+            if verbose or not inherited:
                 print(f"codeshare: not using the archive: {error}", file=sys.stderr)
             return
         problem = manifest_problem(archive.manifest)

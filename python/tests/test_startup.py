@@ -65,6 +65,28 @@ def test_an_archive_of_another_interpreter_build_is_passed_over_silently(tmp_pat
     assert not served(verbose.stderr)
 
 
+CHILD_ELSEWHERE = """
+import os, subprocess, sys
+elsewhere = os.path.join(os.path.dirname(os.path.abspath(__file__)), "elsewhere")
+os.makedirs(elsewhere, exist_ok=True)
+child = subprocess.run([sys.executable, "-c", "import json; print(json.dumps('child'))"], cwd=elsewhere,
+                       capture_output=True, text=True)
+print(child.returncode, repr(child.stdout), repr(child.stderr))
+"""
+
+
+def test_a_child_in_another_directory_that_inherits_a_relative_archive_path_starts_as_plain(tmp_path):
+    # The relative path names no file from the child's directory: like an
+    # inherited foreign archive, it is passed over without a word.
+    app = make_app(tmp_path / "app", {"main.py": CHILD_ELSEWHERE})
+    dump(os.path.join(app, "app.csa"), ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], "app.csa", cwd=app)
+    assert plain.stdout == "0 '\"child\"\\n' ''\n", plain.stdout + plain.stderr
+    assert_same_run(plain, archived)
+    assert "subprocess" in served(verbose.stderr)
+    assert "codeshare: not using the archive: app.csa: cannot read the archive file" in verbose.stdout
+
+
 def test_concurrent_dumps_while_processes_start(tmp_path, app):
     archive = tmp_path / "shared.csa"
     dump(archive, ["main.py"], cwd=app, check=False)
