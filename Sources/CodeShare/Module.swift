@@ -13,6 +13,7 @@ import CodeShareFormat
 ///     census(handle) -> (dict, list[int], int)
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
+///     observed(function, observer) -> method
 ///     ArchiveError: the exception of every refused archive
 ///     ForeignArchiveError: its subclass for a sound archive of another
 ///         interpreter build, -O level or -X no_debug_ranges setting
@@ -380,6 +381,67 @@ private func loaderMethods(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
     return result
 }
 
+// recorder.py's hooks on importlib (PathFinder.find_spec and
+// SourceLoader.get_code while a dump runs) are these methods: importlib's
+// function called from C, then the recorder with what it returned. As for
+// the loader above, no frame of codeshare stands between importlib's while
+// the function runs (a syntax error in a module the program imports shows
+// as under plain Python); the recorder's exists only once it has returned.
+/// The one method definition, shared by every observed method.
+private var observedMethodDefinition: UnsafeMutablePointer<PyMethodDef>? = nil
+
+private typealias KeywordsFunction = @convention(c) (PyObjectPointer?, PyObjectPointer?, PyObjectPointer?) -> PyObjectPointer?
+
+/// `function(*args, **kwargs)`, then `observer(result, *args, **kwargs)`;
+/// returns the result, or nil if either raised.
+private func callObserved(_ pair: PyObjectPointer?, _ args: PyObjectPointer?, _ kwargs: PyObjectPointer?) -> PyObjectPointer? {
+    let function = PyTuple_GetItem(pair, 0), observer = PyTuple_GetItem(pair, 1)
+    guard let result = PyObject_Call(function, args, kwargs) else { return nil }
+    let count = PyTuple_Size(args)
+    guard let arguments = PyTuple_New(count + 1) else {
+        cs_decref(result)
+        return nil
+    }
+    defer { cs_decref(arguments) }
+    cs_incref(result)
+    PyTuple_SetItem(arguments, 0, result)
+    for index in 0..<count {
+        let item = PyTuple_GetItem(args, index)!
+        cs_incref(item)
+        PyTuple_SetItem(arguments, index + 1, item)
+    }
+    guard let observed = PyObject_Call(observer, arguments, kwargs) else {
+        cs_decref(result)
+        return nil
+    }
+    cs_decref(observed)
+    return result
+}
+
+/// A method (it binds as a function does) that calls `function` and then
+/// `observer` with the result first.
+private func observed(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 2, PyCallable_Check(args![0]) != 0, PyCallable_Check(args![1]) != 0 else {
+        raise(PyExc_TypeError, "observed() takes a function and an observer")
+        return nil
+    }
+    if observedMethodDefinition == nil {
+        observedMethodDefinition = .allocate(capacity: 1)
+        observedMethodDefinition!.initialize(to: PyMethodDef(
+            ml_name: cString("observed"), ml_meth: unsafeBitCast(callObserved as KeywordsFunction, to: PyCFunction.self),
+            ml_flags: METH_VARARGS | METH_KEYWORDS, ml_doc: cString("the function's result, seen by the observer first")))
+    }
+    guard let pair = PyTuple_New(2) else { return nil }
+    defer { cs_decref(pair) }
+    for index in 0..<2 {
+        cs_incref(args![index]!)
+        PyTuple_SetItem(pair, index, args![index])
+    }
+    guard let function = PyCMethod_New(observedMethodDefinition, pair, nil, nil) else { return nil }
+    defer { cs_decref(function) }
+    return PyInstanceMethod_New(function)
+}
+
 private func method(_ name: StaticString, _ function: FastFunction, _ doc: StaticString) -> PyMethodDef {
     PyMethodDef(ml_name: cString(name), ml_meth: unsafeBitCast(function, to: PyCFunction.self),
                 ml_flags: METH_FASTCALL, ml_doc: cString(doc))
@@ -398,6 +460,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read and released"),
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
+        method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),
         PyMethodDef(),
     ]
     // The interpreter keeps pointers into the method table for ever.

@@ -1,8 +1,11 @@
 """Recording what a program imports, for `python -m codeshare dump`.
 
 While the program runs, PathFinder.find_spec and SourceLoader.get_code are
-wrapped: the first records where each module was searched for and found,
-the second the code object the module executed. When the program ends the
+observed: once the first returns, the recorder notes where each module was
+searched for and found, once the second does, the code object the module
+executes. The observing methods are C (`_core.observed`): no frame of the
+recorder stands between importlib's while they run, so an exception raised
+in them (a syntax error in an imported module) shows as under plain Python. When the program ends the
 recording becomes an archive: one entry per module loaded from source, and
 a manifest with the search paths, the state of every directory searched,
 and where extension modules were found.
@@ -13,7 +16,7 @@ import sys
 import time
 from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader, SourceLoader, _get_cached
 
-from . import archive
+from . import _core, archive
 from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode_conditions, directory_mtime, entry_key,
                          module_entry, module_names)
 
@@ -31,29 +34,23 @@ class Recorder:
     def install(self):
         """Records from now on; sys.path is now the one the program starts with."""
         self.program_path = list(sys.path)
-        find_spec, get_code = PathFinder.find_spec, SourceLoader.get_code
-        self._originals = (PathFinder.__dict__["find_spec"], get_code)
-        recorder = self
-
-        def recording_find_spec(cls, fullname, path=None, target=None):
-            spec = find_spec(fullname, path, target)
-            if spec is not None:
-                recorder._found(fullname, path, spec)
-            return spec
-
-        def recording_get_code(loader, fullname):
-            code = get_code(loader, fullname)
-            if type(loader) is SourceFileLoader and code is not None:
-                recorder._code(fullname, loader.path, code)
-            return code
-
-        PathFinder.find_spec = classmethod(recording_find_spec)
-        SourceLoader.get_code = recording_get_code
+        find_spec, get_code = PathFinder.__dict__["find_spec"], SourceLoader.get_code
+        self._originals = (find_spec, get_code)
+        PathFinder.find_spec = classmethod(_core.observed(find_spec.__func__, self._spec_found))
+        SourceLoader.get_code = _core.observed(get_code, self._code_got)
 
     def uninstall(self):
         if self._originals:
             PathFinder.find_spec, SourceLoader.get_code = self._originals
             self._originals = None
+
+    def _spec_found(self, spec, cls, fullname, path=None, target=None):
+        if spec is not None:
+            self._found(fullname, path, spec)
+
+    def _code_got(self, code, loader, fullname):
+        if type(loader) is SourceFileLoader and code is not None:
+            self._code(fullname, loader.path, code)
 
     def _found(self, name, path, spec):
         loader = type(spec.loader)

@@ -190,6 +190,22 @@ def test_errors_and_warnings_while_importing_served_modules_show_as_in_plain_pyt
     assert "codeshare: fell back on stale: source changed since the dump" in verbose.stderr
 
 
+def test_the_dump_shows_errors_and_warnings_while_importing_as_plain_python(tmp_path):
+    # The recorder observes importlib from C: a frame of it between
+    # importlib's kept them all in the traceback of a syntax error.
+    app = make_app(tmp_path / "app", {
+        "main.py": "import warns, sys\n__import__(sys.argv[1])\n",
+        "warns.py": "import warnings\nwarnings.warn('imported', DeprecationWarning, stacklevel=2)\n",
+        "broken.py": "VALUE = (\n",
+        "raises.py": "import textwrap\nraise ValueError('raised while importing')\n",
+    })
+    for module, error in (("broken", "SyntaxError"), ("raises", "ValueError")):
+        plain = run_python(["main.py", module], cwd=app, check=False)
+        assert plain.returncode == 1 and "main.py:1: DeprecationWarning: imported" in plain.stderr
+        assert "importlib" not in plain.stderr and error in plain.stderr
+        assert_same_run(plain, dump(tmp_path / "app.csa", ["main.py", module], cwd=app, check=False))
+
+
 def test_the_dump_runs_a_program_on_the_modules_python_starts_it_with(tmp_path):
     # `python -m codeshare dump` imports runpy, collections, functools...
     # for itself: a `-c` program or a script does not find them loaded, as
