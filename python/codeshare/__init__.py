@@ -11,8 +11,8 @@ archive gives one warning line and the program runs normally; a foreign one
 process run with other flags inherits CODESHARE_ARCHIVE), and a relative
 path that names no file (a child started in another directory inherits
 it too), give it only under CODESHARE_VERBOSE, so that the child's output
-is plain's. site.py may
-process a .pth file twice (it does in venvs): install() leaves a mark on
+is plain's. site.py may process a .pth file twice (it does in venvs):
+install() leaves a mark on
 the site module, and the .pth line, which runs in site.py's globals, tests
 it before it compiles the rest (which the second pass would compile for
 nothing, 0.18 M instructions of every served start). The .pth line imports
