@@ -128,14 +128,18 @@ def run(options):
     main = None
     if options.kind == "script":
         sys.argv = [options.target, *options.arguments]
-        sys.path[0] = os.path.dirname(os.path.realpath(options.target))
+        program_entry = os.path.dirname(os.path.realpath(options.target))
         script = os.path.abspath(options.target)  # as __main__.__file__ is
     elif options.kind == "code":
         sys.argv = ["-c", *options.arguments]
-        sys.path[0] = ""
+        program_entry = ""
     elif options.kind == "module":
         sys.argv = [options.target, *options.arguments]  # runpy sets argv[0]
-        sys.path[0] = os.getcwd()
+        program_entry = os.getcwd()
+    # The entry the interpreter put first for `-m codeshare` becomes the
+    # program's; under -P (-I, PYTHONSAFEPATH) it put none, nor would for the program.
+    if options.kind is not None and not sys.flags.safe_path:
+        sys.path[0] = program_entry
     if options.kind != "module":   # `python -m MODULE` imports runpy too
         forget_imports_of_the_dump()
     recorder.install()

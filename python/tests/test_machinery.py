@@ -206,6 +206,30 @@ def test_the_dump_shows_errors_and_warnings_while_importing_as_plain_python(tmp_
         assert_same_run(plain, dump(tmp_path / "app.csa", ["main.py", module], cwd=app, check=False))
 
 
+SAFE_PATH = """import sys, json
+print(sys.path[0], json.dumps([1]))
+try:
+    import helper
+except ImportError:
+    print('helper not importable')
+"""
+
+
+def test_the_dump_under_safe_path_leaves_sys_path_as_python_does(tmp_path):
+    # -P (and -I, PYTHONSAFEPATH) put no directory of the program's first
+    # on sys.path: the dump put one over its first entry.
+    app = make_app(tmp_path / "app", {"main.py": SAFE_PATH, "helper.py": "print('helper imported')\n"})
+    archive = tmp_path / "app.csa"
+    for target in (["-c", SAFE_PATH], ["main.py"]):
+        plain = run_python(["-P", *target], cwd=app, check=False)
+        assert plain.returncode == 0 and "helper not importable" in plain.stdout, plain.stdout + plain.stderr
+        assert_same_run(plain, run_python(["-P", "-m", "codeshare", "dump", "-o", str(archive), *target],
+                                          cwd=app, check=False))
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, python_flags=["-P"])
+    assert_same_run(plain, archived)
+    assert "json" in served(verbose.stderr) and "fell back" not in verbose.stderr.replace("fell back 0", "")
+
+
 def test_the_dump_runs_a_program_on_the_modules_python_starts_it_with(tmp_path):
     # `python -m codeshare dump` imports runpy, collections, functools...
     # for itself: a `-c` program or a script does not find them loaded, as
