@@ -66,6 +66,21 @@ def parse(arguments):
     return options
 
 
+def output_problem(output):
+    """Why no archive could be written at the absolute path `output`, or
+    None. Checked before the program runs, so that a run of minutes is not
+    lost to a mistyped -o; a disk that fills meanwhile still shows only
+    when the archive is written."""
+    directory = os.path.dirname(output)
+    if os.path.isdir(output):
+        return "it is a directory"
+    if not os.path.isdir(directory):
+        return f"no directory {directory}"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"cannot create files in {directory}"
+    return None
+
+
 def fresh_main(**attributes):
     module = types.ModuleType("__main__")
     module.__dict__.update(__builtins__=__builtins__, **attributes)
@@ -92,12 +107,16 @@ def forget_imports_of_the_dump():
 
 
 def run(options):
+    # From the directory the dump started in: the program may change it.
+    output = os.path.abspath(options.output)
+    problem = output_problem(output)
+    if problem is not None:
+        print(f"codeshare: cannot write {options.output}: {problem}", file=sys.stderr)
+        return 2
     # Serve nothing while recording (CODESHARE_ARCHIVE may be set here too).
     sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__name__ != "ArchiveFinder"]
     # The interpreter put sys.path[0] (cwd for -m) first after site.py ran.
     recorder = Recorder(site_path=sys.path[0 if sys.flags.safe_path else 1:])
-    # From the directory the dump started in: the program may change it.
-    output = os.path.abspath(options.output)
 
     def write_archive():
         recorder.uninstall()

@@ -21,6 +21,16 @@ def test_usage_errors(tmp_path):
     assert not (tmp_path / "a.csa").exists()
 
 
+def test_a_dump_that_cannot_write_its_archive_stops_before_the_program_runs(tmp_path):
+    (tmp_path / "main.py").write_text("open('ran', 'w').close()\n")
+    (tmp_path / "taken").mkdir()
+    for output, reason in (("missing/a.csa", f"no directory {tmp_path / 'missing'}"),
+                           ("taken", "it is a directory")):
+        result = run_python(["-m", "codeshare", "dump", "-o", output, "main.py"], cwd=tmp_path, check=False)
+        assert (result.returncode, result.stderr) == (2, f"codeshare: cannot write {output}: {reason}\n")
+    assert not (tmp_path / "ran").exists()
+
+
 def test_info_and_verify_refuse_a_bad_archive(tmp_path):
     bad = tmp_path / "bad.csa"
     bad.write_bytes(b"not an archive" * 100)
