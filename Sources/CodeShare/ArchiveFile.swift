@@ -18,15 +18,19 @@ import CodeShareFormat
 struct ArchiveFile {
     /// What tells the file apart from any other at the same path.
     struct Identity: Equatable {
+        /// Only a regular file is read: a FIFO, a device or a directory
+        /// is refused as it is opened.
+        let regularFile: Bool
         let device: UInt64
         let inode: UInt64
         let size: UInt64
         let mtimeNanoseconds: Int64
 
         static func of(_ file: FileDescriptor) -> Result<Identity, Errno> {
-            var device: UInt64 = 0, inode: UInt64 = 0, size: UInt64 = 0, mtime: Int64 = 0
-            if cs_file_identity(file.raw, &device, &inode, &size, &mtime) != 0 { return .failure(.current) }
-            return .success(Identity(device: device, inode: inode, size: size, mtimeNanoseconds: mtime))
+            var regular: Int32 = 0, device: UInt64 = 0, inode: UInt64 = 0, size: UInt64 = 0, mtime: Int64 = 0
+            if cs_file_identity(file.raw, &regular, &device, &inode, &size, &mtime) != 0 { return .failure(.current) }
+            return .success(Identity(regularFile: regular != 0, device: device, inode: inode, size: size,
+                                     mtimeNanoseconds: mtime))
         }
     }
 

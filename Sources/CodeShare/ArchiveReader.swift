@@ -124,6 +124,7 @@ final class ArchiveReader {
         }
         defer { file.close() }
         switch ArchiveFile.Identity.of(file) {
+        case .success(let identity) where !identity.regularFile: return .failure(.notARegularFile)
         case .success(let identity): return validate(file, at: path, identity: identity)
         case .failure(let error): return .failure(.io(errno: error.code))
         }

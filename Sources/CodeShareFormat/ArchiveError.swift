@@ -2,6 +2,7 @@
 /// never guesses past one of these: the caller falls back to a normal import.
 public enum ArchiveError: Error, Equatable {
     case io(errno: Int32)
+    case notARegularFile
     case empty
     case badMagic
     case schemaVersion
@@ -31,6 +32,7 @@ public enum ArchiveError: Error, Equatable {
     public var reason: StaticString {
         switch self {
         case .io: return "cannot read the archive file"
+        case .notARegularFile: return "not a regular file"
         case .empty: return "empty archive file"
         case .badMagic: return "not a codeshare archive (bad magic)"
         case .schemaVersion: return "written by another codeshare archive format (schema version)"

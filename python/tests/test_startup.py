@@ -45,13 +45,20 @@ def test_bad_archives_warn_once_and_change_nothing(tmp_path, app):
         if content is not None:
             path.write_bytes(content)
         paths[label] = path
+    # Opening a FIFO for reading waited for a writer: the process hung.
+    paths["fifo"] = tmp_path / "fifo.csa"
+    os.mkfifo(paths["fifo"])
+    paths["directory"] = tmp_path / "directory.csa"
+    paths["directory"].mkdir()
     plain = run_python(["main.py"], cwd=app, check=False)
     assert plain.returncode == 7
     for label, path in paths.items():
-        archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(path)}, check=False)
+        archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(path)}, check=False, timeout=60)
         assert archived.returncode == plain.returncode and archived.stdout == plain.stdout, label
         warning = archived.stderr[len(plain.stderr):] if archived.stderr.startswith(plain.stderr) else archived.stderr
         assert warning.startswith(f"codeshare: not using the archive: {path}: ") and warning.count("\n") == 1, (label, archived.stderr)
+        if label in ("fifo", "directory"):
+            assert warning.endswith(": not a regular file\n"), warning
 
 
 @pytest.mark.skipif(not os.environ.get("CODESHARE_DEBIAN_PYTHON"), reason="no venv of Debian's python3.11")

@@ -114,15 +114,19 @@ static inline int cs_code_debug_ranges(void) {
 
 // libc pieces Swift sees only through macros or awkward structs.
 static inline int cs_errno(void) { return errno; }
-static inline int cs_open_read_only(const char *path) { return open(path, O_RDONLY | O_CLOEXEC); }
+// O_NONBLOCK: opening a FIFO waits for a writer otherwise (it changes nothing
+// for a regular file, the only kind read).
+static inline int cs_open_read_only(const char *path) { return open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); }
 static inline int cs_close(int fd) { return close(fd); }
 static inline int cs_duplicate_at_or_above(int fd, int floor) { return fcntl(fd, F_DUPFD_CLOEXEC, floor); }
 
-// What identifies an open file: its device, inode, size and mtime in ns.
-static inline int cs_file_identity(int fd, unsigned long long *device, unsigned long long *inode,
+// What identifies an open file: whether it is a regular file, its device,
+// inode, size and mtime in ns.
+static inline int cs_file_identity(int fd, int *regular, unsigned long long *device, unsigned long long *inode,
                                    unsigned long long *size, long long *mtime_ns) {
     struct stat status;
     if (fstat(fd, &status) != 0) return -1;
+    *regular = S_ISREG(status.st_mode);
     *device = (unsigned long long)status.st_dev;
     *inode = (unsigned long long)status.st_ino;
     *size = (unsigned long long)status.st_size;
