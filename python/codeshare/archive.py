@@ -39,8 +39,11 @@ def write(path, entries, manifest=None, *, together=False):
     (only widely shared strings are pooled, so that loading one module reads
     little else). Written atomically:
     a temporary file in the same directory, then rename. Readers see the old
-    file or the new one, never a partial one."""
+    file or the new one, never a partial one. So `path` may not name
+    anything but a regular file (/dev/null, a FIFO): it would be replaced."""
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise OSError(f"{path} is not a regular file, and the archive would replace it")
     data = _core.write([(name, code, marshal.dumps(metadata)) for name, code, metadata in entries],
                        marshal.dumps(manifest), together)
     directory = os.path.dirname(os.path.abspath(path))

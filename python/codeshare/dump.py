@@ -74,6 +74,10 @@ def output_problem(output):
     directory = os.path.dirname(output)
     if os.path.isdir(output):
         return "it is a directory"
+    # The archive replaces the file at `output` (written aside, then
+    # renamed over it), which for /dev/null or a FIFO is not a write.
+    if os.path.exists(output) and not os.path.isfile(output):
+        return "it is not a regular file"
     if not os.path.isdir(directory):
         return f"no directory {directory}"
     if not os.access(directory, os.W_OK | os.X_OK):

@@ -1,4 +1,4 @@
-"""The command line: usage errors are one clear line and exit status 2."""
+"""The command line: usage errors are one clear line and exit status 2; and\nwhat the archive API may write over."""
 import os
 import subprocess
 import sys
@@ -24,11 +24,23 @@ def test_usage_errors(tmp_path):
 def test_a_dump_that_cannot_write_its_archive_stops_before_the_program_runs(tmp_path):
     (tmp_path / "main.py").write_text("open('ran', 'w').close()\n")
     (tmp_path / "taken").mkdir()
+    os.mkfifo(tmp_path / "fifo")   # as /dev/null, which the archive would replace
     for output, reason in (("missing/a.csa", f"no directory {tmp_path / 'missing'}"),
-                           ("taken", "it is a directory")):
+                           ("taken", "it is a directory"), ("fifo", "it is not a regular file")):
         result = run_python(["-m", "codeshare", "dump", "-o", output, "main.py"], cwd=tmp_path, check=False)
         assert (result.returncode, result.stderr) == (2, f"codeshare: cannot write {output}: {reason}\n")
     assert not (tmp_path / "ran").exists()
+    assert (tmp_path / "fifo").is_fifo()
+
+
+def test_the_api_does_not_replace_what_is_not_a_regular_file(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    result = run_python(["-c", f"import codeshare.archive; codeshare.archive.write({str(fifo)!r}, "
+                               "[('m', compile('x = 1', 'm.py', 'exec'), None)])"], check=False)
+    assert result.returncode == 1
+    assert result.stderr.endswith(f"OSError: {fifo} is not a regular file, and the archive would replace it\n")
+    assert fifo.is_fifo()
 
 
 def test_info_and_verify_refuse_a_bad_archive(tmp_path):
