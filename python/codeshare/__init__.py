@@ -11,7 +11,8 @@ archive gives one warning line and the program runs normally; a foreign one
 process run with other flags inherits CODESHARE_ARCHIVE), and a relative
 path that names no file (a child started in another directory inherits
 it too), give it only under CODESHARE_VERBOSE, so that the child's output
-is plain's. site.py may process a .pth file twice (it does in venvs):
+is plain's. Under -E and -I, which make the interpreter ignore its own
+PYTHON* variables, codeshare ignores its variables too. site.py may process a .pth file twice (it does in venvs):
 install() leaves a mark on
 the site module, and the .pth line, which runs in site.py's globals, tests
 it before it compiles the rest (which the second pass would compile for
@@ -44,6 +45,11 @@ def install():
         return
     if site is not None:
         site._codeshare_started = True
+    # Under -E and -I the interpreter ignores PYTHONPATH and the rest, so
+    # that the environment cannot choose the code it runs: nor may it
+    # through an archive.
+    if sys.flags.ignore_environment:
+        return
     verbose = os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0")
     check = os.environ.get("CODESHARE_CHECK", "mtime")
     release = os.environ.get("CODESHARE_RELEASE", "on")

@@ -61,6 +61,18 @@ def test_bad_archives_warn_once_and_change_nothing(tmp_path, app):
             assert warning.endswith(": not a regular file\n"), warning
 
 
+def test_the_environment_chooses_no_archive_under_ignore_environment_and_isolated_mode(tmp_path, app):
+    # An archive is code to run: -E and -I, which make the interpreter
+    # ignore PYTHONPATH, make codeshare ignore CODESHARE_ARCHIVE.
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app, check=False)
+    for flag in ("-E", "-I"):
+        plain, archived, verbose = run_both(["main.py"], archive, cwd=app, python_flags=[flag])
+        assert_same_run(plain, archived)
+        assert verbose.stderr == plain.stderr, verbose.stderr
+    assert "json" in served(run_both(["main.py"], archive, cwd=app)[2].stderr)
+
+
 @pytest.mark.skipif(not os.environ.get("CODESHARE_DEBIAN_PYTHON"), reason="no venv of Debian's python3.11")
 def test_an_archive_of_another_interpreter_build_is_passed_over_silently(tmp_path, app):
     # As a child of a program dumped under another build inherits it.
