@@ -12,18 +12,19 @@ process run with other flags inherits CODESHARE_ARCHIVE), and a relative
 path that names no file (a child started in another directory inherits
 it too), give it only under CODESHARE_VERBOSE, so that the child's output
 is plain's. Under -E and -I, which make the interpreter ignore its own
-PYTHON* variables, codeshare ignores its variables too. site.py may process a .pth file twice (it does in venvs):
-install() leaves a mark on
-the site module, and the .pth line, which runs in site.py's globals, tests
-it before it compiles the rest (which the second pass would compile for
-nothing, 0.18 M instructions of every served start). The .pth line imports
-this package from the site directory it is in (site.py's `sitedir`), put
-first on sys.path for that one import, so that no other `codeshare` on
-PYTHONPATH stands in for it. Everything but the environment check is a
-string literal in the .pth line, compiled only when CODESHARE_ARCHIVE is
-set: site.py compiles each .pth line in every process. The hook lives
-here, not in a module of its own, because each module the hook imports
-costs ~0.1 ms of every served start.
+PYTHON* variables, codeshare ignores its variables too.
+
+site.py may process a .pth file twice (it does in venvs): install() leaves
+a mark on the site module, and the .pth line, which runs in site.py's
+globals, tests it before it compiles the rest (which the second pass would
+compile for nothing, 0.18 M instructions of every served start). The .pth
+line imports this package from the site directory it is in (site.py's
+`sitedir`), put first on sys.path for that one import, so that no other
+`codeshare` on PYTHONPATH stands in for it. Everything but the environment
+check is a string literal in the .pth line, compiled only when
+CODESHARE_ARCHIVE is set: site.py compiles each .pth line in every process.
+The hook lives here, not in a module of its own, because each module the
+hook imports costs ~0.1 ms of every served start.
 
     CODESHARE_ARCHIVE=app.csa   the archive to serve imports from
     CODESHARE_VERBOSE=1         one stderr line per import, a summary at exit

@@ -71,13 +71,13 @@ def output_problem(output):
     None. Checked before the program runs, so that a run of minutes is not
     lost to a mistyped -o; a disk that fills meanwhile still shows only
     when the archive is written."""
-    directory = os.path.dirname(output)
     if os.path.isdir(output):
         return "it is a directory"
     # The archive replaces the file at `output` (written aside, then
     # renamed over it), which for /dev/null or a FIFO is not a write.
     if os.path.exists(output) and not os.path.isfile(output):
         return "it is not a regular file"
+    directory = os.path.dirname(output)
     if not os.path.isdir(directory):
         return f"no directory {directory}"
     if not os.access(directory, os.W_OK | os.X_OK):
