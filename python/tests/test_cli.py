@@ -1,4 +1,5 @@
-"""The command line: usage errors are one clear line and exit status 2; and\nwhat the archive API may write over."""
+"""The command line: usage errors are one clear line and exit status 2; and
+what the archive API may write over."""
 import os
 import subprocess
 import sys

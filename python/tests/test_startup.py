@@ -1,5 +1,6 @@
 """Acceptance: the start-up hook with bad archives, concurrent dumps and
-readers, read-only archives of another user; and the hook's cost when off."""
+readers, read-only archives of another user, -E and -I; and the hook's cost
+when off."""
 import os
 import shutil
 import subprocess
