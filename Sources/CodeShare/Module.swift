@@ -14,6 +14,7 @@ import CodeShareFormat
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
 ///     observed(function, observer) -> method
+///     preceded(function, before) -> method
 ///     ArchiveError: the exception of every refused archive
 ///     ForeignArchiveError: its subclass for a sound archive of another
 ///         interpreter build, -O level or -X no_debug_ranges setting
@@ -387,8 +388,11 @@ private func loaderMethods(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
 // the loader above, no frame of codeshare stands between importlib's while
 // the function runs (a syntax error in a module the program imports shows
 // as under plain Python); the recorder's exists only once it has returned.
-/// The one method definition, shared by every observed method.
+// The dump's hooks on os.execv and os.execve write the archive first, then
+// call the function from C: a failed exec shows as under plain Python.
+/// The method definitions, one per kind, shared by every method of the kind.
 private var observedMethodDefinition: UnsafeMutablePointer<PyMethodDef>? = nil
+private var precededMethodDefinition: UnsafeMutablePointer<PyMethodDef>? = nil
 
 private typealias KeywordsFunction = @convention(c) (PyObjectPointer?, PyObjectPointer?, PyObjectPointer?) -> PyObjectPointer?
 
@@ -418,18 +422,29 @@ private func callObserved(_ pair: PyObjectPointer?, _ args: PyObjectPointer?, _ 
     return result
 }
 
-/// A method (it binds as a function does) that calls `function` and then
-/// `observer` with the result first.
-private func observed(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+/// `before(*args, **kwargs)`, then `function(*args, **kwargs)`; returns the
+/// function's result, or nil if either raised.
+private func callPreceded(_ pair: PyObjectPointer?, _ args: PyObjectPointer?, _ kwargs: PyObjectPointer?) -> PyObjectPointer? {
+    let function = PyTuple_GetItem(pair, 0), before = PyTuple_GetItem(pair, 1)
+    guard let done = PyObject_Call(before, args, kwargs) else { return nil }
+    cs_decref(done)
+    return PyObject_Call(function, args, kwargs)
+}
+
+/// A method (it binds as a function does) that calls `call` with
+/// (function, other) and the arguments it is given.
+private func method(around args: UnsafePointer<PyObjectPointer?>?, _ count: Int, named name: StaticString,
+                    _ definition: inout UnsafeMutablePointer<PyMethodDef>?, _ call: KeywordsFunction,
+                    _ doc: StaticString, usage: StaticString) -> PyObjectPointer? {
     guard count == 2, PyCallable_Check(args![0]) != 0, PyCallable_Check(args![1]) != 0 else {
-        raise(PyExc_TypeError, "observed() takes a function and an observer")
+        raise(PyExc_TypeError, usage)
         return nil
     }
-    if observedMethodDefinition == nil {
-        observedMethodDefinition = .allocate(capacity: 1)
-        observedMethodDefinition!.initialize(to: PyMethodDef(
-            ml_name: cString("observed"), ml_meth: unsafeBitCast(callObserved as KeywordsFunction, to: PyCFunction.self),
-            ml_flags: METH_VARARGS | METH_KEYWORDS, ml_doc: cString("the function's result, seen by the observer first")))
+    if definition == nil {
+        definition = .allocate(capacity: 1)
+        definition!.initialize(to: PyMethodDef(
+            ml_name: cString(name), ml_meth: unsafeBitCast(call, to: PyCFunction.self),
+            ml_flags: METH_VARARGS | METH_KEYWORDS, ml_doc: cString(doc)))
     }
     guard let pair = PyTuple_New(2) else { return nil }
     defer { cs_decref(pair) }
@@ -437,9 +452,19 @@ private func observed(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer
         cs_incref(args![index]!)
         PyTuple_SetItem(pair, index, args![index])
     }
-    guard let function = PyCMethod_New(observedMethodDefinition, pair, nil, nil) else { return nil }
+    guard let function = PyCMethod_New(definition, pair, nil, nil) else { return nil }
     defer { cs_decref(function) }
     return PyInstanceMethod_New(function)
+}
+
+private func observed(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    method(around: args, count, named: "observed", &observedMethodDefinition, callObserved,
+           "the function's result, seen by the observer first", usage: "observed() takes a function and an observer")
+}
+
+private func preceded(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    method(around: args, count, named: "preceded", &precededMethodDefinition, callPreceded,
+           "the function, called once `before` has returned", usage: "preceded() takes a function and a callable")
 }
 
 private func method(_ name: StaticString, _ function: FastFunction, _ doc: StaticString) -> PyMethodDef {
@@ -461,6 +486,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),
+        method("preceded", preceded, "preceded(function, before) -> a method: function(*args), once before(*args) has returned"),
         PyMethodDef(),
     ]
     // The interpreter keeps pointers into the method table for ever.

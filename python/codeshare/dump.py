@@ -1,6 +1,7 @@
 """`python -m codeshare dump`: runs a program as Python would and records
 every module it imports into an archive, written when the program ends
-(also on sys.exit(), os._exit() or an uncaught exception).
+(also on sys.exit(), os._exit(), an uncaught exception, or just before an
+exec replaces the process).
 
 The program sees what `python SCRIPT`, `python -m MODULE` or `python -c CODE`
 would show it: the same sys.argv, sys.path[0], __main__ module, output and
@@ -14,6 +15,7 @@ import types
 from _frozen_importlib import BuiltinImporter
 from _frozen_importlib_external import ExtensionFileLoader
 
+from . import _core
 from .recorder import Recorder
 from .resolution import RECENT_NS
 
@@ -85,6 +87,12 @@ def output_problem(output):
     return None
 
 
+def may_execute(path):
+    """Whether an exec of `path` (a path or, for execve, a descriptor) can
+    replace the process."""
+    return isinstance(path, int) or (os.access(path, os.X_OK) and not os.path.isdir(path))
+
+
 def fresh_main(**attributes):
     module = types.ModuleType("__main__")
     module.__dict__.update(__builtins__=__builtins__, **attributes)
@@ -121,8 +129,12 @@ def run(options):
     sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__name__ != "ArchiveFinder"]
     # The interpreter put sys.path[0] (cwd for -m) first after site.py ran.
     recorder = Recorder(site_path=sys.path[0 if sys.flags.safe_path else 1:])
+    written = []
 
     def write_archive():
+        if written:   # before an exec that then failed
+            return
+        written.append(True)
         recorder.uninstall()
         try:
             modules, extensions, recent = recorder.write(output)
@@ -147,6 +159,17 @@ def run(options):
         exit_now(status)
 
     os._exit = write_archive_and_exit
+
+    # An exec replaces the process, atexit and all: the archive is written
+    # first, once, when the exec can succeed (execvp tries each PATH entry).
+    # The exec is called from C, so that a failed one shows no frame of ours.
+    def write_archive_before_exec(path, *arguments):
+        if os.getpid() == dump_process and may_execute(path):
+            write_archive()
+
+    # os.execl, execlp, execvp... all call one of these two.
+    os.execv = _core.preceded(os.execv, write_archive_before_exec)
+    os.execve = _core.preceded(os.execve, write_archive_before_exec)
 
     main = None
     if options.kind == "script":

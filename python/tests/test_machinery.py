@@ -118,6 +118,28 @@ def test_a_program_that_ends_with_os_exit_is_dumped_by_its_own_process(tmp_path)
     assert {"json", "decimal"} <= served(verbose.stderr)
 
 
+def test_a_program_that_replaces_itself_with_exec_is_dumped_before_the_exec(tmp_path):
+    # An exec skips atexit too. execvp tries each PATH entry in turn: the
+    # archive is written once, before the exec that can succeed.
+    code = ("import os, sys, json\nimport decimal\n"
+            f"os.environ['PATH'] = {str(tmp_path / 'missing')!r} + os.pathsep + os.path.dirname(sys.executable)\n"
+            "os.execvp(os.path.basename(sys.executable), ['python', '-c', 'print(\"replaced\")'])\n")
+    archive = tmp_path / "app.csa"
+    dumped = dump(archive, ["-c", code], cwd=tmp_path, env={"CODESHARE_VERBOSE": "1"})
+    assert dumped.stdout == "replaced\n"
+    assert dumped.stderr.count("codeshare: wrote") == 1, dumped.stderr
+    names = run_python(["-c", "import codeshare.archive, sys; print(*codeshare.archive.open(sys.argv[1]).names)",
+                        str(archive)]).stdout.split()
+    assert {"json", "decimal"} <= set(names)
+    plain, archived, verbose = run_both(["-c", code], archive, cwd=tmp_path)
+    assert_same_run(plain, archived)
+    # An exec that fails shows its traceback as under plain Python.
+    failing = f"import os, json\nos.execv({str(tmp_path / 'missing')!r}, ['x'])\n"
+    plain = run_python(["-c", failing], cwd=tmp_path, check=False)
+    assert "FileNotFoundError" in plain.stderr
+    assert_same_run(plain, dump(tmp_path / "failing.csa", ["-c", failing], cwd=tmp_path, check=False))
+
+
 def test_dump_leaves_out_the_codecs_imported_before_site(tmp_path):
     # The interpreter imports `encodings` and its stdio codecs before site.py
     # runs the start-up hook: never served, so not archived. A codec the
