@@ -89,8 +89,14 @@ def output_problem(output):
 
 def may_execute(path):
     """Whether an exec of `path` (a path or, for execve, a descriptor) can
-    replace the process."""
-    return isinstance(path, int) or (os.access(path, os.X_OK) and not os.path.isdir(path))
+    replace the process. A path exec would refuse is left to exec, to raise
+    its own error."""
+    if isinstance(path, int):
+        return True
+    try:
+        return os.access(path, os.X_OK) and not os.path.isdir(path)
+    except (TypeError, ValueError):
+        return False
 
 
 def fresh_main(**attributes):
