@@ -225,29 +225,35 @@ final class ArchiveReader {
     /// object went too, the next `code()` reads the module again. `protect`:
     /// the pages also fault on any later access instead of reading as zeros.
     func release(module index: Int, protect: Bool) -> Int {
+        struct RunOnceObject {
+            let start: Int, size: Int, type: TypeID
+            var live: Bool
+        }
         guard let segment = loadedModules[index] else { return 0 }
         loadedModules[index] = nil
         let base = segment.runOnceBase
         guard segment.runOnceSize > 0, runOnceArena.owns(base) else { return 0 }
-        var objects: [(start: Int, size: Int, type: TypeID)] = []
-        var live: [Bool] = []
-        // The count was checked at load: each array is allocated once.
-        objects.reserveCapacity(Int(modules[index].runOnceObjectCount))
-        live.reserveCapacity(Int(modules[index].runOnceObjectCount))
+        // The count was checked at load. Out of memory, everything is kept.
+        let count = Int(modules[index].runOnceObjectCount)
+        guard count > 0, let objects = checkedMemory(for: RunOnceObject.self, count: count) else { return 0 }
+        defer { free(objects) }
+        var listed = 0
         let walked = ObjectImage.forEachObject(in: base, size: segment.runOnceSize, inUse: true) { type, object, available in
-            guard let size = ObjectImage.walk(type, object, available: available, slot: { _ in true }) else { return nil }
-            objects.append((object - base, size, type))
-            live.append(object.load(as: Int.self) != immortalRefcount
+            guard listed < count,
+                  let size = ObjectImage.walk(type, object, available: available, slot: { _ in true }) else { return nil }
+            let live = object.load(as: Int.self) != immortalRefcount
                 || (type == .code && object.load(fromByteOffset: Int(CS_CODE_WEAKREFLIST), as: UInt.self) != 0)
-                || (type == .str && cs_str_is_interned(object.assumingMemoryBound(to: PyObject.self)) != 0))
+                || (type == .str && cs_str_is_interned(object.assumingMemoryBound(to: PyObject.self)) != 0)
+            (objects + listed).initialize(to: RunOnceObject(start: object - base, size: size, type: type, live: live))
+            listed += 1
             return size
         }
         // The walk was checked at load; if it no longer covers the part, keep everything.
-        guard walked == Int(modules[index].runOnceObjectCount) else { return 0 }
+        guard walked == count else { return 0 }
         // Children come before parents: one backward pass carries
         // reachability from each live object to what it points at.
         let lower = UInt(bitPattern: base), upper = lower + UInt(segment.runOnceSize)
-        for position in stride(from: objects.count - 1, through: 0, by: -1) where live[position] {
+        for position in stride(from: count - 1, through: 0, by: -1) where objects[position].live {
             let object = base + objects[position].start
             _ = ObjectImage.walk(objects[position].type, object, available: segment.runOnceSize - objects[position].start) { slot in
                 let target = object.load(fromByteOffset: slot, as: UInt.self)
@@ -258,13 +264,13 @@ final class ArchiveReader {
                     let middle = (low + high + 1) / 2
                     if objects[middle].start <= Int(target - lower) { low = middle } else { high = middle - 1 }
                 }
-                live[low] = true
+                objects[low].live = true
                 return true
             }
         }
         // Everything outside the live objects (with a tuple's GC header) is dead.
         var released = 0, deadFrom = 0
-        for (position, object) in objects.enumerated() where live[position] {
+        for object in UnsafeBufferPointer(start: objects, count: count) where object.live {
             let start = object.start - (object.type == .tuple ? Int(CS_GC_HEAD_SIZE) : 0)
             if start > deadFrom { released += runOnceArena.discard(base + deadFrom, count: start - deadFrom, protect: protect) }
             deadFrom = max(deadFrom, object.start + object.size)
@@ -273,7 +279,7 @@ final class ArchiveReader {
             released += runOnceArena.discard(base + deadFrom, count: segment.runOnceSize - deadFrom, protect: protect)
         }
         let root = Int(modules[index].segment.root) - segment.objectsSize
-        if root >= 0, let position = objects.firstIndex(where: { $0.start == root }), !live[position] {
+        if root >= 0, UnsafeBufferPointer(start: objects, count: count).contains(where: { $0.start == root && !$0.live }) {
             roots[index] = nil
         }
         counters.bytesReleased += released

@@ -188,9 +188,13 @@ struct PartPreparer {
         guard let base = memory(descriptor.length, slot: fresh ? nil : segmentSlots.memory(part)) else {
             return .failure(.outOfMemory)
         }
-        var owned: [UnsafeMutableRawPointer] = fresh || segmentSlots.start == nil ? [base] : []
+        // What this call malloc'd, freed if it fails. Not a Swift array,
+        // which traps when memory runs out (CheckedMemory.swift).
+        let ownedBase = fresh || segmentSlots.start == nil ? base : nil
+        var ownedRunOnce: UnsafeMutableRawPointer? = nil
         func fail(_ error: ArchiveError) -> Result<PreparedPart, ArchiveError> {
-            for memory in owned { free(memory) }
+            free(ownedBase)
+            free(ownedRunOnce)
             return .failure(error)
         }
         if let error = read(descriptor.length, at: descriptor.offset, into: base, checksum: descriptor.checksum, by: worker) {
@@ -203,7 +207,7 @@ struct PartPreparer {
             guard let memory = memory(runOnceSize, slot: fresh ? nil : runOnceSlots.memory(part)) else {
                 return fail(.outOfMemory)
             }
-            if fresh || runOnceSlots.start == nil { owned.append(memory) }
+            if fresh || runOnceSlots.start == nil { ownedRunOnce = memory }
             if let error = read(runOnceSize, at: record.runOnceOffset, into: memory, checksum: record.runOnceChecksum, by: worker) {
                 return fail(error)
             }
@@ -211,15 +215,17 @@ struct PartPreparer {
         }
         cs_add_relaxed(bytesRead, descriptor.length + runOnceSize)
         let internCount = Int(descriptor.internCount)
+        // Every string not yet interned (zeros are nil).
+        guard let interned = checkedMemory(for: PyObjectPointer?.self, count: internCount) else {
+            return fail(.outOfMemory)
+        }
         let segment = LoadedSegment(base: base, objectsSize: Int(descriptor.objectsSize), internCount: internCount,
-                                    interned: .allocate(capacity: max(internCount, 1)),
-                                    runOnceBase: runOnceBase, runOnceSize: runOnceSize)
-        segment.interned.initialize(repeating: nil, count: max(internCount, 1))
+                                    interned: interned, runOnceBase: runOnceBase, runOnceSize: runOnceSize)
         // A module's walk lists what it defers in its worker's scratch list; a
         // chunk's (which may run inside a module's) has nothing to defer.
         let deferred: UnsafeMutablePointer<DeferredSlots>? = record == nil ? nil : scratch + worker.rawValue
         func discard(_ error: ArchiveError) -> Result<PreparedPart, ArchiveError> {
-            segment.interned.deallocate()
+            free(segment.interned)
             deferred?.pointee.removeAll()
             return fail(error)
         }

@@ -47,9 +47,11 @@ final class ReadAhead {
     /// prepare their parts themselves).
     static func start(_ preparer: PartPreparer) -> ReadAhead? {
         preparer.claimant.pointee = cs_process_id()
-        let shared = UnsafeMutablePointer<Shared>.allocate(capacity: 1)
-        let stop = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
-        stop.initialize(to: 0)
+        guard let shared = checkedMemory(for: Shared.self, count: 1) else { return nil }
+        guard let stop = checkedMemory(for: UInt32.self, count: 1) else {
+            free(shared)
+            return nil
+        }
         let registration = ForkedChild.remember(preparer.file)
         shared.initialize(to: Shared(preparer: preparer, stop: stop, registration: registration))
         var thread = pthread_t()
@@ -85,8 +87,8 @@ final class ReadAhead {
         }
         guard cs_thread_start(&thread, body, shared) == 0 else {
             ForkedChild.forget(registration)
-            stop.deallocate()
-            shared.deallocate()
+            free(stop)
+            free(shared)
             return nil
         }
         return ReadAhead(shared: shared, thread: thread)
@@ -101,8 +103,8 @@ final class ReadAhead {
         cs_store_ordered(shared.pointee.preparer.progress, UInt32.max)
         cs_wake_waiters(shared.pointee.preparer.progress)
         _ = cs_thread_join(thread)
-        shared.pointee.stop.deallocate()
-        shared.deallocate()
+        free(shared.pointee.stop)
+        free(shared)
     }
 }
 

@@ -22,7 +22,7 @@ final class SegmentArena {
     /// Where each part's piece lies, in the order of `lengths`.
     let slots: Slots
     /// Bytes of each page known to be unreachable (`discard`), once used.
-    private var deadBytes: [UInt16] = []
+    private var deadBytes: UnsafeMutablePointer<UInt16>? = nil
 
     /// The piece of each part: its place is fixed when the arena is made, so
     /// that any thread may read a part into it without coordination beyond
@@ -58,7 +58,10 @@ final class SegmentArena {
 
     /// The mapping stays: frames, functions and the interned-string table may
     /// point into it. Pages no part was read into cost nothing.
-    deinit { slots.offsets.deallocate() }
+    deinit {
+        slots.offsets.deallocate()
+        free(deadBytes)
+    }
 
     /// Whether `memory` was handed out by this arena (not malloc'd).
     func owns(_ memory: UnsafeMutableRawPointer) -> Bool {
@@ -71,7 +74,11 @@ final class SegmentArena {
     /// (`protect`: made inaccessible too). Answers the bytes given back.
     func discard(_ memory: UnsafeMutableRawPointer, count: Int, protect: Bool) -> Int {
         guard let start, count > 0 else { return 0 }
-        if deadBytes.isEmpty { deadBytes = [UInt16](repeating: 0, count: (capacity + SegmentArena.page - 1) / SegmentArena.page) }
+        if deadBytes == nil {
+            deadBytes = checkedMemory(for: UInt16.self, count: (capacity + SegmentArena.page - 1) / SegmentArena.page)
+        }
+        // Out of memory, nothing is given back.
+        guard let deadBytes else { return 0 }
         var offset = memory - start
         let end = offset + count
         // The pages this range completes are consecutive: one call for all.

@@ -4,6 +4,10 @@ while it holds a module still imports it, Python threads importing at once
 get the same modules, and CODESHARE_READAHEAD=off serves the same program."""
 import os
 import re
+import resource
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -183,3 +187,38 @@ def test_the_archive_holds_modules_in_the_order_a_run_asks_for_them(tmp_path):
     assert asked == program
     names = run_python(["-c", f"import codeshare.archive; print(*codeshare.archive.open({str(archive)!r}).names)"])
     assert [name for name in names.stdout.split() if name in program] == program
+
+
+MANY_IMPORTS = """
+import sys
+for name in ["asyncio", "email.mime.multipart", "http.client", "json", "unittest", "xml.dom.minidom", "argparse",
+             "logging.handlers", "urllib.request", "zipfile", "decimal", "fractions", "difflib", "pydoc", "tarfile",
+             "ftplib", "smtplib", "imaplib", "csv", "sqlite3", "pickle", "statistics"]:
+    __import__(name)
+print(len(sys.modules) > 100)
+"""
+
+
+def test_running_out_of_memory_is_a_memory_error_never_a_crash(tmp_path):
+    # Under an address-space limit (ulimit -v) Embedded Swift's allocate
+    # returned NULL and the read-ahead thread wrote through it, or its
+    # arrays trapped: SIGSEGV or SIGILL in 9 runs of 10 at 22 and at 38 MiB
+    # here, where plain Python raises MemoryError or runs. Out of memory,
+    # CPython 3.11 itself may abort (SIGABRT: "Cannot recover from
+    # MemoryErrors") or loop for ever unwinding an exception whose
+    # position it cannot allocate; those are left alone.
+    app = make_app(tmp_path / "app", {"main.py": MANY_IMPORTS})
+    dump(os.path.join(app, "app.csa"), ["main.py"], cwd=app)
+    crashes = []
+    for megabytes in (22, 30, 38) * 3:
+        def limit():
+            resource.setrlimit(resource.RLIMIT_AS, (megabytes << 20, megabytes << 20))
+        try:
+            result = subprocess.run([sys.executable, "main.py"], cwd=app, capture_output=True, preexec_fn=limit,
+                                    env={**os.environ, "CODESHARE_ARCHIVE": "app.csa"}, timeout=20)
+        except subprocess.TimeoutExpired:
+            continue
+        if result.returncode in (-signal.SIGSEGV, -signal.SIGILL, -signal.SIGBUS):
+            crashes.append((megabytes, signal.Signals(-result.returncode).name))
+    assert not crashes
+
