@@ -187,8 +187,8 @@ static inline int cs_usable_cpus(void) {
     cpu_set_t set;
     return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
 }
-/* A thread with every signal blocked: the interpreter's own threads handle them. */
-/* A stack of 512 KiB, not the default 8 MiB: the thread's frames need a few
+/* A thread with every signal blocked (the interpreter's own threads handle
+   them), on a stack of 512 KiB, not the default 8 MiB: its frames need a few
    KiB, and under an address-space limit (ulimit -v) the default stack alone
    made the process run out where plain Python does not. */
 static inline int cs_thread_start(pthread_t *thread, void *(*body)(void *), void *argument) {
