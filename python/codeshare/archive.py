@@ -10,6 +10,7 @@
         a.read_ahead(after=0)        # from the first code() past `after` modules, prepare all on a thread
 
     archive.file_unchanged(path, size, mtime_ns)   # a module's source is the one dumped
+    archive.may_replace(path)                      # write() may put an archive there
 
 Every refused archive raises `ArchiveError` with a one-line reason;
 `ForeignArchiveError`, its subclass, when the archive is sound but was written
@@ -28,7 +29,14 @@ ForeignArchiveError = _core.ForeignArchiveError
 # cannot be stat'ed): one stat, without the stat_result os.stat builds.
 file_unchanged = _core.file_unchanged
 
-__all__ = ["Archive", "ArchiveError", "ForeignArchiveError", "file_unchanged", "open", "write"]
+__all__ = ["Archive", "ArchiveError", "ForeignArchiveError", "file_unchanged", "may_replace", "open", "write"]
+
+
+def may_replace(path):
+    """Whether write() may put an archive at `path`: nothing is there, or a
+    regular file. The archive is renamed over what the path names, which
+    for /dev/null or a FIFO is not a write."""
+    return not os.path.exists(path) or os.path.isfile(path)
 
 
 def write(path, entries, manifest=None, *, together=False):
@@ -39,10 +47,9 @@ def write(path, entries, manifest=None, *, together=False):
     (only widely shared strings are pooled, so that loading one module reads
     little else). Written atomically:
     a temporary file in the same directory, then rename. Readers see the old
-    file or the new one, never a partial one. So `path` may not name
-    anything but a regular file (/dev/null, a FIFO): it would be replaced."""
+    file or the new one, never a partial one (see may_replace)."""
     path = os.fspath(path)
-    if os.path.exists(path) and not os.path.isfile(path):
+    if not may_replace(path):
         raise OSError(f"{path} is not a regular file, and the archive would replace it")
     data = _core.write([(name, code, marshal.dumps(metadata)) for name, code, metadata in entries],
                        marshal.dumps(manifest), together)

@@ -15,7 +15,7 @@ import types
 from _frozen_importlib import BuiltinImporter
 from _frozen_importlib_external import ExtensionFileLoader
 
-from . import _core
+from . import _core, archive
 from .recorder import Recorder
 from .resolution import RECENT_NS
 
@@ -75,9 +75,7 @@ def output_problem(output):
     when the archive is written."""
     if os.path.isdir(output):
         return "it is a directory"
-    # The archive replaces the file at `output` (written aside, then
-    # renamed over it), which for /dev/null or a FIFO is not a write.
-    if os.path.exists(output) and not os.path.isfile(output):
+    if not archive.may_replace(output):
         return "it is not a regular file"
     directory = os.path.dirname(output)
     if not os.path.isdir(directory):
@@ -135,12 +133,13 @@ def run(options):
     sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__name__ != "ArchiveFinder"]
     # The interpreter put sys.path[0] (cwd for -m) first after site.py ran.
     recorder = Recorder(site_path=sys.path[0 if sys.flags.safe_path else 1:])
-    written = []
+    written = False
 
     def write_archive():
+        nonlocal written
         if written:   # before an exec that then failed
             return
-        written.append(True)
+        written = True
         recorder.uninstall()
         try:
             modules, extensions, recent = recorder.write(output)
