@@ -52,11 +52,19 @@ struct ArchiveFile {
 
     /// The file at `path`, which `identity` describes (the caller read its
     /// tables). A relative path is taken from the working directory now:
-    /// the program may change directory between bursts of reads.
-    init(path: UnsafePointer<CChar>, identity: Identity) {
-        self.path = ArchiveFile.absolute(path)
+    /// the program may change directory between bursts of reads. Nil when
+    /// memory runs out.
+    init?(path: UnsafePointer<CChar>, identity: Identity) {
+        let absolute = ArchiveFile.absolute(path)
+        let descriptors = checkedMemory(for: Int32.self, count: 2)
+        guard let absolute, let descriptors else {
+            free(absolute)
+            free(descriptors)
+            return nil
+        }
+        self.path = absolute
         self.identity = identity
-        descriptors = .allocate(capacity: 2)
+        self.descriptors = descriptors
         descriptors.initialize(repeating: -1, count: 2)
     }
 
@@ -104,13 +112,14 @@ struct ArchiveFile {
     }
 
     /// A copy of `path`, after the working directory if it is relative (as
-    /// given if the working directory has no name any more).
-    private static func absolute(_ path: UnsafePointer<CChar>) -> UnsafeMutablePointer<CChar> {
+    /// given if the working directory has no name any more); nil when
+    /// memory runs out.
+    private static func absolute(_ path: UnsafePointer<CChar>) -> UnsafeMutablePointer<CChar>? {
         let directory = path.pointee == CChar(UInt8(ascii: "/")) ? nil : getcwd(nil, 0)
         defer { free(directory) }
         let prefix = directory.map { strlen($0) + 1 } ?? 0
         let length = strlen(path) + 1
-        let result = UnsafeMutablePointer<CChar>.allocate(capacity: prefix + length)
+        guard let result = checkedMemory(for: CChar.self, count: prefix + length) else { return nil }
         if let directory {
             result.initialize(from: directory, count: prefix - 1)
             result[prefix - 1] = CChar(UInt8(ascii: "/"))
@@ -123,8 +132,8 @@ struct ArchiveFile {
     func deallocate() {
         close(for: .interpreter)
         close(for: .readAhead)
-        descriptors.deallocate()
-        path.deallocate()
+        free(descriptors)
+        free(path)
     }
 }
 

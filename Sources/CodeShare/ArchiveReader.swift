@@ -34,58 +34,110 @@ struct LoadedSegment {
 
 /// An open archive: the validated header and tables, the file to read
 /// segments from on demand, and what this process has loaded so far.
-final class ArchiveReader {
+/// Plain values and raw memory, all of it from CheckedMemory: an archive
+/// may be opened, and its modules loaded, when memory is short, and a
+/// Swift array or class instance would then trap (CheckedMemory.swift).
+/// Module.swift keeps one copy per open archive; `close` frees it.
+struct ArchiveReader {
     let file: ArchiveFile
     let header: ArchiveHeader
-    let modules: [ModuleRecord]
-    let chunks: [SegmentDescriptor]
+    /// Each module's record and each pool chunk's descriptor (the preparer's tables).
+    let modules: UnsafeBufferPointer<ModuleRecord>
+    let chunks: UnsafeBufferPointer<SegmentDescriptor>
     /// The tables as read; names and metadata start at `stringsStart`.
-    let tables: [UInt8]
+    let tables: UnsafeRawBufferPointer
     let stringsStart: Int
     private let arena: SegmentArena
     private let runOnceArena: SegmentArena
     /// The stage of loading any thread can run; shared with `readAhead`.
     private let preparer: PartPreparer
-    private var readAhead: ReadAhead?
-    /// The first module whose `code()` starts `readAhead`, until it has.
-    private var readAheadFrom: Int?
     /// Pool chunks `publish` has seen ready, by chunk number - 1: most
     /// deferred slots name a shared string.
     private let readyChunks: UnsafeMutablePointer<LoadedSegment?>
     /// Each module's segment while its run-once part may still be released.
-    private var loadedModules: [LoadedSegment?]
-    private var roots: [PyObjectPointer?]
-    /// What this process has read so far: the reader's own counters.
-    private(set) var counters = Counters()
+    private let loadedModules: UnsafeMutablePointer<LoadedSegment?>
+    private let roots: UnsafeMutablePointer<PyObjectPointer?>
+    private let state: UnsafeMutablePointer<State>
+
+    /// What changes as the program imports.
+    private struct State {
+        var readAhead: ReadAhead? = nil
+        /// The first module whose `code()` starts `readAhead`, until it has.
+        var readAheadFrom: Int? = nil
+        var counters = Counters()
+    }
 
     struct Counters {
         var modulesLoaded = 0
         var bytesReleased = 0
     }
 
-    private init(file: ArchiveFile, header: ArchiveHeader, modules: [ModuleRecord],
-                 chunks: [SegmentDescriptor], tables: [UInt8], stringsStart: Int) {
+    /// What this process has read so far: the reader's own counters.
+    var counters: Counters { state.pointee.counters }
+
+    /// Takes `tables`, `records` and `segments` (PartPreparer.init); nil
+    /// when memory runs out (all of it freed).
+    private init?(file: ArchiveFile, header: ArchiveHeader, tables: UnsafeMutableRawBufferPointer, stringsStart: Int,
+                  records: UnsafeMutablePointer<ModuleRecord>, segments: UnsafeMutablePointer<SegmentDescriptor>) {
+        let moduleCount = Int(header.moduleCount), partCount = moduleCount + Int(header.chunkCount)
+        let arena = SegmentArena(parts: partCount, hugePages: header.loadedTogether) { segments[$0].length }
+        let runOnceArena = SegmentArena(parts: moduleCount, hugePages: header.loadedTogether) { Int(records[$0].runOnceSize) }
+        let preparer = arena.flatMap { arena in
+            runOnceArena.flatMap { runOnceArena in
+                PartPreparer(file: file, records: records, moduleCount: moduleCount, segments: segments,
+                             partCount: partCount, segmentSlots: arena.slots, runOnceSlots: runOnceArena.slots)
+            }
+        }
+        let readyChunks = checkedMemory(for: LoadedSegment?.self, count: partCount - moduleCount)
+        let loadedModules = checkedMemory(for: LoadedSegment?.self, count: moduleCount)
+        let roots = checkedMemory(for: PyObjectPointer?.self, count: moduleCount)
+        let state = checkedMemory(for: State.self, count: 1)
+        guard let arena, let runOnceArena, let preparer, let readyChunks, let loadedModules, let roots, let state else {
+            arena?.deallocate()
+            runOnceArena?.deallocate()
+            if let preparer { preparer.deallocate() } else { free(records); free(segments) }
+            free(readyChunks)
+            free(loadedModules)
+            free(roots)
+            free(state)
+            free(tables.baseAddress)
+            file.deallocate()
+            return nil
+        }
         self.file = file
         self.header = header
-        self.modules = modules
-        self.chunks = chunks
-        self.tables = tables
+        modules = UnsafeBufferPointer(start: records, count: moduleCount)
+        chunks = UnsafeBufferPointer(start: segments + moduleCount, count: partCount - moduleCount)
+        self.tables = UnsafeRawBufferPointer(tables)
         self.stringsStart = stringsStart
-        arena = SegmentArena(lengths: (modules.map { $0.segment } + chunks).map { $0.length },
-                             hugePages: header.loadedTogether)
-        runOnceArena = SegmentArena(lengths: modules.map { Int($0.runOnceSize) }, hugePages: header.loadedTogether)
-        preparer = PartPreparer(file: file, modules: modules, chunks: chunks,
-                                segmentSlots: arena.slots, runOnceSlots: runOnceArena.slots)
-        readyChunks = .allocate(capacity: max(chunks.count, 1))
-        readyChunks.initialize(repeating: nil, count: max(chunks.count, 1))
-        loadedModules = [LoadedSegment?](repeating: nil, count: modules.count)
-        roots = [PyObjectPointer?](repeating: nil, count: modules.count)
+        self.arena = arena
+        self.runOnceArena = runOnceArena
+        self.preparer = preparer
+        self.readyChunks = readyChunks
+        readyChunks.initialize(repeating: nil, count: max(partCount - moduleCount, 1))
+        self.loadedModules = loadedModules
+        loadedModules.initialize(repeating: nil, count: max(moduleCount, 1))
+        self.roots = roots
+        roots.initialize(repeating: nil, count: max(moduleCount, 1))
+        self.state = state
+        state.initialize(to: State())
     }
 
-    deinit {
-        readAhead?.stop()
+    /// Stops the read-ahead thread and frees the tables; the segments'
+    /// memory stays (LoadedSegment). No copy may be used afterwards.
+    func close() {
+        state.pointee.readAhead?.stop()
         preparer.deallocate()
-        readyChunks.deallocate()
+        arena.deallocate()
+        runOnceArena.deallocate()
+        readyChunks.deinitialize(count: max(chunks.count, 1))
+        free(readyChunks)
+        loadedModules.deinitialize(count: max(modules.count, 1))
+        free(loadedModules)
+        free(roots)
+        state.deinitialize(count: 1)
+        free(state)
+        free(UnsafeMutableRawPointer(mutating: tables.baseAddress))
         file.deallocate()
     }
 
@@ -97,10 +149,10 @@ final class ArchiveReader {
     /// machine with a core to spare; answers whether it will.
     func startReadingAhead(after: Int) -> Bool {
         let bytes = modules.reduce(0) { $0 + $1.segment.length + Int($1.runOnceSize) } + chunks.reduce(0) { $0 + $1.length }
-        guard readAhead == nil, readAheadFrom == nil, header.loadedTogether, bytes >= ReadAhead.minimumBytes,
-              cs_usable_cpus() > 1
+        guard state.pointee.readAhead == nil, state.pointee.readAheadFrom == nil, header.loadedTogether,
+              bytes >= ReadAhead.minimumBytes, cs_usable_cpus() > 1
         else { return false }
-        readAheadFrom = after
+        state.pointee.readAheadFrom = after
         return true
     }
 
@@ -134,54 +186,65 @@ final class ArchiveReader {
                                  identity: ArchiveFile.Identity) -> Result<ArchiveReader, ArchiveError> {
         let fileSize = identity.size
         if fileSize < UInt64(ArchiveHeader.size) { return .failure(fileSize == 0 ? .empty : .truncated) }
-        var headerBytes = [UInt8](repeating: 0, count: ArchiveHeader.size)
-        if let error = read(file, into: &headerBytes, at: 0) { return .failure(error) }
+        let decoded = withUnsafeTemporaryAllocation(byteCount: ArchiveHeader.size, alignment: 8) { bytes in
+            if let error = read(file, into: bytes.baseAddress!, count: ArchiveHeader.size, at: 0) {
+                return Result<ArchiveHeader, ArchiveError>.failure(error)
+            }
+            return ArchiveHeader.decode(bytes.baseAddress!, fileSize: fileSize, expecting: .running())
+        }
         let header: ArchiveHeader
-        switch headerBytes.withUnsafeBytes({
-            ArchiveHeader.decode($0.baseAddress!, fileSize: fileSize, expecting: .running())
-        }) {
-        case .success(let decoded): header = decoded
+        switch decoded {
+        case .success(let value): header = value
         case .failure(let error): return .failure(error)
         }
-        var tables = [UInt8](unsafeUninitializedCapacity: Int(header.tablesSize)) { _, count in
-            count = Int(header.tablesSize)
-        }
-        if let error = read(file, into: &tables, at: header.tablesOffset) { return .failure(error) }
-        if Checksum.of(tables) != header.tablesChecksum { return .failure(.tablesChecksum) }
         let moduleCount = Int(header.moduleCount), chunkCount = Int(header.chunkCount)
         let fixedSize = moduleCount * ModuleRecord.size + chunkCount * SegmentDescriptor.size
-        if fixedSize > tables.count { return .failure(.badReference) }
-        var modules: [ModuleRecord] = []
-        var chunks: [SegmentDescriptor] = []
-        let stringsSize = tables.count - fixedSize
-        let ok = tables.withUnsafeBytes { raw -> Bool in
-            let base = raw.baseAddress!
-            for index in 0..<moduleCount {
-                let record = ModuleRecord.decode(base + index * ModuleRecord.size)
-                guard record.fits(fileSize: fileSize), record.segment.objectsSize + record.runOnceSize > 0,
-                      Int(record.nameOffset) + Int(record.nameLength) <= stringsSize,
-                      Int(record.metadataOffset) + Int(record.metadataLength) <= stringsSize
-                else { return false }
-                modules.append(record)
-            }
-            for index in 0..<chunkCount {
-                let chunk = SegmentDescriptor.decode(base + moduleCount * ModuleRecord.size + index * SegmentDescriptor.size)
-                guard chunk.fits(fileSize: fileSize) else { return false }
-                chunks.append(chunk)
-            }
-            return true
+        if fixedSize > Int(header.tablesSize) { return .failure(.badReference) }
+        let tablesSize = Int(header.tablesSize)
+        let tables = checkedMemory(for: UInt8.self, count: tablesSize)
+        let records = checkedMemory(for: ModuleRecord.self, count: moduleCount)
+        let segments = checkedMemory(for: SegmentDescriptor.self, count: moduleCount + chunkCount)
+        guard let tables, let records, let segments else {
+            free(tables)
+            free(records)
+            free(segments)
+            return .failure(.outOfMemory)
         }
-        if !ok || Int(header.manifestOffset) + Int(header.manifestLength) > stringsSize {
-            return .failure(.badReference)
+        func fail(_ error: ArchiveError) -> Result<ArchiveReader, ArchiveError> {
+            free(tables)
+            free(records)
+            free(segments)
+            return .failure(error)
         }
-        return .success(ArchiveReader(file: ArchiveFile(path: path, identity: identity), header: header,
-                                      modules: modules, chunks: chunks, tables: tables, stringsStart: fixedSize))
+        if let error = read(file, into: tables, count: tablesSize, at: header.tablesOffset) { return fail(error) }
+        if Checksum.of(tables, count: tablesSize) != header.tablesChecksum { return fail(.tablesChecksum) }
+        let stringsSize = tablesSize - fixedSize
+        for index in 0..<moduleCount {
+            let record = ModuleRecord.decode(tables + index * ModuleRecord.size)
+            guard record.fits(fileSize: fileSize), record.segment.objectsSize + record.runOnceSize > 0,
+                  Int(record.nameOffset) + Int(record.nameLength) <= stringsSize,
+                  Int(record.metadataOffset) + Int(record.metadataLength) <= stringsSize
+            else { return fail(.badReference) }
+            (records + index).initialize(to: record)
+            (segments + index).initialize(to: record.segment)
+        }
+        for index in 0..<chunkCount {
+            let chunk = SegmentDescriptor.decode(tables + moduleCount * ModuleRecord.size + index * SegmentDescriptor.size)
+            guard chunk.fits(fileSize: fileSize) else { return fail(.badReference) }
+            (segments + moduleCount + index).initialize(to: chunk)
+        }
+        if Int(header.manifestOffset) + Int(header.manifestLength) > stringsSize { return fail(.badReference) }
+        guard let archiveFile = ArchiveFile(path: path, identity: identity) else { return fail(.outOfMemory) }
+        guard let reader = ArchiveReader(file: archiveFile, header: header,
+                                         tables: UnsafeMutableRawBufferPointer(start: tables, count: tablesSize),
+                                         stringsStart: fixedSize, records: records, segments: segments)
+        else { return .failure(.outOfMemory) }
+        return .success(reader)
     }
 
-    private static func read(_ file: FileDescriptor, into bytes: inout [UInt8], at offset: UInt64) -> ArchiveError? {
-        let count = bytes.count
-        let result = bytes.withUnsafeMutableBytes { file.read(into: $0.baseAddress!, count: count, at: offset) }
-        if case .failure(let failure) = result { return ArchiveError(failure) }
+    private static func read(_ file: FileDescriptor, into bytes: UnsafeMutableRawPointer, count: Int,
+                             at offset: UInt64) -> ArchiveError? {
+        if case .failure(let failure) = file.read(into: bytes, count: count, at: offset) { return ArchiveError(failure) }
         return nil
     }
 
@@ -191,9 +254,9 @@ final class ArchiveReader {
     /// call: its segment and the pool chunks it refers to, nothing else.
     func code(module index: Int) -> Result<PyObjectPointer, ArchiveError> {
         if let root = roots[index] { return .success(root) }
-        if let from = readAheadFrom, index >= from {
-            readAheadFrom = nil
-            readAhead = ReadAhead.start(preparer)
+        if let from = state.pointee.readAheadFrom, index >= from {
+            state.pointee.readAheadFrom = nil
+            state.pointee.readAhead = ReadAhead.start(preparer)
         }
         // The file stays open for the reads of this call only (ArchiveFile).
         defer { file.close(for: .interpreter) }
@@ -209,7 +272,7 @@ final class ArchiveReader {
             if let winner = roots[index] { return .success(winner) }
             roots[index] = root
             loadedModules[index] = segment
-            counters.modulesLoaded += 1
+            state.pointee.counters.modulesLoaded += 1
             return .success(root)
         }
     }
@@ -282,7 +345,7 @@ final class ArchiveReader {
         if root >= 0, UnsafeBufferPointer(start: objects, count: count).contains(where: { $0.start == root && !$0.live }) {
             roots[index] = nil
         }
-        counters.bytesReleased += released
+        state.pointee.counters.bytesReleased += released
         return released
     }
 

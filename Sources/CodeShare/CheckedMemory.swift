@@ -1,10 +1,14 @@
 import CPythonShim
 
 /// Zeroed memory for `count` values of `T` (at least one), or nil when
-/// memory runs out; freed with `free`. What the reader allocates once the
-/// program runs comes from here: Embedded Swift's `allocate(capacity:)`
-/// returns NULL when malloc fails, and the first use then crashes, and its
-/// arrays trap; a module must fall back to plain import instead.
+/// memory runs out; freed with `free`. Everything a served program makes
+/// codeshare allocate comes from here (the module's import, opening an
+/// archive, loading, releasing, the read-ahead thread): Embedded Swift's
+/// `allocate(capacity:)` returns NULL when malloc fails, and the first use
+/// then crashes, and its arrays and class instances trap. Out of memory, an
+/// archive is refused or a module falls back to plain import instead. Only
+/// the commands that are not a served program (the dump's writer, `info`'s
+/// census) use arrays.
 func checkedMemory<T>(for type: T.Type, count: Int) -> UnsafeMutablePointer<T>? {
     calloc(max(count, 1), MemoryLayout<T>.stride)?.bindMemory(to: T.self, capacity: max(count, 1))
 }

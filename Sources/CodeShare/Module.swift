@@ -30,16 +30,15 @@ private func cString(_ text: StaticString) -> UnsafePointer<CChar> {
 }
 
 private func raiseArchiveError(_ error: ArchiveError) {
-    var detail: [UInt8] = []
-    if case .io(let code) = error, let message = strerror(code) {
-        detail = [58, 32] + [UInt8](UnsafeRawBufferPointer(start: message, count: strlen(message)))
-    }
-    raise(error.isForeign ? foreignArchiveError : archiveError, error.reason, detail: detail)
+    let type: PyObjectPointer = error.isForeign ? foreignArchiveError : archiveError
+    guard case .io(let code) = error, let message = strerror(code) else { return raise(type, error.reason) }
+    raise(type, error.reason, separator: ": ", detail: UnsafeRawBufferPointer(start: message, count: strlen(message)))
 }
 
+/// The open archive a handle holds (a copy: its state is shared memory).
 private func reader(_ handle: PyObjectPointer?) -> ArchiveReader? {
     guard let pointer = PyCapsule_GetPointer(handle, cString(capsuleName)) else { return nil }
-    return Unmanaged<ArchiveReader>.fromOpaque(pointer).takeUnretainedValue()
+    return pointer.assumingMemoryBound(to: ArchiveReader.self).pointee
 }
 
 /// The archive of a call whose one argument is a handle; nil with a
@@ -80,7 +79,7 @@ private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
             do throws(WriteFailure) {
                 try writer.analyze(module.code, module: index)
             } catch .unsupportedConstant {
-                raise(archiveError, "cannot archive a constant of this type in module ", detail: module.name)
+                module.name.withUnsafeBytes { raise(archiveError, "cannot archive a constant of this type in module ", detail: $0) }
                 return nil
             }
         }
@@ -109,26 +108,48 @@ private func open(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?,
         if case .failure(let error) = opened { raiseArchiveError(error) }
         return nil
     }
-    let names = PyList_New(archive.modules.count)!
-    let metadata = PyList_New(archive.modules.count)!
-    let handle = PyCapsule_New(Unmanaged.passRetained(archive).toOpaque(), cString(capsuleName)) { capsule in
-        let pointer = PyCapsule_GetPointer(capsule, cString(capsuleName))!
-        Unmanaged<ArchiveReader>.fromOpaque(pointer).release()
+    // Out of memory the archive is refused like any other: the program
+    // runs with plain import.
+    guard let cell = checkedMemory(for: ArchiveReader.self, count: 1) else {
+        archive.close()
+        raiseArchiveError(.outOfMemory)
+        return nil
     }
-    let result = PyTuple_New(4)!
+    cell.initialize(to: archive)
+    guard let handle = PyCapsule_New(cell, cString(capsuleName), { capsule in
+        let cell = PyCapsule_GetPointer(capsule, cString(capsuleName))!.assumingMemoryBound(to: ArchiveReader.self)
+        cell.pointee.close()
+        cell.deinitialize(count: 1)
+        free(cell)
+    }) else {
+        archive.close()
+        cell.deinitialize(count: 1)
+        free(cell)
+        return nil
+    }
+    // The capsule owns the archive from here.
+    guard let result = PyTuple_New(4) else {
+        cs_decref(handle)
+        return nil
+    }
     PyTuple_SetItem(result, 0, handle)
+    let names = PyList_New(archive.modules.count)
+    let metadata = PyList_New(archive.modules.count)
     PyTuple_SetItem(result, 1, names)
     PyTuple_SetItem(result, 2, metadata)
-    archive.tables.withUnsafeBytes { tables in
-        let base = tables.baseAddress!.assumingMemoryBound(to: CChar.self) + archive.stringsStart
-        PyTuple_SetItem(result, 3, PyBytes_FromStringAndSize(base + Int(archive.header.manifestOffset),
-                                                             Int(archive.header.manifestLength)))
-        for (index, record) in archive.modules.enumerated() {
-            PyList_SetItem(names, index, PyUnicode_DecodeUTF8(base + Int(record.nameOffset), Int(record.nameLength), nil))
-            PyList_SetItem(metadata, index, PyBytes_FromStringAndSize(base + Int(record.metadataOffset), Int(record.metadataLength)))
-        }
+    guard let names, let metadata else {
+        cs_decref(result)
+        return nil
     }
-    if handle == nil || PyErr_Occurred() != nil {
+    let base = archive.tables.baseAddress!.assumingMemoryBound(to: CChar.self) + archive.stringsStart
+    PyTuple_SetItem(result, 3, PyBytes_FromStringAndSize(base + Int(archive.header.manifestOffset),
+                                                         Int(archive.header.manifestLength)))
+    for (index, record) in archive.modules.enumerated() {
+        PyList_SetItem(names, index, PyUnicode_DecodeUTF8(base + Int(record.nameOffset), Int(record.nameLength), nil))
+        PyList_SetItem(metadata, index, PyBytes_FromStringAndSize(base + Int(record.metadataOffset), Int(record.metadataLength)))
+    }
+    // A string or bytes object that could not be made is a NULL item, and an error set.
+    if PyErr_Occurred() != nil {
         cs_decref(result)
         return nil
     }
@@ -182,8 +203,9 @@ private func header(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>
     set("module_count", PyLong_FromUnsignedLong(UInt(header.moduleCount)))
     set("chunk_count", PyLong_FromUnsignedLong(UInt(header.chunkCount)))
     set("loaded_together", PyBool_FromLong(header.loadedTogether ? 1 : 0))
-    header.identity.buildVersion.withUnsafeBytes {
-        set("python_version", PyUnicode_DecodeUTF8($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count, cString("replace")))
+    let version = header.identity.buildVersion
+    withUnsafeBytes(of: version.bytes) {
+        set("python_version", PyUnicode_DecodeUTF8($0.baseAddress!.assumingMemoryBound(to: CChar.self), version.count, cString("replace")))
     }
     return dict
 }
@@ -363,20 +385,25 @@ private func loaderMethods(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
         executedName = PyUnicode_InternFromString(cString("_executed"))
         getCodeName = PyUnicode_InternFromString(cString("get_code"))
         execModuleName = PyUnicode_InternFromString(cString("exec_module"))
+        guard archivedCodeName != nil, executedName != nil, getCodeName != nil, execModuleName != nil else { return nil }
         let flags = METH_METHOD | METH_FASTCALL | METH_KEYWORDS
-        let table = [
+        let table = (
             PyMethodDef(ml_name: cString("get_code"), ml_meth: unsafeBitCast(loaderGetCode as DefiningClassFunction, to: PyCFunction.self),
                         ml_flags: flags, ml_doc: cString("get_code(fullname): the archived code, or the base class's")),
             PyMethodDef(ml_name: cString("exec_module"), ml_meth: unsafeBitCast(loaderExecModule as DefiningClassFunction, to: PyCFunction.self),
-                        ml_flags: flags, ml_doc: cString("exec_module(module): the base class's, then _executed(module)")),
-        ]
-        loaderMethodTable = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: table.count)
-        loaderMethodTable!.initialize(from: table, count: table.count)
+                        ml_flags: flags, ml_doc: cString("exec_module(module): the base class's, then _executed(module)")))
+        guard let memory = checkedMemory(for: PyMethodDef.self, count: 2) else { return PyErr_NoMemory() }
+        withUnsafeBytes(of: table) { UnsafeMutableRawPointer(memory).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        loaderMethodTable = memory
     }
     let type = UnsafeMutableRawPointer(cls).assumingMemoryBound(to: PyTypeObject.self)
     guard let getCodeMethod = PyDescr_NewMethod(type, loaderMethodTable),
           let execModuleMethod = PyDescr_NewMethod(type, loaderMethodTable! + 1) else { return nil }
-    let result = PyTuple_New(2)!
+    guard let result = PyTuple_New(2) else {
+        cs_decref(getCodeMethod)
+        cs_decref(execModuleMethod)
+        return nil
+    }
     PyTuple_SetItem(result, 0, getCodeMethod)
     PyTuple_SetItem(result, 1, execModuleMethod)
     return result
@@ -441,7 +468,8 @@ private func method(around args: UnsafePointer<PyObjectPointer?>?, _ count: Int,
         return nil
     }
     if definition == nil {
-        definition = .allocate(capacity: 1)
+        guard let memory = checkedMemory(for: PyMethodDef.self, count: 1) else { return PyErr_NoMemory() }
+        definition = memory
         definition!.initialize(to: PyMethodDef(
             ml_name: cString(name), ml_meth: unsafeBitCast(call, to: PyCFunction.self),
             ml_flags: METH_VARARGS | METH_KEYWORDS, ml_doc: cString(doc)))
@@ -474,7 +502,7 @@ private func method(_ name: StaticString, _ function: FastFunction, _ doc: Stati
 
 @_cdecl("PyInit__core")
 public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
-    let table: [PyMethodDef] = [
+    let table = (
         method("write", write, "write(entries, manifest, together) -> bytes: an archive of (name, code, metadata) entries"),
         method("open", open, "open(path) -> (handle, names, metadata, manifest): validate an archive"),
         method("load", load, "load(handle, index) -> code: materialize one module's code"),
@@ -487,11 +515,12 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),
         method("preceded", preceded, "preceded(function, before) -> a method: function(*args), once before(*args) has returned"),
-        PyMethodDef(),
-    ]
-    // The interpreter keeps pointers into the method table for ever.
-    let methods = UnsafeMutablePointer<PyMethodDef>.allocate(capacity: table.count)
-    methods.initialize(from: table, count: table.count)
+        PyMethodDef())
+    // The interpreter keeps pointers into the method table for ever. A
+    // tuple, not an array, which would trap when memory runs out.
+    let count = MemoryLayout.size(ofValue: table) / MemoryLayout<PyMethodDef>.stride
+    guard let methods = checkedMemory(for: PyMethodDef.self, count: count) else { return PyErr_NoMemory() }
+    withUnsafeBytes(of: table) { UnsafeMutableRawPointer(methods).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
     guard let module = cs_module_create(cString("codeshare._core"), methods) else { return nil }
     guard cs_exception_types_ready(&archiveError, &foreignArchiveError) == 0,
           PyModule_AddObjectRef(module, cString("ArchiveError"), archiveError) == 0,

@@ -67,31 +67,49 @@ struct PartPreparer {
     /// interpreter cannot reuse.
     let scratch: UnsafeMutablePointer<DeferredSlots>
 
-    init(file: ArchiveFile, modules: [ModuleRecord], chunks: [SegmentDescriptor],
-         segmentSlots: SegmentArena.Slots, runOnceSlots: SegmentArena.Slots) {
+    /// Takes `records` (one per module) and `segments` (each module's, then
+    /// each pool chunk's), allocated from CheckedMemory, which `deallocate`
+    /// frees; nil when memory runs out (they are then still the caller's).
+    init?(file: ArchiveFile, records: UnsafeMutablePointer<ModuleRecord>, moduleCount: Int,
+          segments: UnsafeMutablePointer<SegmentDescriptor>, partCount: Int,
+          segmentSlots: SegmentArena.Slots, runOnceSlots: SegmentArena.Slots) {
+        let states = checkedMemory(for: UInt32.self, count: partCount)
+        let results = checkedMemory(for: Result<PreparedPart, ArchiveError>?.self, count: partCount)
+        let counters = checkedMemory(for: Int.self, count: 1)
+        let progress = checkedMemory(for: UInt32.self, count: 1)
+        let wakeAt = checkedMemory(for: UInt32.self, count: 1)
+        let claimant = checkedMemory(for: Int32.self, count: 1)
+        let scratch = checkedMemory(for: DeferredSlots.self, count: 2)
+        guard let states, let results, let counters, let progress, let wakeAt, let claimant, let scratch else {
+            free(states)
+            free(results)
+            free(counters)
+            free(progress)
+            free(wakeAt)
+            free(claimant)
+            free(scratch)
+            return nil
+        }
         self.file = file
-        moduleCount = modules.count
-        partCount = modules.count + chunks.count
-        let descriptors = modules.map { $0.segment } + chunks
-        segments = .allocate(capacity: max(partCount, 1))
-        segments.initialize(from: descriptors, count: partCount)
-        records = .allocate(capacity: max(moduleCount, 1))
-        records.initialize(from: modules, count: moduleCount)
+        self.moduleCount = moduleCount
+        self.partCount = partCount
+        self.segments = segments
+        self.records = records
         self.segmentSlots = segmentSlots
         self.runOnceSlots = runOnceSlots
-        states = .allocate(capacity: max(partCount, 1))
+        self.states = states
         states.initialize(repeating: State.idle.rawValue, count: max(partCount, 1))
-        results = .allocate(capacity: max(partCount, 1))
+        self.results = results
         results.initialize(repeating: nil, count: max(partCount, 1))
-        bytesRead = .allocate(capacity: 1)
+        bytesRead = counters
         bytesRead.initialize(to: 0)
-        progress = .allocate(capacity: 1)
+        self.progress = progress
         progress.initialize(to: 0)
-        wakeAt = .allocate(capacity: 1)
+        self.wakeAt = wakeAt
         wakeAt.initialize(to: 0)
-        claimant = .allocate(capacity: 1)
+        self.claimant = claimant
         claimant.initialize(to: cs_process_id())
-        scratch = .allocate(capacity: 2)
+        self.scratch = scratch
         scratch.initialize(repeating: DeferredSlots(), count: 2)
     }
 
@@ -100,18 +118,18 @@ struct PartPreparer {
         for part in 0..<partCount {
             if case .success(let prepared)? = results[part], let deferred = prepared.deferred { free(deferred) }
         }
-        segments.deallocate()
-        records.deallocate()
-        states.deallocate()
         results.deinitialize(count: max(partCount, 1))
-        results.deallocate()
-        bytesRead.deallocate()
-        progress.deallocate()
-        wakeAt.deallocate()
-        claimant.deallocate()
         scratch[0].deallocate()
         scratch[1].deallocate()
-        scratch.deallocate()
+        free(records)
+        free(segments)
+        free(states)
+        free(results)
+        free(bytesRead)
+        free(progress)
+        free(wakeAt)
+        free(claimant)
+        free(scratch)
     }
 
     func state(_ part: Int) -> State { State(rawValue: cs_load_acquire(states + part))! }

@@ -42,14 +42,29 @@ func utf8Bytes(_ string: PyObjectPointer) -> [UInt8]? {
     return [UInt8](UnsafeRawBufferPointer(start: chars, count: length))
 }
 
-/// Raises `type` with a message made of static text and optional UTF-8 bytes.
-func raise(_ type: PyObjectPointer, _ message: StaticString, detail: [UInt8] = []) {
-    var text = [UInt8](UnsafeBufferPointer(start: message.utf8Start, count: message.utf8CodeUnitCount))
-    text.append(contentsOf: detail)
-    text.append(0)
-    text.withUnsafeBufferPointer { buffer in
-        buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) {
-            PyErr_SetString(type, $0)
-        }
+/// Raises `type` with static text, then `separator` and `detail` (UTF-8)
+/// if there is a detail. Only the message itself is allocated, as Python
+/// objects: an archive refused for want of memory must raise, not trap
+/// (CheckedMemory.swift).
+func raise(_ type: PyObjectPointer, _ message: StaticString, separator: StaticString = "",
+           detail: UnsafeRawBufferPointer? = nil) {
+    func text(_ part: StaticString) -> UnsafePointer<CChar> {
+        UnsafeRawPointer(part.utf8Start).assumingMemoryBound(to: CChar.self)
     }
+    guard let detail else {
+        PyErr_SetString(type, text(message))
+        return
+    }
+    guard let head = PyUnicode_FromStringAndSize(text(message), message.utf8CodeUnitCount) else { return }
+    defer { cs_decref(head) }
+    guard let middle = PyUnicode_FromStringAndSize(text(separator), separator.utf8CodeUnitCount) else { return }
+    defer { cs_decref(middle) }
+    guard let tail = PyUnicode_DecodeUTF8(detail.baseAddress?.assumingMemoryBound(to: CChar.self), detail.count,
+                                          "replace") else { return }
+    defer { cs_decref(tail) }
+    guard let start = PyUnicode_Concat(head, middle) else { return }
+    defer { cs_decref(start) }
+    guard let whole = PyUnicode_Concat(start, tail) else { return }
+    PyErr_SetObject(type, whole)
+    cs_decref(whole)
 }

@@ -11,8 +11,8 @@ import CPythonShim
 /// closes) waits for the part in hand. A child forked meanwhile has no such
 /// thread; the preparer redoes in the child a part the thread had claimed,
 /// and the child closes the descriptor the thread was reading with
-/// (`ForkedChild`).
-final class ReadAhead {
+/// (`ForkedChild`). Plain values: the reader keeps one while the thread runs.
+struct ReadAhead {
     /// How many modules the thread may get ahead of the imports: enough
     /// that an import rarely waits, few enough that memory holds only a
     /// little more than lazy loading would (prepared parts wait with their
@@ -121,22 +121,27 @@ private enum ForkedChild {
     static var inUse: UnsafeMutablePointer<UInt32>? = nil
 
     /// Notes `file` (from the interpreter's thread, holding the GIL);
-    /// nil if every slot is taken (that child then keeps the descriptor).
+    /// nil if every slot is taken or memory runs out (a child then keeps
+    /// the descriptor).
     static func remember(_ file: ArchiveFile) -> Int? {
         if files == nil {
             // The slots first: a child forked once the handler is in reads them.
-            let slots = UnsafeMutablePointer<UInt32>.allocate(capacity: capacity)
+            guard let slots = checkedMemory(for: UInt32.self, count: capacity) else { return nil }
+            guard let table = checkedMemory(for: ArchiveFile.self, count: capacity) else {
+                free(slots)
+                return nil
+            }
             slots.initialize(repeating: 0, count: capacity)
             inUse = slots
-            files = .allocate(capacity: capacity)
+            files = table
             let handler: @convention(c) () -> Void = {
                 // Taken by fork in the parent; this thread is the child's only one.
                 cs_fork_guard_unlock()
                 ForkedChild.closeAll()
             }
             guard cs_at_fork(handler) == 0 else {
-                files!.deallocate()
-                slots.deallocate()
+                free(table)
+                free(slots)
                 files = nil
                 inUse = nil
                 return nil

@@ -13,7 +13,9 @@ import CPythonShim
 /// 40). The first 2 MiB keep small pages, so a run that loads little (or a
 /// small archive) takes no more memory than it reads; collections keep
 /// small pages throughout.
-final class SegmentArena {
+///
+/// Plain values and raw memory: the reader's copies share it.
+struct SegmentArena {
     private static let hugePage = 2 << 20
     private static let page = 4096
 
@@ -21,8 +23,9 @@ final class SegmentArena {
     private let capacity: Int
     /// Where each part's piece lies, in the order of `lengths`.
     let slots: Slots
-    /// Bytes of each page known to be unreachable (`discard`), once used.
-    private var deadBytes: UnsafeMutablePointer<UInt16>? = nil
+    /// Bytes of each page known to be unreachable (`discard`), allocated
+    /// on first use.
+    private let deadBytes: UnsafeMutablePointer<UnsafeMutablePointer<UInt16>?>
 
     /// The piece of each part: its place is fixed when the arena is made, so
     /// that any thread may read a part into it without coordination beyond
@@ -42,24 +45,35 @@ final class SegmentArena {
         }
     }
 
-    /// Room for one piece of each of `lengths`.
-    init(lengths: [Int], hugePages: Bool) {
-        let offsets = UnsafeMutablePointer<Int>.allocate(capacity: lengths.count + 1)
-        var capacity = 0
-        for (index, length) in lengths.enumerated() {
-            offsets[index] = capacity
-            capacity += SegmentArena.pieceSize(length)
+    /// Room for one piece for each of `count` parts, part `index` taking
+    /// `length(index)` bytes; nil when memory runs out.
+    init?(parts count: Int, hugePages: Bool, length: (Int) -> Int) {
+        let offsets = checkedMemory(for: Int.self, count: count + 1)
+        let deadBytes = checkedMemory(for: UnsafeMutablePointer<UInt16>?.self, count: 1)
+        guard let offsets, let deadBytes else {
+            free(offsets)
+            free(deadBytes)
+            return nil
         }
-        offsets[lengths.count] = capacity
+        deadBytes.initialize(to: nil)
+        var capacity = 0
+        for index in 0..<count {
+            offsets[index] = capacity
+            capacity += SegmentArena.pieceSize(length(index))
+        }
+        offsets[count] = capacity
         self.capacity = capacity
+        self.deadBytes = deadBytes
         start = capacity > 0 ? SegmentArena.map(capacity, hugePages: hugePages) : nil
         slots = Slots(start: start, offsets: offsets)
     }
 
-    /// The mapping stays: frames, functions and the interned-string table may
-    /// point into it. Pages no part was read into cost nothing.
-    deinit {
-        slots.offsets.deallocate()
+    /// Frees the tables. The mapping stays: frames, functions and the
+    /// interned-string table may point into it. Pages no part was read
+    /// into cost nothing.
+    func deallocate() {
+        free(slots.offsets)
+        free(deadBytes.pointee)
         free(deadBytes)
     }
 
@@ -74,11 +88,11 @@ final class SegmentArena {
     /// (`protect`: made inaccessible too). Answers the bytes given back.
     func discard(_ memory: UnsafeMutableRawPointer, count: Int, protect: Bool) -> Int {
         guard let start, count > 0 else { return 0 }
-        if deadBytes == nil {
-            deadBytes = checkedMemory(for: UInt16.self, count: (capacity + SegmentArena.page - 1) / SegmentArena.page)
+        if deadBytes.pointee == nil {
+            deadBytes.pointee = checkedMemory(for: UInt16.self, count: (capacity + SegmentArena.page - 1) / SegmentArena.page)
         }
         // Out of memory, nothing is given back.
-        guard let deadBytes else { return 0 }
+        guard let deadBytes = deadBytes.pointee else { return 0 }
         var offset = memory - start
         let end = offset + count
         // The pages this range completes are consecutive: one call for all.

@@ -59,10 +59,7 @@ public struct ArchiveHeader: Equatable {
         out.append(identity.optimizationLevel)
         out.append(identity.debugRanges)
         out.append(identity.layoutFingerprint)
-        var version = identity.buildVersion
-        if version.count > ArchiveHeader.buildVersionSize { version.removeLast(version.count - ArchiveHeader.buildVersionSize) }
-        out.append(version)
-        out.appendZeros(ArchiveHeader.buildVersionSize - version.count)
+        for index in 0..<ArchiveHeader.buildVersionSize { out.append(identity.buildVersion.bytes[index]) }
         out.append(createdTime)
         out.append(fileSize)
         out.append(moduleCount)
@@ -90,15 +87,13 @@ public struct ArchiveHeader: Equatable {
         if Checksum.of(bytes, count: 248) != bytes.little(248, as: UInt64.self) {
             return .failure(.headerChecksum)
         }
-        var versionBytes = [UInt8](UnsafeRawBufferPointer(start: bytes + 40, count: buildVersionSize))
-        while let last = versionBytes.last, last == 0 { versionBytes.removeLast() }
         let found = InterpreterIdentity(
             pythonHexVersion: bytes.little(16, as: UInt32.self),
             pycMagic: bytes.little(20, as: UInt32.self),
             optimizationLevel: bytes.little(24, as: UInt32.self),
             debugRanges: bytes.little(28, as: UInt32.self),
             layoutFingerprint: bytes.little(32, as: UInt64.self),
-            buildVersion: versionBytes)
+            buildVersion: BuildVersion(UnsafeRawBufferPointer(start: bytes + 40, count: buildVersionSize)))
         if let mismatch = found.mismatch(expected) { return .failure(mismatch) }
         var header = ArchiveHeader(identity: found)
         header.createdTime = bytes.little(136, as: UInt64.self)
@@ -127,10 +122,10 @@ public struct InterpreterIdentity: Equatable {
     public var optimizationLevel: UInt32
     public var debugRanges: UInt32
     public var layoutFingerprint: UInt64
-    public var buildVersion: [UInt8]
+    public var buildVersion: BuildVersion
 
     public init(pythonHexVersion: UInt32, pycMagic: UInt32, optimizationLevel: UInt32,
-                debugRanges: UInt32, layoutFingerprint: UInt64, buildVersion: [UInt8]) {
+                debugRanges: UInt32, layoutFingerprint: UInt64, buildVersion: BuildVersion) {
         self.pythonHexVersion = pythonHexVersion
         self.pycMagic = pycMagic
         self.optimizationLevel = optimizationLevel
@@ -145,11 +140,33 @@ public struct InterpreterIdentity: Equatable {
             || layoutFingerprint != running.layoutFingerprint {
             return .interpreterMismatch
         }
-        var version = running.buildVersion
-        if version.count > ArchiveHeader.buildVersionSize { version.removeLast(version.count - ArchiveHeader.buildVersionSize) }
-        if buildVersion != version { return .interpreterMismatch }
+        if buildVersion != running.buildVersion { return .interpreterMismatch }
         if optimizationLevel != running.optimizationLevel { return .optimizationMismatch }
         if debugRanges != running.debugRanges { return .debugRangesMismatch }
         return nil
+    }
+}
+
+/// sys.version as the header holds it: its first 96 bytes, zero-padded.
+/// Fixed-size, so that checking an archive allocates nothing (the reader
+/// opens archives when memory may be short).
+public struct BuildVersion: Equatable {
+    public private(set) var bytes: InlineArray<96, UInt8>
+
+    public init(_ text: UnsafeRawBufferPointer) {
+        bytes = InlineArray(repeating: 0)
+        for index in 0..<min(text.count, ArchiveHeader.buildVersionSize) { bytes[index] = text[index] }
+    }
+
+    /// The bytes before the padding.
+    public var count: Int {
+        var count = ArchiveHeader.buildVersionSize
+        while count > 0 && bytes[count - 1] == 0 { count -= 1 }
+        return count
+    }
+
+    public static func == (left: BuildVersion, right: BuildVersion) -> Bool {
+        for index in 0..<ArchiveHeader.buildVersionSize where left.bytes[index] != right.bytes[index] { return false }
+        return true
     }
 }

@@ -41,9 +41,13 @@ final class ObjectRefTests: XCTestCase {
     }
 }
 
+private func version(_ text: String) -> BuildVersion {
+    Array(text.utf8).withUnsafeBytes { BuildVersion($0) }
+}
+
 final class ArchiveHeaderTests: XCTestCase {
     let identity = InterpreterIdentity(pythonHexVersion: 0x030B07F0, pycMagic: 3495, optimizationLevel: 0,
-                                       debugRanges: 1, layoutFingerprint: 42, buildVersion: Array("3.11.7 (main)".utf8))
+                                       debugRanges: 1, layoutFingerprint: 42, buildVersion: version("3.11.7 (main)"))
 
     func header(fileSize: UInt64 = 4096) -> ArchiveHeader {
         var header = ArchiveHeader(identity: identity)
@@ -84,7 +88,7 @@ final class ArchiveHeaderTests: XCTestCase {
         XCTAssertEqual(decode(header().encoded(), fileSize: 4095), .failure(.truncated))
 
         var other = identity
-        other.buildVersion = Array("3.11.2 (main)".utf8)
+        other.buildVersion = version("3.11.2 (main)")
         XCTAssertEqual(decode(header().encoded(), expecting: other), .failure(.interpreterMismatch))
         other = identity
         other.optimizationLevel = 1

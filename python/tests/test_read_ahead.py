@@ -222,3 +222,31 @@ def test_running_out_of_memory_is_a_memory_error_never_a_crash(tmp_path):
             crashes.append((megabytes, signal.Signals(-result.returncode).name))
     assert not crashes
 
+
+def test_an_archive_opened_when_memory_runs_out_is_refused_never_a_crash(tmp_path):
+    # Opening an archive made Swift arrays (the tables, the reader's own)
+    # and class instances, which trap when malloc fails: SIGILL in a band
+    # of limits just above the least that plain `python -c pass` runs in
+    # (11.92-12.04 MiB here), where plain ran. Out of memory the archive is
+    # refused with one line, and the program runs or raises MemoryError.
+    app = make_app(tmp_path / "app", {"main.py": MANY_IMPORTS})
+    dump(os.path.join(app, "app.csa"), ["main.py"], cwd=app)
+
+    def run(kibibytes, environment):
+        def limit():
+            resource.setrlimit(resource.RLIMIT_AS, (kibibytes << 10, kibibytes << 10))
+        return subprocess.run([sys.executable, "-c", "pass"], cwd=app, capture_output=True, preexec_fn=limit,
+                              env=environment, timeout=10)
+
+    plain = {key: value for key, value in os.environ.items() if not key.startswith("CODESHARE_")}
+    least = next(kibibytes for kibibytes in range(8 << 10, 64 << 10, 256) if run(kibibytes, plain).returncode == 0)
+    crashes = []
+    for kibibytes in range(least - 256, least + (2 << 10), 16):
+        try:
+            result = run(kibibytes, {**plain, "CODESHARE_ARCHIVE": "app.csa"})
+        except subprocess.TimeoutExpired:
+            continue
+        if result.returncode in (-signal.SIGSEGV, -signal.SIGILL, -signal.SIGBUS):
+            crashes.append((kibibytes, signal.Signals(-result.returncode).name))
+    assert not crashes
+
