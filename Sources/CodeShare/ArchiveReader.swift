@@ -201,9 +201,9 @@ struct ArchiveReader {
         let fixedSize = moduleCount * ModuleRecord.size + chunkCount * SegmentDescriptor.size
         if fixedSize > Int(header.tablesSize) { return .failure(.badReference) }
         let tablesSize = Int(header.tablesSize)
-        let tables = checkedMemory(for: UInt8.self, count: tablesSize)
-        let records = checkedMemory(for: ModuleRecord.self, count: moduleCount)
-        let segments = checkedMemory(for: SegmentDescriptor.self, count: moduleCount + chunkCount)
+        let tables = checkedMemory(for: UInt8.self, count: tablesSize, zeroed: false)
+        let records = checkedMemory(for: ModuleRecord.self, count: moduleCount, zeroed: false)
+        let segments = checkedMemory(for: SegmentDescriptor.self, count: moduleCount + chunkCount, zeroed: false)
         guard let tables, let records, let segments else {
             free(tables)
             free(records)
@@ -407,6 +407,7 @@ struct ArchiveReader {
     /// Points the `slots` of `segment`, which all hold `ref`, at the
     /// interpreter's object for it, each with a reference; false and
     /// `failure` if it has none. The preparer checked the ref's bounds.
+    @inline(__always)
     private func fill(_ slots: UnsafeBufferPointer<UInt32>, holding ref: ObjectRef, in segment: LoadedSegment,
                       failure: inout ArchiveError?) -> Bool {
         func point(at object: UnsafeMutableRawPointer) {

@@ -35,15 +35,16 @@ private func raiseArchiveError(_ error: ArchiveError) {
     raise(type, error.reason, separator: ": ", detail: UnsafeRawBufferPointer(start: message, count: strlen(message)))
 }
 
-/// The open archive a handle holds (a copy: its state is shared memory).
-private func reader(_ handle: PyObjectPointer?) -> ArchiveReader? {
-    guard let pointer = PyCapsule_GetPointer(handle, cString(capsuleName)) else { return nil }
-    return pointer.assumingMemoryBound(to: ArchiveReader.self).pointee
+/// The open archive a handle holds: used in place, as copying it would
+/// cost each import a few hundred bytes of memcpy.
+private func reader(_ handle: PyObjectPointer?) -> UnsafeMutablePointer<ArchiveReader>? {
+    PyCapsule_GetPointer(handle, cString(capsuleName))?.assumingMemoryBound(to: ArchiveReader.self)
 }
 
 /// The archive of a call whose one argument is a handle; nil with a
 /// TypeError set otherwise.
-private func onlyArchive(_ args: UnsafePointer<PyObjectPointer?>?, _ count: Int, _ usage: StaticString) -> ArchiveReader? {
+private func onlyArchive(_ args: UnsafePointer<PyObjectPointer?>?, _ count: Int,
+                         _ usage: StaticString) -> UnsafeMutablePointer<ArchiveReader>? {
     if count == 1, let archive = reader(args![0]) { return archive }
     if PyErr_Occurred() == nil { raise(PyExc_TypeError, usage) }
     return nil
@@ -158,14 +159,14 @@ private func open(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?,
 
 /// The archive and module index of a (handle, index) call, or nil with an error set.
 private func archiveAndModule(_ args: UnsafePointer<PyObjectPointer?>?, _ count: Int,
-                              _ usage: StaticString) -> (ArchiveReader, Int)? {
+                              _ usage: StaticString) -> (UnsafeMutablePointer<ArchiveReader>, Int)? {
     guard count == 2, let archive = reader(args![0]) else {
         if PyErr_Occurred() == nil { raise(PyExc_TypeError, usage) }
         return nil
     }
     let index = PyLong_AsSsize_t(args![1])
     if index == -1 && PyErr_Occurred() != nil { return nil }
-    guard index >= 0 && index < archive.modules.count else {
+    guard index >= 0 && index < archive.pointee.modules.count else {
         raise(PyExc_IndexError, "module index out of range")
         return nil
     }
@@ -175,7 +176,7 @@ private func archiveAndModule(_ args: UnsafePointer<PyObjectPointer?>?, _ count:
 private func load(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard let (archive, index) = archiveAndModule(args, count, "load() takes an archive handle and a module index")
     else { return nil }
-    switch archive.code(module: index) {
+    switch archive.pointee.code(module: index) {
     case .success(let code):
         cs_incref(code)
         return code
@@ -187,7 +188,7 @@ private func load(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?,
 
 private func header(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard let archive = onlyArchive(args, count, "header() takes an archive handle") else { return nil }
-    let header = archive.header
+    let header = archive.pointee.header
     let dict = PyDict_New()!
     func set(_ key: StaticString, _ value: PyObjectPointer?) {
         guard let value else { return }
@@ -217,7 +218,7 @@ private func release(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?
     }
     let protect = PyObject_IsTrue(args![2])
     if protect < 0 { return nil }
-    return PyLong_FromSsize_t(archive.release(module: index, protect: protect != 0))
+    return PyLong_FromSsize_t(archive.pointee.release(module: index, protect: protect != 0))
 }
 
 private func readAhead(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
@@ -228,15 +229,15 @@ private func readAhead(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointe
     }
     let after = PyLong_AsSsize_t(args![1])
     if after == -1 && PyErr_Occurred() != nil { return nil }
-    return PyBool_FromLong(archive.startReadingAhead(after: max(after, 0)) ? 1 : 0)
+    return PyBool_FromLong(archive.pointee.startReadingAhead(after: max(after, 0)) ? 1 : 0)
 }
 
 private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard let archive = onlyArchive(args, count, "stats() takes an archive handle") else { return nil }
-    let counters = archive.counters
+    let counters = archive.pointee.counters
     let dict = PyDict_New()!
     for (key, value) in [("modules_loaded" as StaticString, counters.modulesLoaded),
-                         ("chunks_loaded", archive.chunksLoaded), ("bytes_read", archive.bytesRead),
+                         ("chunks_loaded", archive.pointee.chunksLoaded), ("bytes_read", archive.pointee.bytesRead),
                          ("bytes_released", counters.bytesReleased)] {
         let number = PyLong_FromSsize_t(value)!
         PyDict_SetItemString(dict, cString(key), number)
@@ -247,7 +248,7 @@ private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
 
 private func census(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard let archive = onlyArchive(args, count, "census() takes an archive handle") else { return nil }
-    switch archive.census() {
+    switch archive.pointee.census() {
     case .failure(let error):
         raiseArchiveError(error)
         return nil
@@ -262,11 +263,11 @@ private func census(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>
             PyDict_SetItemString(dict, cString(names[type]!), pair)
             cs_decref(pair)
         }
-        let sizes = PyList_New(archive.modules.count)!
-        for (index, record) in archive.modules.enumerated() {
+        let sizes = PyList_New(archive.pointee.modules.count)!
+        for (index, record) in archive.pointee.modules.enumerated() {
             PyList_SetItem(sizes, index, PyLong_FromSsize_t(record.segment.length + Int(record.runOnceSize)))
         }
-        let pool = archive.chunks.reduce(0) { $0 + $1.length }
+        let pool = archive.pointee.chunks.reduce(0) { $0 + $1.length }
         let result = PyTuple_New(3)!
         PyTuple_SetItem(result, 0, dict)
         PyTuple_SetItem(result, 1, sizes)
