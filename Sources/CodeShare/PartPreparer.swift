@@ -75,15 +75,15 @@ struct PartPreparer {
           segmentSlots: SegmentArena.Slots, runOnceSlots: SegmentArena.Slots) {
         let states = checkedMemory(for: UInt32.self, count: partCount)
         let results = checkedMemory(for: Result<PreparedPart, ArchiveError>?.self, count: partCount)
-        let counters = checkedMemory(for: Int.self, count: 1)
+        let bytesRead = checkedMemory(for: Int.self, count: 1)
         let progress = checkedMemory(for: UInt32.self, count: 1)
         let wakeAt = checkedMemory(for: UInt32.self, count: 1)
         let claimant = checkedMemory(for: Int32.self, count: 1)
         let scratch = checkedMemory(for: DeferredSlots.self, count: 2)
-        guard let states, let results, let counters, let progress, let wakeAt, let claimant, let scratch else {
+        guard let states, let results, let bytesRead, let progress, let wakeAt, let claimant, let scratch else {
             free(states)
             free(results)
-            free(counters)
+            free(bytesRead)
             free(progress)
             free(wakeAt)
             free(claimant)
@@ -101,7 +101,7 @@ struct PartPreparer {
         states.initialize(repeating: State.idle.rawValue, count: max(partCount, 1))
         self.results = results
         results.initialize(repeating: nil, count: max(partCount, 1))
-        bytesRead = counters
+        self.bytesRead = bytesRead
         bytesRead.initialize(to: 0)
         self.progress = progress
         progress.initialize(to: 0)

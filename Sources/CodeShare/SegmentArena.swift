@@ -21,7 +21,7 @@ struct SegmentArena {
 
     private let start: UnsafeMutableRawPointer?
     private let capacity: Int
-    /// Where each part's piece lies, in the order of `lengths`.
+    /// Where each part's piece lies, by part.
     let slots: Slots
     /// Bytes of each page known to be unreachable (`discard`), allocated
     /// on first use.
