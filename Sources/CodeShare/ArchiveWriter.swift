@@ -7,6 +7,8 @@ enum WriteFailure: Error {
     case unsupportedConstant
     /// A Python error is set (from a C API call).
     case python
+    /// Writing the output file failed.
+    case io(Errno)
 }
 
 /// One module to archive: its name, top-level code and opaque metadata.
@@ -394,16 +396,27 @@ struct ArchiveWriter {
 
     // MARK: - Assembly
 
-    /// The whole archive file for `modules` (each already analyzed).
-    mutating func build(_ modules: [ModuleEntry], manifest: [UInt8], policy: PoolPolicy,
-                        identity: InterpreterIdentity, createdTime: UInt64) throws(WriteFailure) -> [UInt8] {
-        var file = ByteBuffer()
-        file.appendZeros(ArchiveHeader.size)
+    /// Writes the archive file for `modules` (each already analyzed) to
+    /// `output`, a segment at a time and the header last, and answers its
+    /// size. The whole file is never in memory: built in one array, it was
+    /// most of what a dump added to the program's peak (growth by doubling,
+    /// then the copy into a bytes object).
+    mutating func build(_ modules: [ModuleEntry], manifest: [UInt8], policy: PoolPolicy, identity: InterpreterIdentity,
+                        createdTime: UInt64, to output: FileDescriptor) throws(WriteFailure) -> UInt64 {
+        var end = UInt64(ArchiveHeader.size)
+        /// Where the next segment starts: 16-aligned, the gap read as zeros.
+        func nextSegment() -> UInt64 {
+            end = (end + 15) & ~15
+            return end
+        }
+        func append(_ bytes: [UInt8]) throws(WriteFailure) {
+            try ArchiveWriter.write(bytes, at: end, to: output)
+            end += UInt64(bytes.count)
+        }
         var chunkDescriptors: [SegmentDescriptor] = []
         for chunk in buildPool(moduleCount: modules.count, policy: policy) {
-            file.align(to: 16)
-            let (bytes, descriptor, _) = chunk.finish(fileOffset: UInt64(file.count))
-            file.append(bytes)
+            let (bytes, descriptor, _) = chunk.finish(fileOffset: nextSegment())
+            try append(bytes)
             chunkDescriptors.append(descriptor)
         }
         var records: [ModuleRecord] = []
@@ -414,9 +427,8 @@ struct ArchiveWriter {
             layout.segment.beginRunOnce()
             try placeBodyConstants(body: module.code, in: &layout)
             let root = try place(module.code, in: &layout)
-            file.align(to: 16)
-            let (bytes, descriptor, runOnce) = layout.segment.finish(fileOffset: UInt64(file.count), root: Int(root.offset))
-            file.append(bytes)
+            let (bytes, descriptor, runOnce) = layout.segment.finish(fileOffset: nextSegment(), root: Int(root.offset))
+            try append(bytes)
             let nameOffset = strings.count
             strings.append(module.name)
             let metadataOffset = strings.count
@@ -433,21 +445,24 @@ struct ArchiveWriter {
         for descriptor in chunkDescriptors { descriptor.encode(into: &tables) }
         // Name and metadata offsets are relative to this string area.
         tables.append(strings.bytes)
-        file.align(to: 16)
         var header = ArchiveHeader(identity: identity)
         header.createdTime = createdTime
         header.moduleCount = UInt32(records.count)
         header.chunkCount = UInt32(chunkDescriptors.count)
-        header.tablesOffset = UInt64(file.count)
+        header.tablesOffset = nextSegment()
         header.tablesSize = UInt64(tables.count)
         header.tablesChecksum = Checksum.of(tables.bytes)
         header.manifestOffset = UInt32(manifestOffset)
         header.manifestLength = UInt32(manifest.count)
         header.loadedTogether = policy == .loadedTogether
-        file.append(tables.bytes)
-        header.fileSize = UInt64(file.count)
-        let headerBytes = header.encoded()
-        file.bytes.replaceSubrange(0..<ArchiveHeader.size, with: headerBytes)
-        return file.bytes
+        try append(tables.bytes)
+        header.fileSize = end
+        try ArchiveWriter.write(header.encoded(), at: 0, to: output)
+        return end
+    }
+
+    private static func write(_ bytes: [UInt8], at offset: UInt64, to output: FileDescriptor) throws(WriteFailure) {
+        let result = bytes.withUnsafeBytes { output.write(from: $0.baseAddress!, count: $0.count, at: offset) }
+        if case .failure(let error) = result { throw .io(error) }
     }
 }

@@ -8,10 +8,10 @@ struct Errno: Error, Equatable {
     static let interrupted = Errno(code: EINTR)
 }
 
-/// A thin owner of one read-only file descriptor: the reader's only access
-/// to the archive. Reads are `pread` into private memory, never `mmap`, so a
-/// file truncated under a running process gives a short read (an error we
-/// report), not SIGBUS.
+/// A thin owner of one file descriptor: the reader's only access to the
+/// archive, and the writer's output. Reads are `pread` into private memory,
+/// never `mmap`, so a file truncated under a running process gives a short
+/// read (an error we report), not SIGBUS.
 struct FileDescriptor {
     let raw: Int32
 
@@ -36,6 +36,23 @@ struct FileDescriptor {
             } else {
                 let error = Errno.current
                 if error != .interrupted { return .failure(.errno(error)) }
+            }
+        }
+        return .success(())
+    }
+
+    /// Writes all `count` bytes at `offset`.
+    func write(from buffer: UnsafeRawPointer, count: Int, at offset: UInt64) -> Result<Void, Errno> {
+        var done = 0
+        while done < count {
+            let wrote = pwrite(raw, buffer + done, count - done, off_t(offset) + off_t(done))
+            if wrote > 0 {
+                done += wrote
+            } else if wrote == 0 {
+                return .failure(Errno(code: EIO))
+            } else {
+                let error = Errno.current
+                if error != .interrupted { return .failure(error) }
             }
         }
         return .success(())

@@ -4,7 +4,7 @@ import CodeShareFormat
 /// `codeshare._core`: the C entry points. Everything here converts between
 /// Python objects and the Swift writer and reader; no archive logic.
 ///
-///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool) -> bytes
+///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool, fd: int) -> int
 ///     open(path: str) -> (handle, names: list[str], metadata: list[bytes], manifest: bytes)
 ///     load(handle, index: int) -> code
 ///     read_ahead(handle, after: int) -> bool
@@ -35,6 +35,15 @@ private func raiseArchiveError(_ error: ArchiveError) {
     raise(type, error.reason, separator: ": ", detail: UnsafeRawBufferPointer(start: message, count: strlen(message)))
 }
 
+/// OSError(errno, strerror), as os.write raises it.
+private func raiseOSError(_ error: Errno) {
+    guard let arguments = PyTuple_New(2) else { return }
+    defer { cs_decref(arguments) }
+    PyTuple_SetItem(arguments, 0, PyLong_FromLong(Int(error.code)))
+    PyTuple_SetItem(arguments, 1, PyUnicode_DecodeLocale(strerror(error.code), nil))
+    if PyErr_Occurred() == nil { PyErr_SetObject(PyExc_OSError, arguments) }
+}
+
 /// The open archive a handle holds: used in place, as copying it would
 /// cost each import a few hundred bytes of memcpy.
 private func reader(_ handle: PyObjectPointer?) -> UnsafeMutablePointer<ArchiveReader>? {
@@ -51,12 +60,19 @@ private func onlyArchive(_ args: UnsafePointer<PyObjectPointer?>?, _ count: Int,
 }
 
 private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 3, let list = args![0], cs_is_list(list) != 0, let manifest = args![1], cs_is_bytes(manifest) != 0 else {
-        raise(PyExc_TypeError, "write() takes a list of (name, code, metadata) tuples, a manifest (bytes) and a bool")
+    let usage: StaticString = "write() takes a list of (name, code, metadata) tuples, a manifest (bytes), a bool and a file descriptor"
+    guard count == 4, let list = args![0], cs_is_list(list) != 0, let manifest = args![1], cs_is_bytes(manifest) != 0 else {
+        raise(PyExc_TypeError, usage)
         return nil
     }
     let together = PyObject_IsTrue(args![2])
     if together < 0 { return nil }
+    let descriptor = PyLong_AsLong(args![3])
+    if descriptor == -1 && PyErr_Occurred() != nil { return nil }
+    guard descriptor >= 0 && descriptor <= Int(Int32.max) else {
+        raise(PyExc_ValueError, usage)
+        return nil
+    }
     var modules: [ModuleEntry] = []
     for index in 0..<PyList_Size(list) {
         let item = PyList_GetItem(list, index)!
@@ -84,12 +100,14 @@ private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
                 return nil
             }
         }
-        let bytes = try writer.build(modules, manifest: [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(manifest), count: manifest.size)),
-                                     policy: together != 0 ? .loadedTogether : .loadedAlone,
-                                     identity: .running(), createdTime: UInt64(time(nil)))
-        return bytes.withUnsafeBytes {
-            PyBytes_FromStringAndSize($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count)
-        }
+        let size = try writer.build(modules, manifest: [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(manifest), count: manifest.size)),
+                                    policy: together != 0 ? .loadedTogether : .loadedAlone,
+                                    identity: .running(), createdTime: UInt64(time(nil)),
+                                    to: FileDescriptor(raw: Int32(descriptor)))
+        return PyLong_FromUnsignedLongLong(size)
+    } catch .io(let error) {
+        raiseOSError(error)
+        return nil
     } catch {
         if PyErr_Occurred() == nil { raise(archiveError, "cannot archive a constant of this type") }
         return nil

@@ -51,16 +51,16 @@ def write(path, entries, manifest=None, *, together=False):
     path = os.fspath(path)
     if not may_replace(path):
         raise OSError(f"{path} is not a regular file, and the archive would replace it")
-    data = _core.write([(name, code, marshal.dumps(metadata)) for name, code, metadata in entries],
-                       marshal.dumps(manifest), together)
+    entries = [(name, code, marshal.dumps(metadata)) for name, code, metadata in entries]
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
+        try:
+            _core.write(entries, marshal.dumps(manifest), together, descriptor)
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         os.replace(temporary, path)
     except BaseException:
         try:

@@ -1,6 +1,9 @@
 """The command line: usage errors are one clear line and exit status 2; and
 what the archive API may write over."""
+import errno
 import os
+import resource
+import signal
 import subprocess
 import sys
 
@@ -32,6 +35,24 @@ def test_a_dump_that_cannot_write_its_archive_stops_before_the_program_runs(tmp_
         assert (result.returncode, result.stderr) == (2, f"codeshare: cannot write {output}: {reason}\n")
     assert not (tmp_path / "ran").exists()
     assert (tmp_path / "fifo").is_fifo()
+
+
+def test_a_dump_whose_archive_write_fails_says_so_in_one_line_and_leaves_nothing(tmp_path):
+    # The writer writes the file a segment at a time (Swift, pwrite): a
+    # failed write must be an OSError, the archive and its temporary file
+    # gone, the program's exit status kept. A file-size limit fails the write
+    # as a full disk would (EFBIG, with SIGXFSZ ignored).
+    (tmp_path / "main.py").write_text("import argparse, decimal, email.message, json\nprint('ran')\n")
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 10, 64 << 10))
+
+    result = subprocess.run([sys.executable, "-m", "codeshare", "dump", "-o", "app.csa", "main.py"], cwd=tmp_path,
+                            capture_output=True, text=True, preexec_fn=limit_file_size, timeout=600)
+    assert (result.returncode, result.stdout) == (0, "ran\n")
+    assert result.stderr == f"codeshare: could not write app.csa: [Errno {errno.EFBIG}] {os.strerror(errno.EFBIG)}\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["main.py"]
 
 
 def test_the_api_does_not_replace_what_is_not_a_regular_file(tmp_path):
