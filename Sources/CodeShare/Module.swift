@@ -522,7 +522,7 @@ private func method(_ name: StaticString, _ function: FastFunction, _ doc: Stati
 @_cdecl("PyInit__core")
 public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
     let table = (
-        method("write", write, "write(entries, manifest, together) -> bytes: an archive of (name, code, metadata) entries"),
+        method("write", write, "write(entries, manifest, together, fd) -> int: an archive of (name, code, metadata) entries, written to fd"),
         method("open", open, "open(path) -> (handle, names, metadata, manifest): validate an archive"),
         method("load", load, "load(handle, index) -> code: materialize one module's code"),
         method("release", release, "release(handle, index, protect) -> int: give back the module's run-once pages nothing reaches"),
