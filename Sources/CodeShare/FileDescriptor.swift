@@ -58,6 +58,47 @@ struct FileDescriptor {
         return .success(())
     }
 
+    /// The two ends of a new pipe, both closed on exec.
+    static func pipe() -> Result<(read: FileDescriptor, write: FileDescriptor), Errno> {
+        var ends: (Int32, Int32) = (-1, -1)
+        let made = withUnsafeMutableBytes(of: &ends) { cs_pipe($0.baseAddress!.assumingMemoryBound(to: Int32.self)) }
+        guard made == 0 else { return .failure(.current) }
+        return .success((FileDescriptor(raw: ends.0), FileDescriptor(raw: ends.1)))
+    }
+
+    /// Reads a pipe until `buffer` is full or every writing end is closed;
+    /// answers how many bytes came.
+    func readUntilClosed(into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
+        var done = 0
+        while done < buffer.count {
+            let got = cs_read(raw, buffer.baseAddress! + done, buffer.count - done)
+            if got > 0 {
+                done += got
+            } else if got == 0 {
+                break
+            } else {
+                let error = Errno.current
+                if error != .interrupted { return .failure(error) }
+            }
+        }
+        return .success(done)
+    }
+
+    /// Writes all of `bytes` to a pipe.
+    func write(_ bytes: UnsafeRawBufferPointer) -> Result<Void, Errno> {
+        var done = 0
+        while done < bytes.count {
+            let wrote = cs_write(raw, bytes.baseAddress! + done, bytes.count - done)
+            if wrote >= 0 {
+                done += wrote
+            } else {
+                let error = Errno.current
+                if error != .interrupted { return .failure(error) }
+            }
+        }
+        return .success(())
+    }
+
     /// The same open file at the lowest free number at or above `floor`,
     /// this number closed; itself, still open, if there is none.
     func moved(atOrAbove floor: Int32) -> FileDescriptor {

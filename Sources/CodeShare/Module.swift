@@ -73,44 +73,123 @@ private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
         raise(PyExc_ValueError, usage)
         return nil
     }
+    for index in 0..<PyList_Size(list) {
+        let item = PyList_GetItem(list, index)!
+        guard cs_is_tuple(item) != 0, PyTuple_Size(item) == 3, cs_is_str(PyTuple_GetItem(item, 0)!) != 0,
+              PyTuple_GetItem(item, 1)!.type == cs_code_type(), cs_is_bytes(PyTuple_GetItem(item, 2)!) != 0
+        else {
+            raise(PyExc_TypeError, "write() entries are (name: str, code, metadata: bytes)")
+            return nil
+        }
+    }
+    // The writer's tables are Swift arrays and dictionaries, which trap when
+    // memory runs out: in a child, a trap ends the child, not the program
+    // being dumped (its exit status, and its output still buffered).
+    let outcome = runInForkedChild {
+        writeArchive(list, manifest: manifest, together: together != 0, to: FileDescriptor(raw: Int32(descriptor)))
+    }
+    switch outcome {
+    case .reported(let report):
+        switch report.outcome {
+        case .written:
+            return PyLong_FromUnsignedLongLong(report.value)
+        case .unsupportedConstant:
+            var length = 0
+            guard report.value < UInt64(PyList_Size(list)),
+                  let name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(PyList_GetItem(list, Int(report.value))!, 0)!, &length)
+            else {
+                if PyErr_Occurred() == nil { raise(archiveError, "cannot archive a constant of this type") }
+                return nil
+            }
+            raise(archiveError, "cannot archive a constant of this type in module ",
+                  detail: UnsafeRawBufferPointer(start: name, count: length))
+        case .io:
+            raiseOSError(Errno(code: Int32(report.value)))
+        case .python:
+            report.detail.span.withUnsafeBytes {
+                raise(archiveError, "the writer raised ", detail: UnsafeRawBufferPointer(rebasing: $0[..<report.detailCount]))
+            }
+        }
+    case .killed(let signal) where signal == SIGILL || signal == SIGTRAP:
+        raise(archiveError, "the writer trapped (out of memory, or a codeshare bug)")
+    case .killed(let signal):
+        let name = strsignal(signal)!
+        raise(archiveError, "the writer was killed by a signal: ", detail: UnsafeRawBufferPointer(start: name, count: strlen(name)))
+    case .silent:
+        raise(archiveError, "the writer ended without saying how")
+    case .notStarted(let error):
+        raiseOSError(error)
+    }
+    return nil
+}
+
+/// What the writer's child sends back to `write`: of a fixed size, so that
+/// `write` knows whether it came whole.
+private struct WriterReport {
+    enum Outcome: UInt8 {
+        case written, unsupportedConstant, io, python
+    }
+    var outcome: Outcome
+    /// The archive's size (`.written`), the index of the module that holds
+    /// the constant (`.unsupportedConstant`, or beyond the list if no one
+    /// module), or the errno (`.io`).
+    var value: UInt64 = 0
+    /// `.python`: the exception's repr, UTF-8, cut to fit.
+    var detail = InlineArray<256, UInt8>(repeating: 0)
+    var detailCount = 0
+
+    init(_ outcome: Outcome, _ value: UInt64 = 0) {
+        self.outcome = outcome
+        self.value = value
+    }
+
+    /// `.python`, with the repr of the exception set (which it clears).
+    static func pythonError() -> WriterReport {
+        var report = WriterReport(.python)
+        var type: PyObjectPointer? = nil, value: PyObjectPointer? = nil, traceback: PyObjectPointer? = nil
+        PyErr_Fetch(&type, &value, &traceback)
+        guard let raised = value ?? type, let text = PyObject_Repr(raised) else { return report }
+        var length = 0
+        if let utf8 = PyUnicode_AsUTF8AndSize(text, &length) {
+            report.detailCount = min(length, report.detail.count)
+            for index in 0..<report.detailCount { report.detail[index] = UInt8(bitPattern: utf8[index]) }
+        }
+        return report
+    }
+}
+
+/// The child's side of `write`: the archive of `list`'s entries, written to
+/// `output`, and how that went.
+private func writeArchive(_ list: PyObjectPointer, manifest: PyObjectPointer, together: Bool,
+                          to output: FileDescriptor) -> WriterReport {
     var modules: [ModuleEntry] = []
     for index in 0..<PyList_Size(list) {
         let item = PyList_GetItem(list, index)!
-        guard cs_is_tuple(item) != 0, PyTuple_Size(item) == 3,
-              let name = utf8Bytes(PyTuple_GetItem(item, 0)),
-              PyTuple_GetItem(item, 1)!.type == cs_code_type(),
-              cs_is_bytes(PyTuple_GetItem(item, 2)) != 0
-        else {
-            if PyErr_Occurred() == nil { raise(PyExc_TypeError, "write() entries are (name: str, code, metadata: bytes)") }
-            return nil
-        }
+        guard let name = utf8Bytes(PyTuple_GetItem(item, 0)!) else { return .pythonError() }
         let metadata = PyTuple_GetItem(item, 2)!
         modules.append(ModuleEntry(
             name: name, code: PyTuple_GetItem(item, 1)!,
             metadata: [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(metadata), count: metadata.size))))
     }
     var writer = ArchiveWriter()
-    defer { writer.release() }
     do throws(WriteFailure) {
-        for (index, module) in modules.enumerated() {
+        for (index, entry) in modules.enumerated() {
             do throws(WriteFailure) {
-                try writer.analyze(module.code, module: index)
+                try writer.analyze(entry.code, module: index)
             } catch .unsupportedConstant {
-                module.name.withUnsafeBytes { raise(archiveError, "cannot archive a constant of this type in module ", detail: $0) }
-                return nil
+                return WriterReport(.unsupportedConstant, UInt64(index))
             }
         }
         let size = try writer.build(modules, manifest: [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(manifest), count: manifest.size)),
-                                    policy: together != 0 ? .loadedTogether : .loadedAlone,
-                                    identity: .running(), createdTime: UInt64(time(nil)),
-                                    to: FileDescriptor(raw: Int32(descriptor)))
-        return PyLong_FromUnsignedLongLong(size)
+                                    policy: together ? .loadedTogether : .loadedAlone,
+                                    identity: .running(), createdTime: UInt64(time(nil)), to: output)
+        return WriterReport(.written, size)
+    } catch .unsupportedConstant {
+        return WriterReport(.unsupportedConstant, UInt64(modules.count))
     } catch .io(let error) {
-        raiseOSError(error)
-        return nil
+        return WriterReport(.io, UInt64(error.code))
     } catch {
-        if PyErr_Occurred() == nil { raise(archiveError, "cannot archive a constant of this type") }
-        return nil
+        return .pythonError()
     }
 }
 

@@ -144,7 +144,8 @@ def run(options):
         try:
             modules, extensions, recent = recorder.write(output)
         except Exception as error:  # the program's own exit status stands
-            print(f"codeshare: could not write {options.output}: {error}", file=sys.stderr)
+            # A MemoryError says nothing of itself: its name does.
+            print(f"codeshare: could not write {options.output}: {str(error) or type(error).__name__}", file=sys.stderr)
             return
         if os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0"):
             print(f"codeshare: wrote {options.output}: {modules} modules, "

@@ -2,10 +2,13 @@
 what the archive API may write over."""
 import errno
 import os
+import re
 import resource
 import signal
 import subprocess
 import sys
+
+import pytest
 
 from conftest import run_python
 
@@ -55,6 +58,41 @@ def test_a_dump_whose_archive_write_fails_says_so_in_one_line_and_leaves_nothing
     assert sorted(path.name for path in tmp_path.iterdir()) == ["main.py"]
 
 
+@pytest.mark.parametrize(("headroom_kib", "reason"), [
+    (64, "MemoryError"),   # in Python, before the writer: a MemoryError's str is empty
+    (2048, "the writer trapped (out of memory, or a codeshare bug)"),   # Embedded Swift's arrays trap
+])
+def test_a_dump_that_runs_out_of_memory_as_it_writes_says_so_and_the_program_keeps_its_exit(tmp_path, headroom_kib,
+                                                                                            reason):
+    # The program runs, then leaves the dump little address space to write
+    # its archive in. The writer used to trap in the program's own process
+    # (SIGILL, exit status 132, its buffered output lost, a temporary file
+    # left); it runs in a child now.
+    (tmp_path / "main.py").write_text(
+        "import argparse, asyncio, decimal, email.parser, json, logging, unittest, xml.dom.minidom\n"
+        "import resource\n"
+        "with open('/proc/self/statm') as statm:\n"
+        "    size = int(statm.read().split()[0]) * resource.getpagesize()\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, (size + {headroom_kib << 10}, resource.RLIM_INFINITY))\n"
+        "print('ran')\n")
+    result = subprocess.run([sys.executable, "-m", "codeshare", "dump", "-o", "app.csa", "main.py"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert (result.returncode, result.stdout) == (0, "ran\n")
+    assert result.stderr == f"codeshare: could not write app.csa: {reason}\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["main.py"]
+
+
+def test_a_dump_of_a_program_that_ignores_sigchld_writes_its_archive(tmp_path):
+    # The writer's child is then reaped for the dump (waitpid: ECHILD): its
+    # report must still tell that it wrote.
+    (tmp_path / "main.py").write_text("import signal, json\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\n")
+    dumped = run_python(["-m", "codeshare", "dump", "-o", str(tmp_path / "app.csa"), str(tmp_path / "main.py")])
+    assert dumped.stderr == ""
+    verified = run_python(["-m", "codeshare", "verify", str(tmp_path / "app.csa")])
+    assert re.fullmatch(r"([1-9]\d*) of \1 modules would be served; 0 stale, missing, shadowed or malformed\n",
+                        verified.stdout)
+
+
 def test_the_api_does_not_replace_what_is_not_a_regular_file(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
@@ -63,6 +101,22 @@ def test_the_api_does_not_replace_what_is_not_a_regular_file(tmp_path):
     assert result.returncode == 1
     assert result.stderr.endswith(f"OSError: {fifo} is not a regular file, and the archive would replace it\n")
     assert fifo.is_fifo()
+
+
+@pytest.mark.parametrize(("entry", "error"), [
+    ("('good', compile('x = 1', 'good.py', 'exec'), None), "
+     "('listy', compile('x = 1', 'listy.py', 'exec').replace(co_consts=([], None)), None)",
+     "codeshare.archive.ArchiveError: cannot archive a constant of this type in module listy"),
+    ("('bad\\udc80name', compile('x = 1', 'm.py', 'exec'), None)",
+     "codeshare.archive.ArchiveError: the writer raised UnicodeEncodeError('utf-8', 'bad\\udc80name', 3, 4, "
+     "'surrogates not allowed')"),
+])
+def test_the_api_names_what_it_could_not_write_and_leaves_nothing(tmp_path, entry, error):
+    # The writer runs in a child: what went wrong there comes back in its report.
+    result = run_python(["-c", f"import codeshare.archive; codeshare.archive.write('app.csa', [{entry}])"],
+                        check=False, cwd=tmp_path)
+    assert (result.returncode, result.stderr.splitlines()[-1]) == (1, error)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_info_and_verify_refuse_a_bad_archive(tmp_path):

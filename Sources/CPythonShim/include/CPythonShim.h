@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 // ---- Object layouts (x86-64, CPython 3.11); see ../shared/CPYTHON311.md ----
@@ -119,6 +120,20 @@ static inline int cs_errno(void) { return errno; }
 static inline int cs_open_read_only(const char *path) { return open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); }
 static inline int cs_close(int fd) { return close(fd); }
 static inline int cs_duplicate_at_or_above(int fd, int floor) { return fcntl(fd, F_DUPFD_CLOEXEC, floor); }
+static inline int cs_pipe(int ends[2]) { return pipe2(ends, O_CLOEXEC); }
+static inline ssize_t cs_read(int fd, void *buffer, size_t count) { return read(fd, buffer, count); }
+static inline ssize_t cs_write(int fd, const void *buffer, size_t count) { return write(fd, buffer, count); }
+
+// A child forked to do work that may trap (ForkedChild.swift).
+/* The signal that ended a child, from its wait status; 0 if it exited. */
+static inline int cs_ending_signal(int status) { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
+/* The signals a trap or a crash raises, back to their default action: in the
+   child, a handler of the program's (faulthandler's, say) would report the
+   parent's threads as crashed. */
+static inline void cs_default_crash_signals(void) {
+    static const int crashes[] = { SIGILL, SIGTRAP, SIGSEGV, SIGBUS, SIGFPE, SIGABRT };
+    for (size_t index = 0; index < sizeof crashes / sizeof crashes[0]; index++) signal(crashes[index], SIG_DFL);
+}
 
 // What identifies an open file: whether it is a regular file, its device,
 // inode, size and mtime in ns.
