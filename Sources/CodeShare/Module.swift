@@ -134,7 +134,7 @@ private struct WriterReport {
     /// the constant (`.unsupportedConstant`, or beyond the list if no one
     /// module), or the errno (`.io`).
     var value: UInt64 = 0
-    /// `.python`: the exception's repr, UTF-8, cut to fit.
+    /// `.python`: the exception, UTF-8, cut to fit.
     var detail = InlineArray<256, UInt8>(repeating: 0)
     var detailCount = 0
 
@@ -143,18 +143,32 @@ private struct WriterReport {
         self.value = value
     }
 
-    /// `.python`, with the repr of the exception set (which it clears).
+    /// `.python`, with the exception set (which it clears) as a traceback's
+    /// last line says it: its type's name, then its text if it has any.
     static func pythonError() -> WriterReport {
         var report = WriterReport(.python)
         var type: PyObjectPointer? = nil, value: PyObjectPointer? = nil, traceback: PyObjectPointer? = nil
         PyErr_Fetch(&type, &value, &traceback)
-        guard let raised = value ?? type, let text = PyObject_Repr(raised) else { return report }
+        PyErr_NormalizeException(&type, &value, &traceback)
+        guard let type else { return report }
+        let name = UnsafeMutableRawPointer(type).assumingMemoryBound(to: PyTypeObject.self).pointee.tp_name!
+        report.append(UnsafeRawBufferPointer(start: name, count: strlen(name)))
         var length = 0
-        if let utf8 = PyUnicode_AsUTF8AndSize(text, &length) {
-            report.detailCount = min(length, report.detail.count)
-            for index in 0..<report.detailCount { report.detail[index] = UInt8(bitPattern: utf8[index]) }
+        if let value, let text = PyObject_Str(value), let utf8 = PyUnicode_AsUTF8AndSize(text, &length), length > 0 {
+            let separator: StaticString = ": "
+            report.append(UnsafeRawBufferPointer(start: separator.utf8Start, count: separator.utf8CodeUnitCount))
+            report.append(UnsafeRawBufferPointer(start: utf8, count: length))
         }
+        PyErr_Clear()
         return report
+    }
+
+    /// Adds `bytes` to the detail, as many as fit.
+    private mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        for byte in bytes.prefix(detail.count - detailCount) {
+            detail[detailCount] = byte
+            detailCount += 1
+        }
     }
 }
 
