@@ -24,8 +24,7 @@ struct ModuleEntry {
 /// leaves (str, bytes, int, float, complex) equal across modules; `build`
 /// puts the shared ones into the pool (see `PoolPolicy`) and
 /// everything else into the module's own segment, children before parents.
-/// It runs in a child process forked for it (`write` in Module.swift), which
-/// frees what it makes as it exits.
+/// It runs in a child process forked for it (`write` in Module.swift).
 struct ArchiveWriter {
     /// Pool chunks close once they pass this size: one page, so that loading a
     /// module touches few unrelated objects.
@@ -52,15 +51,20 @@ struct ArchiveWriter {
     private var leaves: [Leaf] = []
     private var leafByValue: [[UInt8]: Int] = [:]
     private var leafByAddress: [UInt: Int] = [:]
-    /// Elements of each frozenset, as a tuple the writer made.
+    /// Elements of each frozenset, as a tuple owned by the writer.
     private var frozensetItems: [UInt: PyObjectPointer] = [:]
-    /// De-specialized bytecode of each code object, made by the writer.
+    /// De-specialized bytecode of each code object, owned by the writer.
     private var bytecode: [UInt: PyObjectPointer] = [:]
     /// How many references to each object the archived objects hold: an
     /// object with more references than that is kept by the program.
     private var graphReferences: [UInt: Int] = [:]
 
     init() {}
+
+    func release() {
+        for (_, tuple) in frozensetItems { cs_decref(tuple) }
+        for (_, code) in bytecode { cs_decref(code) }
+    }
 
     // MARK: - Classification
 

@@ -10,7 +10,7 @@ enum ChildOutcome<Report> {
     /// It exited without a whole report.
     case silent
     /// No child was started: making the pipe or forking failed.
-    case notStarted(Errno)
+    case notStarted
 }
 
 /// Runs `work` in a child forked for it and answers the report it returned.
@@ -25,7 +25,7 @@ func runInForkedChild<Report: BitwiseCopyable>(_ work: () -> Report) -> ChildOut
     let ends: (read: FileDescriptor, write: FileDescriptor)
     switch FileDescriptor.pipe() {
     case .success(let made): ends = made
-    case .failure(let error): return .notStarted(error)
+    case .failure: return .notStarted
     }
     let child = fork()
     if child == 0 {
@@ -37,7 +37,7 @@ func runInForkedChild<Report: BitwiseCopyable>(_ work: () -> Report) -> ChildOut
     }
     ends.write.close()
     defer { ends.read.close() }
-    if child < 0 { return .notStarted(.current) }
+    if child < 0 { return .notStarted }
 
     let waiting = PyEval_SaveThread()
     defer { PyEval_RestoreThread(waiting) }

@@ -85,40 +85,46 @@ private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
     // The writer's tables are Swift arrays and dictionaries, which trap when
     // memory runs out: in a child, a trap ends the child, not the program
     // being dumped (its exit status, and its output still buffered).
-    let outcome = runInForkedChild {
-        writeArchive(list, manifest: manifest, together: together != 0, to: FileDescriptor(raw: Int32(descriptor)))
-    }
-    switch outcome {
-    case .reported(let report):
-        switch report.outcome {
-        case .written:
-            return PyLong_FromUnsignedLongLong(report.value)
-        case .unsupportedConstant:
-            var length = 0
-            guard report.value < UInt64(PyList_Size(list)),
-                  let name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(PyList_GetItem(list, Int(report.value))!, 0)!, &length)
-            else {
-                if PyErr_Occurred() == nil { raise(archiveError, "cannot archive a constant of this type") }
-                return nil
-            }
-            raise(archiveError, "cannot archive a constant of this type in module ",
-                  detail: UnsafeRawBufferPointer(start: name, count: length))
-        case .io:
-            raiseOSError(Errno(code: Int32(report.value)))
-        case .python:
-            report.detail.span.withUnsafeBytes {
-                raise(archiveError, "the writer raised ", detail: UnsafeRawBufferPointer(rebasing: $0[..<report.detailCount]))
-            }
-        }
+    let write = { writeArchive(list, manifest: manifest, together: together != 0, to: FileDescriptor(raw: Int32(descriptor))) }
+    let report: WriterReport
+    switch runInForkedChild(write) {
+    case .reported(let reported):
+        report = reported
+    case .notStarted:
+        // No child to be had (a process limit; strict overcommit refusing
+        // a copy of a large program): the writer runs here, as it did
+        // before it had a child of its own.
+        report = write()
     case .killed(let signal) where signal == SIGILL || signal == SIGTRAP:
         raise(archiveError, "the writer trapped (out of memory, or a codeshare bug)")
+        return nil
     case .killed(let signal):
         let name = strsignal(signal)!
         raise(archiveError, "the writer was killed by a signal: ", detail: UnsafeRawBufferPointer(start: name, count: strlen(name)))
+        return nil
     case .silent:
         raise(archiveError, "the writer ended without saying how")
-    case .notStarted(let error):
-        raiseOSError(error)
+        return nil
+    }
+    switch report.outcome {
+    case .written:
+        return PyLong_FromUnsignedLongLong(report.value)
+    case .unsupportedConstant:
+        var length = 0
+        guard report.value < UInt64(PyList_Size(list)),
+              let name = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(PyList_GetItem(list, Int(report.value))!, 0)!, &length)
+        else {
+            if PyErr_Occurred() == nil { raise(archiveError, "cannot archive a constant of this type") }
+            return nil
+        }
+        raise(archiveError, "cannot archive a constant of this type in module ",
+              detail: UnsafeRawBufferPointer(start: name, count: length))
+    case .io:
+        raiseOSError(Errno(code: Int32(report.value)))
+    case .python:
+        report.detail.span.withUnsafeBytes {
+            raise(archiveError, "the writer raised ", detail: UnsafeRawBufferPointer(rebasing: $0[..<report.detailCount]))
+        }
     }
     return nil
 }
@@ -172,8 +178,9 @@ private struct WriterReport {
     }
 }
 
-/// The child's side of `write`: the archive of `list`'s entries, written to
-/// `output`, and how that went.
+/// The writer's side of `write` (in its child, or in this process if there
+/// is none): the archive of `list`'s entries, written to `output`, and how
+/// that went.
 private func writeArchive(_ list: PyObjectPointer, manifest: PyObjectPointer, together: Bool,
                           to output: FileDescriptor) -> WriterReport {
     var modules: [ModuleEntry] = []
@@ -186,6 +193,7 @@ private func writeArchive(_ list: PyObjectPointer, manifest: PyObjectPointer, to
             metadata: [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(metadata), count: metadata.size))))
     }
     var writer = ArchiveWriter()
+    defer { writer.release() }
     do throws(WriteFailure) {
         for (index, entry) in modules.enumerated() {
             do throws(WriteFailure) {

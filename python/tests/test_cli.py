@@ -4,6 +4,7 @@ import errno
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,6 +89,22 @@ def test_a_dump_of_a_program_that_ignores_sigchld_writes_its_archive(tmp_path):
     (tmp_path / "main.py").write_text("import signal, json\nsignal.signal(signal.SIGCHLD, signal.SIG_IGN)\n")
     dumped = run_python(["-m", "codeshare", "dump", "-o", str(tmp_path / "app.csa"), str(tmp_path / "main.py")])
     assert dumped.stderr == ""
+    verified = run_python(["-m", "codeshare", "verify", str(tmp_path / "app.csa")])
+    assert re.fullmatch(r"([1-9]\d*) of \1 modules would be served; 0 stale, missing, shadowed or malformed\n",
+                        verified.stdout)
+
+
+def test_a_dump_where_no_child_can_be_forked_writes_its_archive_in_its_own_process(tmp_path):
+    # fork fails under a process limit, or under strict overcommit for a
+    # large program: the writer then runs where it ran before it had a child.
+    (tmp_path / "nofork.c").write_text("#include <errno.h>\n#include <unistd.h>\n"
+                                       "pid_t fork(void) { errno = EAGAIN; return -1; }\n")
+    compiler = shutil.which("cc") or shutil.which("clang")
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", tmp_path / "nofork.so", tmp_path / "nofork.c"], check=True)
+    (tmp_path / "main.py").write_text("import json, os\ntry:\n    os.fork()\nexcept BlockingIOError:\n    print('no fork')\n")
+    dumped = run_python(["-m", "codeshare", "dump", "-o", str(tmp_path / "app.csa"), str(tmp_path / "main.py")],
+                        env={"LD_PRELOAD": str(tmp_path / "nofork.so")})
+    assert (dumped.stdout, dumped.stderr) == ("no fork\n", "")
     verified = run_python(["-m", "codeshare", "verify", str(tmp_path / "app.csa")])
     assert re.fullmatch(r"([1-9]\d*) of \1 modules would be served; 0 stale, missing, shadowed or malformed\n",
                         verified.stdout)
