@@ -159,10 +159,11 @@ struct ArchiveReader {
     /// Bytes read by every thread so far, and the pool chunks among them.
     var bytesRead: Int { cs_load_relaxed(preparer.bytesRead) }
     var chunksLoaded: Int {
-        (modules.count..<preparer.partCount).filter {
-            if preparer.state($0) == .ready, case .success? = preparer.results[$0] { return true }
-            return false
-        }.count
+        var loaded = 0
+        for part in modules.count..<preparer.partCount {
+            if preparer.state(part) == .ready, case .success? = preparer.results[part] { loaded += 1 }
+        }
+        return loaded
     }
 
     /// Opens and validates an archive for the running interpreter: header,
@@ -373,33 +374,47 @@ struct ArchiveReader {
         return .success(part.segment)
     }
 
-    /// How many objects of each type, and how many bytes, the archive holds:
-    /// every segment and run-once part read and checked, nothing
-    /// materialized (for `info`).
-    func census() -> Result<[TypeID: (count: Int, bytes: Int)], ArchiveError> {
-        var parts = chunks.map { (offset: $0.offset, length: $0.length, objectsSize: Int($0.objectsSize), checksum: $0.checksum) }
-        for record in modules {
-            let segment = record.segment
-            parts.append((segment.offset, segment.length, Int(segment.objectsSize), segment.checksum))
-            parts.append((record.runOnceOffset, Int(record.runOnceSize), Int(record.runOnceSize), record.runOnceChecksum))
-        }
-        var totals: [TypeID: (count: Int, bytes: Int)] = [:]
+    /// How many objects of one type an archive holds, and their bytes.
+    struct TypeTotal {
+        var count = 0
+        var bytes = 0
+    }
+
+    /// The totals of each type (indexed by `TypeID.rawValue`): every segment
+    /// and run-once part read and checked, nothing materialized (for
+    /// `info`). Only each part's buffer is allocated, checked.
+    func census() -> Result<InlineArray<8, TypeTotal>, ArchiveError> {
+        var totals = InlineArray<8, TypeTotal>(repeating: TypeTotal())
         defer { file.close(for: .interpreter) }
-        for part in parts {
+        func count(_ length: Int, at offset: UInt64, objectsSize: Int, checksum: UInt64) -> ArchiveError? {
             var memory: UnsafeMutableRawPointer? = nil
-            if posix_memalign(&memory, 16, max(part.length, 16)) != 0 { return .failure(.outOfMemory) }
+            if posix_memalign(&memory, 16, max(length, 16)) != 0 { return .outOfMemory }
             let base = memory!
             defer { free(base) }
-            if let error = preparer.read(part.length, at: part.offset, into: base, checksum: part.checksum, by: .interpreter) {
-                return .failure(error)
+            if let error = preparer.read(length, at: offset, into: base, checksum: checksum, by: .interpreter) {
+                return error
             }
-            let walked = ObjectImage.forEachObject(in: base, size: part.objectsSize) { type, object, available in
+            let walked = ObjectImage.forEachObject(in: base, size: objectsSize) { type, object, available in
                 guard let size = ObjectImage.walk(type, object, available: available, slot: { _ in true }) else { return nil }
-                let total = totals[type] ?? (0, 0)
-                totals[type] = (total.count + 1, total.bytes + size + (type == .tuple ? Int(CS_GC_HEAD_SIZE) : 0))
+                totals[Int(type.rawValue)].count += 1
+                totals[Int(type.rawValue)].bytes += size + (type == .tuple ? Int(CS_GC_HEAD_SIZE) : 0)
                 return size
             }
-            if walked == nil { return .failure(.badReference) }
+            return walked == nil ? .badReference : nil
+        }
+        for chunk in chunks {
+            if let error = count(chunk.length, at: chunk.offset, objectsSize: Int(chunk.objectsSize), checksum: chunk.checksum) {
+                return .failure(error)
+            }
+        }
+        for record in modules {
+            let segment = record.segment
+            if let error = count(segment.length, at: segment.offset, objectsSize: Int(segment.objectsSize),
+                                 checksum: segment.checksum)
+                ?? count(Int(record.runOnceSize), at: record.runOnceOffset, objectsSize: Int(record.runOnceSize),
+                         checksum: record.runOnceChecksum) {
+                return .failure(error)
+            }
         }
         return .success(totals)
     }

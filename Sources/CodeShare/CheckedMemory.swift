@@ -7,8 +7,8 @@ import CPythonShim
 /// `allocate(capacity:)` returns NULL when malloc fails, and the first use
 /// then crashes, and its arrays and class instances trap. Out of memory, an
 /// archive is refused or a module falls back to plain import instead. Only
-/// the commands that are not a served program use arrays: `info`'s census,
-/// and the dump's writer, in a child of its own (ForkedChild.swift).
+/// the dump's writer uses arrays, in a child of its own wherever one can be
+/// forked (ForkedChild.swift).
 /// `zeroed: false` leaves it as malloc gives it, for memory written in
 /// full before it is read (the tables: zeroing them cost each open ~0.2 M
 /// instructions for boto3).

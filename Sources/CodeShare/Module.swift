@@ -308,27 +308,24 @@ private func load(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?,
 private func header(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard let archive = onlyArchive(args, count, "header() takes an archive handle") else { return nil }
     let header = archive.pointee.header
-    let dict = PyDict_New()!
-    func set(_ key: StaticString, _ value: PyObjectPointer?) {
-        guard let value else { return }
-        PyDict_SetItemString(dict, cString(key), value)
-        cs_decref(value)
+    return newDict { set in
+        set("schema_version", PyLong_FromUnsignedLong(UInt(ArchiveHeader.schemaVersion)))
+        set("python_hexversion", PyLong_FromUnsignedLong(UInt(header.identity.pythonHexVersion)))
+        set("optimization_level", PyLong_FromUnsignedLong(UInt(header.identity.optimizationLevel)))
+        set("debug_ranges", PyBool_FromLong(Int(header.identity.debugRanges)))
+        set("created", PyLong_FromUnsignedLongLong(header.createdTime))
+        set("file_size", PyLong_FromUnsignedLongLong(header.fileSize))
+        set("module_count", PyLong_FromUnsignedLong(UInt(header.moduleCount)))
+        set("chunk_count", PyLong_FromUnsignedLong(UInt(header.chunkCount)))
+        set("loaded_together", PyBool_FromLong(header.loadedTogether ? 1 : 0))
+        let version = header.identity.buildVersion
+        withUnsafeBytes(of: version.bytes) {
+            set("python_version", PyUnicode_DecodeUTF8($0.baseAddress!.assumingMemoryBound(to: CChar.self), version.count,
+                                                       cString("replace")))
+        }
     }
-    set("schema_version", PyLong_FromUnsignedLong(UInt(ArchiveHeader.schemaVersion)))
-    set("python_hexversion", PyLong_FromUnsignedLong(UInt(header.identity.pythonHexVersion)))
-    set("optimization_level", PyLong_FromUnsignedLong(UInt(header.identity.optimizationLevel)))
-    set("debug_ranges", PyBool_FromLong(Int(header.identity.debugRanges)))
-    set("created", PyLong_FromUnsignedLongLong(header.createdTime))
-    set("file_size", PyLong_FromUnsignedLongLong(header.fileSize))
-    set("module_count", PyLong_FromUnsignedLong(UInt(header.moduleCount)))
-    set("chunk_count", PyLong_FromUnsignedLong(UInt(header.chunkCount)))
-    set("loaded_together", PyBool_FromLong(header.loadedTogether ? 1 : 0))
-    let version = header.identity.buildVersion
-    withUnsafeBytes(of: version.bytes) {
-        set("python_version", PyUnicode_DecodeUTF8($0.baseAddress!.assumingMemoryBound(to: CChar.self), version.count, cString("replace")))
-    }
-    return dict
 }
+
 private func release(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     let usage: StaticString = "release() takes an archive handle, a module index and protect (bool)"
     guard count == 3, let (archive, index) = archiveAndModule(args, 2, usage) else {
@@ -354,45 +351,52 @@ private func readAhead(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointe
 private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard let archive = onlyArchive(args, count, "stats() takes an archive handle") else { return nil }
     let counters = archive.pointee.counters
-    let dict = PyDict_New()!
-    for (key, value) in [("modules_loaded" as StaticString, counters.modulesLoaded),
-                         ("chunks_loaded", archive.pointee.chunksLoaded), ("bytes_read", archive.pointee.bytesRead),
-                         ("bytes_released", counters.bytesReleased)] {
-        let number = PyLong_FromSsize_t(value)!
-        PyDict_SetItemString(dict, cString(key), number)
-        cs_decref(number)
+    return newDict { set in
+        set("modules_loaded", PyLong_FromSsize_t(counters.modulesLoaded))
+        set("chunks_loaded", PyLong_FromSsize_t(archive.pointee.chunksLoaded))
+        set("bytes_read", PyLong_FromSsize_t(archive.pointee.bytesRead))
+        set("bytes_released", PyLong_FromSsize_t(counters.bytesReleased))
     }
-    return dict
 }
 
 private func census(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard let archive = onlyArchive(args, count, "census() takes an archive handle") else { return nil }
+    let totals: InlineArray<8, ArchiveReader.TypeTotal>
     switch archive.pointee.census() {
+    case .success(let counted): totals = counted
     case .failure(let error):
         raiseArchiveError(error)
         return nil
-    case .success(let totals):
-        let names: [TypeID: StaticString] = [.str: "str", .bytes: "bytes", .int: "int", .float: "float",
-                                             .complex: "complex", .tuple: "tuple", .code: "code"]
-        let dict = PyDict_New()!
-        for (type, total) in totals {
-            let pair = PyTuple_New(2)!
-            PyTuple_SetItem(pair, 0, PyLong_FromSsize_t(total.count))
-            PyTuple_SetItem(pair, 1, PyLong_FromSsize_t(total.bytes))
-            PyDict_SetItemString(dict, cString(names[type]!), pair)
-            cs_decref(pair)
-        }
-        let sizes = PyList_New(archive.pointee.modules.count)!
-        for (index, record) in archive.pointee.modules.enumerated() {
-            PyList_SetItem(sizes, index, PyLong_FromSsize_t(record.segment.length + Int(record.runOnceSize)))
-        }
-        let pool = archive.pointee.chunks.reduce(0) { $0 + $1.length }
-        let result = PyTuple_New(3)!
-        PyTuple_SetItem(result, 0, dict)
-        PyTuple_SetItem(result, 1, sizes)
-        PyTuple_SetItem(result, 2, PyLong_FromSsize_t(pool))
-        return result
     }
+    let byType = newDict { set in
+        for raw in totals.indices {
+            guard let type = TypeID(rawValue: UInt32(raw)), totals[raw].count > 0 else { continue }
+            let name: StaticString
+            switch type {
+            case .str: name = "str"
+            case .bytes: name = "bytes"
+            case .int: name = "int"
+            case .float: name = "float"
+            case .complex: name = "complex"
+            case .tuple: name = "tuple"
+            case .code: name = "code"
+            }
+            set(name, newTuple(PyLong_FromSsize_t(totals[raw].count), PyLong_FromSsize_t(totals[raw].bytes)))
+        }
+    }
+    let modules = archive.pointee.modules
+    var sizes = PyList_New(modules.count)
+    for (index, record) in modules.enumerated() {
+        guard let list = sizes else { break }
+        guard let size = PyLong_FromSsize_t(record.segment.length + Int(record.runOnceSize)) else {
+            cs_decref(list)
+            sizes = nil
+            break
+        }
+        PyList_SetItem(list, index, size)
+    }
+    let pool = PyLong_FromSsize_t(archive.pointee.chunks.reduce(0) { $0 + $1.length })
+    return newTuple(byType, sizes, pool)
 }
 
 /// Whether a source file is the one dumped, without the stat_result (some
@@ -442,8 +446,10 @@ private typealias DefiningClassFunction = @convention(c) (
 
 /// `loader.name(argument)`: the loader's own part, in finder.py.
 private func callOwn(_ name: PyObjectPointer, _ loader: PyObjectPointer?, _ argument: PyObjectPointer?) -> PyObjectPointer? {
-    var arguments: [PyObjectPointer?] = [loader, argument]
-    return arguments.withUnsafeMutableBufferPointer { PyObject_VectorcallMethod(name, $0.baseAddress, 2, nil) }
+    var arguments = (loader, argument)   // a tuple, not an array: nothing to allocate
+    return withUnsafeMutablePointer(to: &arguments) {
+        $0.withMemoryRebound(to: PyObjectPointer?.self, capacity: 2) { PyObject_VectorcallMethod(name, $0, 2, nil) }
+    }
 }
 
 /// `name(loader, argument)` as the base of `cls` (importlib's
@@ -457,8 +463,10 @@ private func callBase(_ name: PyObjectPointer, of cls: UnsafeMutablePointer<PyTy
     guard let function = PyObject_GetAttr(UnsafeMutableRawPointer(parent).assumingMemoryBound(to: PyObject.self), name)
     else { return nil }
     defer { cs_decref(function) }
-    var arguments: [PyObjectPointer?] = [loader, argument]
-    return arguments.withUnsafeMutableBufferPointer { PyObject_Vectorcall(function, $0.baseAddress, 2, nil) }
+    var arguments = (loader, argument)
+    return withUnsafeMutablePointer(to: &arguments) {
+        $0.withMemoryRebound(to: PyObjectPointer?.self, capacity: 2) { PyObject_Vectorcall(function, $0, 2, nil) }
+    }
 }
 
 /// The one positional argument of a loader method, or nil with a TypeError.

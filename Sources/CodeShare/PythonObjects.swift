@@ -42,6 +42,48 @@ func utf8Bytes(_ string: PyObjectPointer) -> [UInt8]? {
     return [UInt8](UnsafeRawBufferPointer(start: chars, count: length))
 }
 
+/// A new dict that `fill` gives its items, `set(key, value)` taking each
+/// value's reference; nil with the error set if the dict or any value could
+/// not be made: out of memory, `_core` raises, never traps.
+func newDict(_ fill: (_ set: (StaticString, PyObjectPointer?) -> Void) -> Void) -> PyObjectPointer? {
+    guard let dict = PyDict_New() else { return nil }
+    var complete = true
+    fill { key, value in
+        guard let value else { complete = false; return }
+        let name = UnsafeRawPointer(key.utf8Start).assumingMemoryBound(to: CChar.self)
+        if complete && PyDict_SetItemString(dict, name, value) != 0 { complete = false }
+        cs_decref(value)
+    }
+    if complete { return dict }
+    cs_decref(dict)
+    return nil
+}
+
+/// A new tuple that takes the references of `items`; nil with the error set
+/// if it or any item could not be made (the items' references dropped).
+private func newTuple(of items: UnsafeBufferPointer<PyObjectPointer?>) -> PyObjectPointer? {
+    if !items.contains(where: { $0 == nil }), let tuple = PyTuple_New(items.count) {
+        for (index, item) in items.enumerated() { PyTuple_SetItem(tuple, index, item) }
+        return tuple
+    }
+    for item in items { cs_xdecref(item) }
+    return nil
+}
+
+func newTuple(_ first: PyObjectPointer?, _ second: PyObjectPointer?) -> PyObjectPointer? {
+    var items = (first, second)
+    return withUnsafePointer(to: &items) { $0.withMemoryRebound(to: PyObjectPointer?.self, capacity: 2) {
+        newTuple(of: UnsafeBufferPointer(start: $0, count: 2))
+    } }
+}
+
+func newTuple(_ first: PyObjectPointer?, _ second: PyObjectPointer?, _ third: PyObjectPointer?) -> PyObjectPointer? {
+    var items = (first, second, third)
+    return withUnsafePointer(to: &items) { $0.withMemoryRebound(to: PyObjectPointer?.self, capacity: 3) {
+        newTuple(of: UnsafeBufferPointer(start: $0, count: 3))
+    } }
+}
+
 /// Raises `type` with static text, then `separator` and `detail` (UTF-8)
 /// if there is a detail. Only the message itself is allocated, as Python
 /// objects: an archive refused for want of memory must raise, not trap

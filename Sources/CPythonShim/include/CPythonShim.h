@@ -80,6 +80,7 @@ static inline void cs_incref(PyObject *o) { Py_INCREF(o); }
 static inline void cs_incref_by(PyObject *o, long count) { for (; count > 0; count--) Py_INCREF(o); }
 static inline Py_ssize_t cs_refcount(PyObject *o) { return Py_REFCNT(o); }
 static inline void cs_decref(PyObject *o) { Py_DECREF(o); }
+static inline void cs_xdecref(PyObject *o) { Py_XDECREF(o); }
 
 static inline PyTypeObject *cs_str_type(void) { return &PyUnicode_Type; }
 static inline PyTypeObject *cs_bytes_type(void) { return &PyBytes_Type; }
