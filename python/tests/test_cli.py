@@ -59,12 +59,14 @@ def test_a_dump_whose_archive_write_fails_says_so_in_one_line_and_leaves_nothing
     assert sorted(path.name for path in tmp_path.iterdir()) == ["main.py"]
 
 
-@pytest.mark.parametrize(("headroom_kib", "reason"), [
-    (64, "MemoryError"),   # in Python, before the writer: a MemoryError's str is empty
-    (2048, "the writer trapped (out of memory, or a codeshare bug)"),   # Embedded Swift's arrays trap
+@pytest.mark.parametrize(("headroom_kib", "flags", "reason"), [
+    (64, [], "MemoryError"),   # in Python, before the writer: a MemoryError's str is empty
+    (2048, [], "the writer trapped (out of memory, or a codeshare bug)"),   # Embedded Swift's arrays trap
+    # The program's handler of the trap (faulthandler's) is not the child's.
+    (2048, ["-X", "faulthandler"], "the writer trapped (out of memory, or a codeshare bug)"),
 ])
 def test_a_dump_that_runs_out_of_memory_as_it_writes_says_so_and_the_program_keeps_its_exit(tmp_path, headroom_kib,
-                                                                                            reason):
+                                                                                            flags, reason):
     # The program runs, then leaves the dump little address space to write
     # its archive in. The writer used to trap in the program's own process
     # (SIGILL, exit status 132, its buffered output lost, a temporary file
@@ -76,8 +78,8 @@ def test_a_dump_that_runs_out_of_memory_as_it_writes_says_so_and_the_program_kee
         "    size = int(statm.read().split()[0]) * resource.getpagesize()\n"
         f"resource.setrlimit(resource.RLIMIT_AS, (size + {headroom_kib << 10}, resource.RLIM_INFINITY))\n"
         "print('ran')\n")
-    result = subprocess.run([sys.executable, "-m", "codeshare", "dump", "-o", "app.csa", "main.py"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, *flags, "-m", "codeshare", "dump", "-o", "app.csa", "main.py"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert (result.returncode, result.stdout) == (0, "ran\n")
     assert result.stderr == f"codeshare: could not write app.csa: {reason}\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["main.py"]
