@@ -26,36 +26,16 @@ struct FileDescriptor {
 
     /// Reads exactly `count` bytes at `offset`; a short file is `.truncated`.
     func read(into buffer: UnsafeMutableRawPointer, count: Int, at offset: UInt64) -> Result<Void, ReadFailure> {
-        var done = 0
-        while done < count {
-            let got = pread(raw, buffer + done, count - done, off_t(offset) + off_t(done))
-            if got > 0 {
-                done += got
-            } else if got == 0 {
-                return .failure(.truncated)
-            } else {
-                let error = Errno.current
-                if error != .interrupted { return .failure(.errno(error)) }
-            }
+        switch FileDescriptor.transfer(count, { done in pread(raw, buffer + done, count - done, off_t(offset) + off_t(done)) }) {
+        case .success(let done): return done == count ? .success(()) : .failure(.truncated)
+        case .failure(let error): return .failure(.errno(error))
         }
-        return .success(())
     }
 
     /// Writes all `count` bytes at `offset`.
     func write(from buffer: UnsafeRawPointer, count: Int, at offset: UInt64) -> Result<Void, Errno> {
-        var done = 0
-        while done < count {
-            let wrote = pwrite(raw, buffer + done, count - done, off_t(offset) + off_t(done))
-            if wrote > 0 {
-                done += wrote
-            } else if wrote == 0 {
-                return .failure(Errno(code: EIO))
-            } else {
-                let error = Errno.current
-                if error != .interrupted { return .failure(error) }
-            }
-        }
-        return .success(())
+        FileDescriptor.transfer(count, { done in pwrite(raw, buffer + done, count - done, off_t(offset) + off_t(done)) })
+            .flatMap { $0 == count ? .success(()) : .failure(Errno(code: EIO)) }
     }
 
     /// The two ends of a new pipe, both closed on exec.
@@ -69,12 +49,27 @@ struct FileDescriptor {
     /// Reads a pipe until `buffer` is full or every writing end is closed;
     /// answers how many bytes came.
     func readUntilClosed(into buffer: UnsafeMutableRawBufferPointer) -> Result<Int, Errno> {
+        FileDescriptor.transfer(buffer.count, { done in cs_read(raw, buffer.baseAddress! + done, buffer.count - done) })
+    }
+
+    /// Writes all of `bytes` to a pipe.
+    func write(_ bytes: UnsafeRawBufferPointer) -> Result<Void, Errno> {
+        FileDescriptor.transfer(bytes.count, { done in cs_write(raw, bytes.baseAddress! + done, bytes.count - done) })
+            .flatMap { $0 == bytes.count ? .success(()) : .failure(Errno(code: EIO)) }
+    }
+
+    /// Repeats `step(done)`, a read or write of the rest that answers the
+    /// bytes it moved (0 at the end of the file, -1 with errno set), until
+    /// `count` bytes have moved or the end comes; retries what a signal
+    /// interrupted. Answers the bytes moved.
+    @inline(__always)
+    private static func transfer(_ count: Int, _ step: (_ done: Int) -> Int) -> Result<Int, Errno> {
         var done = 0
-        while done < buffer.count {
-            let got = cs_read(raw, buffer.baseAddress! + done, buffer.count - done)
-            if got > 0 {
-                done += got
-            } else if got == 0 {
+        while done < count {
+            let moved = step(done)
+            if moved > 0 {
+                done += moved
+            } else if moved == 0 {
                 break
             } else {
                 let error = Errno.current
@@ -82,21 +77,6 @@ struct FileDescriptor {
             }
         }
         return .success(done)
-    }
-
-    /// Writes all of `bytes` to a pipe.
-    func write(_ bytes: UnsafeRawBufferPointer) -> Result<Void, Errno> {
-        var done = 0
-        while done < bytes.count {
-            let wrote = cs_write(raw, bytes.baseAddress! + done, bytes.count - done)
-            if wrote >= 0 {
-                done += wrote
-            } else {
-                let error = Errno.current
-                if error != .interrupted { return .failure(error) }
-            }
-        }
-        return .success(())
     }
 
     /// The same open file at the lowest free number at or above `floor`,
