@@ -85,16 +85,16 @@ private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
     // The writer's tables are Swift arrays and dictionaries, which trap when
     // memory runs out: in a child, a trap ends the child, not the program
     // being dumped (its exit status, and its output still buffered).
-    let write = { writeArchive(list, manifest: manifest, together: together != 0, to: FileDescriptor(raw: Int32(descriptor))) }
+    let output = FileDescriptor(raw: Int32(descriptor))
     let report: WriterReport
-    switch runInForkedChild(write) {
+    switch runInForkedChild({ writeArchive(list, manifest: manifest, together: together != 0, to: output) }) {
     case .reported(let reported):
         report = reported
     case .notStarted:
         // No child to be had (a process limit; strict overcommit refusing
         // a copy of a large program): the writer runs here, as it did
         // before it had a child of its own.
-        report = write()
+        report = writeArchive(list, manifest: manifest, together: together != 0, to: output)
     case .killed(let signal) where signal == SIGILL || signal == SIGTRAP:
         raise(archiveError, "the writer trapped (out of memory, or a codeshare bug)")
         return nil
