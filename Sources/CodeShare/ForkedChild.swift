@@ -9,7 +9,8 @@ enum ChildOutcome<Report> {
     case killed(signal: Int32)
     /// It exited without a whole report.
     case silent
-    /// No child was started: making the pipe or forking failed.
+    /// No child was started: the program handles SIGCHLD, or making the
+    /// pipe or forking failed.
     case notStarted
 }
 
@@ -22,6 +23,10 @@ enum ChildOutcome<Report> {
 /// nothing of the program's and runs none of its atexit functions. This
 /// process releases the GIL while it waits.
 func runInForkedChild<Report: BitwiseCopyable>(_ work: () -> Report) -> ChildOutcome<Report> {
+    // A handler of the program's would run for the child's end, a signal
+    // the program never caused (and a handler that reaps its own children
+    // may raise at ECHILD).
+    if cs_child_signal_handled() != 0 { return .notStarted }
     let ends: (read: FileDescriptor, write: FileDescriptor)
     switch FileDescriptor.pipe() {
     case .success(let made): ends = made

@@ -91,9 +91,9 @@ private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
     case .reported(let reported):
         report = reported
     case .notStarted:
-        // No child to be had (a process limit; strict overcommit refusing
-        // a copy of a large program): the writer runs here, as it did
-        // before it had a child of its own.
+        // No child to be had (the program handles SIGCHLD; a process limit;
+        // strict overcommit refusing a copy of a large program): the writer
+        // runs here, as it did before it had a child of its own.
         report = writeArchive(list, manifest: manifest, together: together != 0, to: output)
     case .killed(let signal) where signal == SIGILL || signal == SIGTRAP:
         raise(archiveError, "the writer trapped (out of memory, or a codeshare bug)")

@@ -101,6 +101,22 @@ def test_the_writers_child_is_invisible_to_the_program(tmp_path):
                         verified.stdout)
 
 
+def test_a_program_that_handles_sigchld_never_sees_the_writer(tmp_path):
+    # Its handler would run for a child it never started, and one that reaps
+    # its own children raises at ECHILD: the writer runs in the process.
+    (tmp_path / "main.py").write_text(
+        "import json, os, signal\n"
+        "def reap(number, frame):\n"
+        "    print('SIGCHLD')\n"
+        "    os.waitpid(-1, os.WNOHANG)\n"
+        "signal.signal(signal.SIGCHLD, reap)\n")
+    dumped = run_python(["-m", "codeshare", "dump", "-o", str(tmp_path / "app.csa"), str(tmp_path / "main.py")])
+    assert (dumped.stdout, dumped.stderr) == ("", "")
+    verified = run_python(["-m", "codeshare", "verify", str(tmp_path / "app.csa")])
+    assert re.fullmatch(r"([1-9]\d*) of \1 modules would be served; 0 stale, missing, shadowed or malformed\n",
+                        verified.stdout)
+
+
 def test_a_dump_where_no_child_can_be_forked_writes_its_archive_in_its_own_process(tmp_path):
     # fork fails under a process limit, or under strict overcommit for a
     # large program: the writer then runs where it ran before it had a child.

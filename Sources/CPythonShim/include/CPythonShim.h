@@ -126,6 +126,13 @@ static inline ssize_t cs_read(int fd, void *buffer, size_t count) { return read(
 static inline ssize_t cs_write(int fd, const void *buffer, size_t count) { return write(fd, buffer, count); }
 
 // A child forked to do work that may trap (ForkedChild.swift).
+/* Whether the process handles SIGCHLD with a handler of its own (the
+   program's, through the signal module or C): it would see a child's end. */
+static inline int cs_child_signal_handled(void) {
+    struct sigaction action;
+    if (sigaction(SIGCHLD, NULL, &action) != 0) return 1;
+    return (action.sa_flags & SA_SIGINFO) || (action.sa_handler != SIG_DFL && action.sa_handler != SIG_IGN);
+}
 /* The signal that ended a child, from its wait status; 0 if it exited. */
 static inline int cs_ending_signal(int status) { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
 /* The signals a trap or a crash raises, back to their default action: in the
