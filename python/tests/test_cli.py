@@ -85,6 +85,17 @@ def test_a_dump_that_runs_out_of_memory_as_it_writes_says_so_and_the_program_kee
     assert sorted(path.name for path in tmp_path.iterdir()) == ["main.py"]
 
 
+def dump_and_verify(tmp_path, env=None):
+    """Dumps tmp_path/main.py to tmp_path/app.csa, checks that the archive
+    would serve every module it holds, and answers the dump's (stdout, stderr)."""
+    dumped = run_python(["-m", "codeshare", "dump", "-o", str(tmp_path / "app.csa"), str(tmp_path / "main.py")],
+                        env=env)
+    verified = run_python(["-m", "codeshare", "verify", str(tmp_path / "app.csa")])
+    assert re.fullmatch(r"([1-9]\d*) of \1 modules would be served; 0 stale, missing, shadowed or malformed\n",
+                        verified.stdout)
+    return dumped.stdout, dumped.stderr
+
+
 def test_the_writers_child_is_invisible_to_the_program(tmp_path):
     # The program's os.register_at_fork hooks do not run for it (a C fork,
     # not os.fork). A program that ignores SIGCHLD has the child reaped for
@@ -94,11 +105,7 @@ def test_the_writers_child_is_invisible_to_the_program(tmp_path):
         "os.register_at_fork(before=lambda: print('before'), after_in_parent=lambda: print('parent'),\n"
         "                    after_in_child=lambda: print('child'))\n"
         "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n")
-    dumped = run_python(["-m", "codeshare", "dump", "-o", str(tmp_path / "app.csa"), str(tmp_path / "main.py")])
-    assert (dumped.stdout, dumped.stderr) == ("", "")
-    verified = run_python(["-m", "codeshare", "verify", str(tmp_path / "app.csa")])
-    assert re.fullmatch(r"([1-9]\d*) of \1 modules would be served; 0 stale, missing, shadowed or malformed\n",
-                        verified.stdout)
+    assert dump_and_verify(tmp_path) == ("", "")
 
 
 def test_a_program_that_handles_sigchld_never_sees_the_writer(tmp_path):
@@ -110,11 +117,7 @@ def test_a_program_that_handles_sigchld_never_sees_the_writer(tmp_path):
         "    print('SIGCHLD')\n"
         "    os.waitpid(-1, os.WNOHANG)\n"
         "signal.signal(signal.SIGCHLD, reap)\n")
-    dumped = run_python(["-m", "codeshare", "dump", "-o", str(tmp_path / "app.csa"), str(tmp_path / "main.py")])
-    assert (dumped.stdout, dumped.stderr) == ("", "")
-    verified = run_python(["-m", "codeshare", "verify", str(tmp_path / "app.csa")])
-    assert re.fullmatch(r"([1-9]\d*) of \1 modules would be served; 0 stale, missing, shadowed or malformed\n",
-                        verified.stdout)
+    assert dump_and_verify(tmp_path) == ("", "")
 
 
 def test_a_dump_where_no_child_can_be_forked_writes_its_archive_in_its_own_process(tmp_path):
@@ -125,12 +128,7 @@ def test_a_dump_where_no_child_can_be_forked_writes_its_archive_in_its_own_proce
     compiler = shutil.which("cc") or shutil.which("clang")
     subprocess.run([compiler, "-shared", "-fPIC", "-o", tmp_path / "nofork.so", tmp_path / "nofork.c"], check=True)
     (tmp_path / "main.py").write_text("import json, os\ntry:\n    os.fork()\nexcept BlockingIOError:\n    print('no fork')\n")
-    dumped = run_python(["-m", "codeshare", "dump", "-o", str(tmp_path / "app.csa"), str(tmp_path / "main.py")],
-                        env={"LD_PRELOAD": str(tmp_path / "nofork.so")})
-    assert (dumped.stdout, dumped.stderr) == ("no fork\n", "")
-    verified = run_python(["-m", "codeshare", "verify", str(tmp_path / "app.csa")])
-    assert re.fullmatch(r"([1-9]\d*) of \1 modules would be served; 0 stale, missing, shadowed or malformed\n",
-                        verified.stdout)
+    assert dump_and_verify(tmp_path, env={"LD_PRELOAD": str(tmp_path / "nofork.so")}) == ("no fork\n", "")
 
 
 def test_the_api_does_not_replace_what_is_not_a_regular_file(tmp_path):
