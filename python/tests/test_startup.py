@@ -62,16 +62,31 @@ def test_bad_archives_warn_once_and_change_nothing(tmp_path, app):
             assert warning.endswith(": not a regular file\n"), warning
 
 
+TRACES = "import site, sys\nprint(sorted(sys.modules))\nprint(sorted(vars(site)))\n"
+
+
 def test_the_environment_chooses_no_archive_under_ignore_environment_and_isolated_mode(tmp_path, app):
     # An archive is code to run: -E and -I, which make the interpreter
-    # ignore PYTHONPATH, make codeshare ignore CODESHARE_ARCHIVE.
+    # ignore PYTHONPATH, make codeshare ignore CODESHARE_ARCHIVE, without a
+    # trace a program could see (it found `codeshare` in sys.modules).
     archive = tmp_path / "app.csa"
     dump(archive, ["main.py"], cwd=app, check=False)
+    with open(os.path.join(app, "traces.py"), "w") as file:
+        file.write(TRACES)
     for flag in ("-E", "-I"):
-        plain, archived, verbose = run_both(["main.py"], archive, cwd=app, python_flags=[flag])
-        assert_same_run(plain, archived)
-        assert verbose.stderr == plain.stderr, verbose.stderr
+        for program in ("main.py", "traces.py"):
+            plain, archived, verbose = run_both([program], archive, cwd=app, python_flags=[flag])
+            assert_same_run(plain, archived)
+            assert verbose.stderr == plain.stderr, verbose.stderr
     assert "json" in served(run_both(["main.py"], archive, cwd=app)[2].stderr)
+
+
+def test_an_empty_archive_variable_leaves_no_trace(app):
+    with open(os.path.join(app, "traces.py"), "w") as file:
+        file.write(TRACES)
+    plain, empty, verbose = run_both(["traces.py"], "", cwd=app)
+    assert_same_run(plain, empty)
+    assert verbose.stderr == plain.stderr == "", verbose.stderr
 
 
 @pytest.mark.skipif(not os.environ.get("CODESHARE_DEBIAN_PYTHON"), reason="no venv of Debian's python3.11")
