@@ -96,7 +96,10 @@ def install():
             import atexit
             atexit.register(lambda: print(finder.statistics.summary(), file=sys.stderr))
     finally:
-        # The program sees the modules it would see without codeshare; the
-        # finder keeps what it needs alive.
+        # The program sees the modules it would see without codeshare, and
+        # no finder of this package's directory; the finder keeps what it
+        # needs alive.
         for name in [name for name in sys.modules if name == "codeshare" or name.startswith("codeshare.")]:
             del sys.modules[name]
+        for directory in __path__:
+            sys.path_importer_cache.pop(directory, None)

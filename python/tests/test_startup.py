@@ -81,6 +81,25 @@ def test_the_environment_chooses_no_archive_under_ignore_environment_and_isolate
     assert "json" in served(run_both(["main.py"], archive, cwd=app)[2].stderr)
 
 
+LEFT_BEHIND = """import os, site, sys
+print(sorted(name for name in sys.modules if name.split(".")[0] == "codeshare"))
+print(sorted(entry for entry in sys.path_importer_cache if os.path.basename(entry) == "codeshare"))
+print([type(finder).__name__ for finder in sys.meta_path if "PathFinder" not in repr(finder)][-1:])
+print(vars(site).get("_codeshare_started"))
+"""
+
+
+def test_a_served_program_finds_of_codeshare_only_its_finder_and_the_mark(tmp_path, app):
+    # The modules the hook imported, and the finder of its package's
+    # directory that importing them cached, are gone once it has run.
+    with open(os.path.join(app, "left.py"), "w") as file:
+        file.write(LEFT_BEHIND)
+    archive = tmp_path / "left.csa"
+    dump(archive, ["left.py"], cwd=app)
+    result = run_python(["left.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)})
+    assert result.stdout == "[]\n[]\n['ArchiveFinder']\nTrue\n", result.stdout
+
+
 def test_an_empty_archive_variable_leaves_no_trace(app):
     with open(os.path.join(app, "traces.py"), "w") as file:
         file.write(TRACES)
