@@ -2,9 +2,7 @@
 
 `codeshare.archive` reads and writes archives. This package's body is the
 start-up hook: codeshare.pth imports it and calls install() when
-CODESHARE_ARCHIVE names an archive and the interpreter does not ignore its
-environment. It imports nothing else until install() runs, and a program
-finds none of its modules in sys.modules.
+CODESHARE_ARCHIVE is set. It imports nothing else until install() runs.
 
 install() opens the archive and puts an ArchiveFinder on sys.meta_path just
 before PathFinder (after the built-in and frozen importers). An unusable
@@ -16,13 +14,13 @@ it too), give it only under CODESHARE_VERBOSE, so that the child's output
 is plain's. Under -E and -I, which make the interpreter ignore its own
 PYTHON* variables, codeshare ignores its variables too.
 
-Whether to start is the .pth line's to say, before this package is
-imported: under -E or -I, or with CODESHARE_ARCHIVE empty, a program must
-not find a trace of codeshare (it left `codeshare` in sys.modules when
-install() decided). site.py may process a .pth file twice (it does in
-venvs): install() leaves a mark on the site module, and the .pth line,
-which runs in site.py's globals (its `sys`, its `sitedir`), tests it before
-it compiles the rest (which the second pass would compile for nothing, 0.18
+Whatever install() decides, the program finds none of this package's
+modules in sys.modules, nor the finder of its directory in
+sys.path_importer_cache; under -E or -I, or with CODESHARE_ARCHIVE empty,
+not the mark below either. site.py may process a .pth file twice (it does
+in venvs): install() leaves a mark on the site module when it starts, and
+the .pth line, which runs in site.py's globals, tests it before it
+compiles the rest (which the second pass would compile for nothing, 0.18
 M instructions of every served start). The .pth
 line imports this package from the site directory it is in (site.py's
 `sitedir`), put first on sys.path for that one import, so that no other
@@ -47,12 +45,13 @@ import sys
 
 def install():
     try:
-        # The .pth line has checked the mark, that CODESHARE_ARCHIVE is not
-        # empty, and that the interpreter does not ignore its environment:
-        # under -E and -I it ignores PYTHONPATH and the rest, so that the
-        # environment cannot choose the code it runs; nor may it through an
-        # archive.
-        path = os.environ["CODESHARE_ARCHIVE"]
+        path = os.environ.get("CODESHARE_ARCHIVE")
+        # Under -E and -I the interpreter ignores PYTHONPATH and the rest, so
+        # that the environment cannot choose the code it runs: nor may it
+        # through an archive. Decided here, not in the .pth line, where each
+        # test compiled costs every start (~80 k instructions a served one).
+        if not path or sys.flags.ignore_environment:
+            return
         site = sys.modules.get("site")
         if site is not None:
             site._codeshare_started = True
