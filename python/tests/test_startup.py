@@ -89,7 +89,7 @@ print(vars(site).get("_codeshare_started"))
 """
 
 
-def test_a_served_program_finds_of_codeshare_only_its_finder_and_the_mark(tmp_path, app):
+def test_a_served_program_finds_nothing_of_codeshare_but_its_finder_and_the_mark(tmp_path, app):
     # The modules the hook imported, and the finder of its package's
     # directory that importing them cached, are gone once it has run.
     with open(os.path.join(app, "left.py"), "w") as file:
