@@ -285,9 +285,11 @@ struct ArchiveReader {
     /// objects), the interned-string table (a string interned since; the
     /// table holds uncounted references), or if a reachable run-once object
     /// points at it; nothing outside the part can point into it (`relocate`
-    /// enforces that). Answers the bytes given back. If the top-level code
+    /// enforces that). Answers the bytes this call gave back: dead pages go
+    /// back in batches (SegmentArena.discard). If the top-level code
     /// object went too, the next `code()` reads the module again. `protect`:
-    /// the pages also fault on any later access instead of reading as zeros.
+    /// the pages go back at once, and fault on any later access instead of
+    /// reading as zeros.
     func release(module index: Int, protect: Bool) -> Int {
         struct RunOnceObject {
             let start: Int, size: Int, type: TypeID

@@ -409,6 +409,8 @@ struct DeferredSlots {
     /// most half full.
     private var table = ScratchMemory<UInt32>()
     private var tableBits = 0
+    /// A big part's pages of the three, given back in one call.
+    private var discards = DiscardBatch(flushPages: .max)
 
     /// Slots (with their groups and table) whose memory stays touched from
     /// one part to the next: ~24 KiB.
@@ -488,9 +490,10 @@ struct DeferredSlots {
     /// Empties the list for the next part; a big part's pages go back.
     mutating func removeAll() {
         if count > DeferredSlots.kept {
-            slots.trim(keeping: DeferredSlots.kept)
-            groups.trim(keeping: DeferredSlots.kept)
-            table.trim(keeping: 0)
+            slots.trim(keeping: DeferredSlots.kept, into: &discards)
+            groups.trim(keeping: DeferredSlots.kept, into: &discards)
+            table.trim(keeping: 0, into: &discards)
+            _ = discards.flush()
             tableBits = 0   // the next part's first slot makes a small table
         } else if let table = table.elements {
             table.update(repeating: 0, count: 1 << tableBits)

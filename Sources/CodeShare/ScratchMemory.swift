@@ -2,8 +2,8 @@ import CPythonShim
 
 /// Memory a preparing thread reuses from part to part: an anonymous mapping
 /// of plain values, grown by doubling, whose pages cost only once touched;
-/// `trim` gives back what a big part touched, which would otherwise stay
-/// resident to the end and count in the peak RSS. Not malloc: a big block
+/// `trim` hands what a big part touched to a batch to give back, which
+/// would otherwise stay resident to the end and count in the peak RSS. Not malloc: a big block
 /// malloc'd and freed raises glibc's mmap threshold, and the next ones then
 /// come from the thread's arena, which keeps their pages.
 struct ScratchMemory<Element> {
@@ -31,13 +31,13 @@ struct ScratchMemory<Element> {
         return true
     }
 
-    /// Gives back the pages past the first `count` elements, which read as
-    /// zeros when used again.
-    func trim(keeping count: Int) {
+    /// Adds to `batch` the pages past the first `count` elements, which
+    /// read as zeros when used again once the batch is given back.
+    func trim(keeping count: Int, into batch: inout DiscardBatch) {
         guard let elements else { return }
         let start = (count * ScratchMemory.stride + ScratchMemory.page - 1) & ~(ScratchMemory.page - 1)
         let end = capacity * ScratchMemory.stride
-        if end > start { _ = cs_discard_pages(UnsafeMutableRawPointer(elements) + start, end - start, 0) }
+        if end > start { _ = batch.add(UnsafeMutableRawPointer(elements) + start, length: end - start) }
     }
 
     mutating func deallocate() {

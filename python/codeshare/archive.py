@@ -137,8 +137,10 @@ class Archive:
     def release(self, name, *, protect=False):
         """Once the module's code has run: gives back the memory of what only
         the module and class bodies used and nothing references any more (a
-        program's imports: ~5% of its memory). `protect`: those pages also
-        fault on any later access (a debugging aid). Returns the bytes given back."""
+        program's imports: ~5% of its memory), 64 KiB at a time: a call may
+        give back another module's pages, or leave its own for a later one.
+        `protect`: at once, and those pages also fault on any later access
+        (a debugging aid). Returns the bytes this call gave back."""
         return _core.release(self._handle, self._index[name], protect)
 
 

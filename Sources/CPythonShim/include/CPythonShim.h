@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,6 +186,14 @@ static inline int cs_advise_huge_pages(void *start, size_t length) { return madv
 static inline int cs_discard_pages(void *start, size_t length, int protect) {
     if (protect && mprotect(start, length, PROT_NONE) != 0) return -1;
     return madvise(start, length, MADV_DONTNEED);
+}
+/* The pages of `count` ranges dropped in one call, process_madvise(2) on
+   this process (PIDFD_SELF_THREAD_GROUP, -10001, names it without a
+   descriptor; MADV_DONTNEED through it needs Linux 6.13): the bytes
+   dropped, in range order, or -1 with errno set (ENOSYS, EBADF or EINVAL
+   where the kernel cannot; EPERM under a filter that refuses it). */
+static inline long cs_discard_ranges(const struct iovec *ranges, size_t count) {
+    return syscall(SYS_process_madvise, -10001, ranges, count, MADV_DONTNEED, 0);
 }
 
 // The read-ahead thread (ReadAhead.swift) and the part states it shares
