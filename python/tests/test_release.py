@@ -96,8 +96,8 @@ RELEASED = ("import sys, kept, dropped, interner; "
             "print(next(f for f in sys.meta_path if type(f).__name__ == 'ArchiveFinder').archive.stats['bytes_released'])")
 
 
-# What the kernel of an older Linux answers process_madvise(MADV_DONTNEED)
-# on the calling process (before 6.13; before 6.14 PIDFD_SELF is EBADF).
+# What an older kernel answers process_madvise(MADV_DONTNEED) on the
+# calling process (EINVAL before Linux 6.13).
 REFUSED = """#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
