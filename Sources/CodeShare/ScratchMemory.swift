@@ -3,9 +3,10 @@ import CPythonShim
 /// Memory a preparing thread reuses from part to part: an anonymous mapping
 /// of plain values, grown by doubling, whose pages cost only once touched;
 /// `trim` hands what a big part touched to a batch to give back, which
-/// would otherwise stay resident to the end and count in the peak RSS. Not malloc: a big block
-/// malloc'd and freed raises glibc's mmap threshold, and the next ones then
-/// come from the thread's arena, which keeps their pages.
+/// would otherwise stay resident to the end and count in the peak RSS.
+/// Not malloc: a big block malloc'd and freed raises glibc's mmap
+/// threshold, and the next ones then come from the thread's arena, which
+/// keeps their pages.
 struct ScratchMemory<Element> {
     private(set) var elements: UnsafeMutablePointer<Element>? = nil
     private(set) var capacity = 0
