@@ -1,5 +1,6 @@
 """Shared helpers: every test drives codeshare through real subprocesses."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -38,3 +39,12 @@ def run_python(args, *, python=None, env=None, check=True, cwd=None, timeout=600
 @pytest.fixture
 def run():
     return run_python
+
+
+def preload_library(directory, name, source):
+    """Compiles C `source` into directory/name.so, for LD_PRELOAD (cc or clang)."""
+    (directory / f"{name}.c").write_text(source)
+    compiler = shutil.which("cc") or shutil.which("clang")
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", directory / f"{name}.so", directory / f"{name}.c", "-ldl"],
+                   check=True)
+    return str(directory / f"{name}.so")

@@ -4,14 +4,13 @@ import errno
 import os
 import re
 import resource
-import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from conftest import run_python
+from conftest import preload_library, run_python
 
 
 def test_usage_errors(tmp_path):
@@ -123,12 +122,10 @@ def test_a_program_that_handles_sigchld_never_sees_the_writer(tmp_path):
 def test_a_dump_where_no_child_can_be_forked_writes_its_archive_in_its_own_process(tmp_path):
     # fork fails under a process limit, or under strict overcommit for a
     # large program: the writer then runs where it ran before it had a child.
-    (tmp_path / "nofork.c").write_text("#include <errno.h>\n#include <unistd.h>\n"
-                                       "pid_t fork(void) { errno = EAGAIN; return -1; }\n")
-    compiler = shutil.which("cc") or shutil.which("clang")
-    subprocess.run([compiler, "-shared", "-fPIC", "-o", tmp_path / "nofork.so", tmp_path / "nofork.c"], check=True)
+    nofork = preload_library(tmp_path, "nofork", "#include <errno.h>\n#include <unistd.h>\n"
+                                                  "pid_t fork(void) { errno = EAGAIN; return -1; }\n")
     (tmp_path / "main.py").write_text("import json, os\ntry:\n    os.fork()\nexcept BlockingIOError:\n    print('no fork')\n")
-    assert dump_and_verify(tmp_path, env={"LD_PRELOAD": str(tmp_path / "nofork.so")}) == ("no fork\n", "")
+    assert dump_and_verify(tmp_path, env={"LD_PRELOAD": nofork}) == ("no fork\n", "")
 
 
 def test_the_api_does_not_replace_what_is_not_a_regular_file(tmp_path):

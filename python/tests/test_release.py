@@ -3,11 +3,9 @@ its module and class bodies used go back to the system, and everything the
 program kept from them stays intact: docstrings, constants, class
 attributes, default values, strings interned at run time, frames and the
 module's own code object; reload and get_code still work afterwards."""
-import shutil
-import subprocess
-
 import pytest
 
+from conftest import preload_library
 from importing import assert_same_run, dump, make_app, run_both, served
 
 # Enough module-body code to fill whole pages once it has run.
@@ -122,11 +120,7 @@ def release_environment(tmp_path, mode):
     kernel refusing the batched call: range by range)."""
     if mode != "refused":
         return {"CODESHARE_RELEASE": mode}
-    (tmp_path / "refused.c").write_text(REFUSED)
-    compiler = shutil.which("cc") or shutil.which("clang")
-    subprocess.run([compiler, "-shared", "-fPIC", "-o", tmp_path / "refused.so", tmp_path / "refused.c", "-ldl"],
-                   check=True)
-    return {"CODESHARE_RELEASE": "on", "LD_PRELOAD": str(tmp_path / "refused.so")}
+    return {"CODESHARE_RELEASE": "on", "LD_PRELOAD": preload_library(tmp_path, "refused", REFUSED)}
 
 
 @pytest.mark.parametrize("mode", ["protect", "on", "refused"])
