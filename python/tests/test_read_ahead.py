@@ -166,6 +166,32 @@ def test_read_ahead_needs_a_big_program_archive_and_a_spare_core(tmp_path):
     assert result.stdout == "True False False\nFalse\n"
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable CPUs")
+def test_the_read_ahead_thread_is_placed_on_another_cpu_not_pinned(tmp_path):
+    # It starts with an affinity that leaves out the importing thread's CPU
+    # (so that it runs at once, not when the scheduler rebalances), and then
+    # takes the affinity of the thread that started it.
+    listing = (
+        "import json, os, time\n"
+        "def masks():\n"
+        "    return {task: [line for line in open(f'/proc/self/task/{task}/status') if line.startswith('Cpus_allowed')]\n"
+        "            for task in os.listdir('/proc/self/task')}\n"
+        "# The thread, a window ahead of the imports, waits for them; once it runs\n"
+        "# (within milliseconds) its affinity is the program's; it waits 2 s at most.\n"
+        "deadline = time.monotonic() + 1\n"
+        "while len(set(map(str, masks().values()))) > 1 and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "found = masks()\n"
+        f"import {', '.join(HEAVY)}\n"
+        "print(len(found), len(set(map(str, found.values()))), found[str(os.getpid())] == masks()[str(os.getpid())])\n")
+    directory = make_app(tmp_path, {"main.py": listing})
+    dump(tmp_path / "app.csa", ["main.py"], cwd=directory)
+    result = run_python(["main.py"], cwd=directory, env={"CODESHARE_ARCHIVE": str(tmp_path / "app.csa")})
+    assert result.returncode == 0, result.stderr
+    # Two threads, one affinity: the program's own, which the thread left as it was.
+    assert result.stdout == "2 1 True\n"
+
+
 def test_the_archive_holds_modules_in_the_order_a_run_asks_for_them(tmp_path):
     # A package's body imports its submodules: the package is asked for
     # first and finishes last. The read-ahead thread keeps a window ahead of

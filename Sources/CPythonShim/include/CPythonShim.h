@@ -222,19 +222,9 @@ static inline int cs_usable_cpus(void) {
 /* A thread with every signal blocked (the interpreter's own threads handle
    them), on a stack of 512 KiB, not the default 8 MiB: its frames need a few
    KiB, and under an address-space limit (ulimit -v) the default stack alone
-   made the process run out where plain Python does not. */
-static inline int cs_thread_start(pthread_t *thread, void *(*body)(void *), void *argument) {
-    pthread_attr_t attributes;
-    if (pthread_attr_init(&attributes) != 0) return -1;
-    pthread_attr_setstacksize(&attributes, 512 * 1024);
-    sigset_t all, previous;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &previous);
-    int error = pthread_create(thread, &attributes, body, argument);
-    pthread_sigmask(SIG_SETMASK, &previous, NULL);
-    pthread_attr_destroy(&attributes);
-    return error;
-}
+   made the process run out where plain Python does not. It starts on
+   another CPU than the caller's (shim.c). */
+int cs_thread_start(pthread_t *thread, void *(*body)(void *), void *argument);
 static inline int cs_thread_join(pthread_t thread) { return pthread_join(thread, NULL); }
 /* The fork guard (shim.c): fork waits while it is held, and `child` runs in
    every child this process forks from now on, holding it (it must unlock). */
