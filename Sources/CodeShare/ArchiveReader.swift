@@ -367,6 +367,15 @@ struct ArchiveReader {
         while position < part.deferredCount {
             let group = part.deferred! + position
             let ref = ObjectRef(raw: UInt64(group[0]) | UInt64(group[1]) << 32)
+            if group[2] & DeferredSlots.written != 0 {
+                // Slots the preparer pointed at the interpreter's copy of a
+                // pool string: only their references are left to count.
+                position += 3
+                guard count(Int(group[2] & ~DeferredSlots.written), of: ref, in: part.segment, failure: &failure) else {
+                    return .failure(failure ?? .badReference)
+                }
+                continue
+            }
             let slots = UnsafeBufferPointer(start: group + 3, count: Int(group[2]))
             position += 3 + slots.count
             guard fill(slots, holding: ref, in: part.segment, failure: &failure) else {
@@ -460,6 +469,20 @@ struct ArchiveReader {
         }
     }
 
+    /// Adds the `slots` references of slots the preparer already pointed at
+    /// the interned string `ref` names (a pool string interned before).
+    private func count(_ slots: Int, of ref: ObjectRef, in segment: LoadedSegment, failure: inout ArchiveError?) -> Bool {
+        guard ref.tag == .interned, ref.segment != 0,
+              let target = stringSegment(ref.segment, from: segment, failure: &failure),
+              Int(ref.offset) < target.internCount, let string = target.interned[Int(ref.offset)]
+        else {
+            if failure == nil { failure = .badReference }
+            return false
+        }
+        if !arena.owns(string.raw) { cs_incref_by(string, slots) }
+        return true
+    }
+
     /// The segment whose intern list an interned ref names: `current`
     /// (segment 0) or a pool chunk, ready from now on.
     private func stringSegment(_ number: UInt32, from current: LoadedSegment,
@@ -491,7 +514,11 @@ struct ArchiveReader {
         PyUnicode_InternInPlace(&string)
         // The interpreter's own copy comes with a reference: not the cache's.
         if string! != archived { cs_decref(string!) }
-        segment.interned[index] = string
+        // Published for the preparers too (PartPreparer.relocate): archived
+        // objects hold counted references to it and never die, so from here
+        // on it lives as long as the process.
+        cs_store_release_pointer(UnsafeMutableRawPointer(segment.interned + index).assumingMemoryBound(to: UnsafeMutableRawPointer?.self),
+                                 UnsafeMutableRawPointer(string!))
         return string
     }
 

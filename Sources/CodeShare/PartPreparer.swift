@@ -7,11 +7,14 @@ import CodeShareFormat
 /// `ArchiveReader.publish`, which fills them holding the GIL. A slot naming
 /// a string to intern already points at the archived copy, which interning
 /// usually keeps (a program's own names): publish then leaves it as it is.
+/// A slot naming a pool string that an earlier module's publish interned
+/// points at the interned object at once: publish only counts its reference.
 struct PreparedPart {
     var segment: LoadedSegment
     /// The deferred slots grouped by the ref they hold, so that publish
     /// resolves each ref once: per group the ref's low and high halves, the
-    /// number of slots, then their module offsets (LoadedSegment.address).
+    /// number of slots, then their module offsets (LoadedSegment.address);
+    /// none for a group of slots already written (`DeferredSlots.written`).
     /// 4 bytes a word, since the read-ahead thread keeps a window of parts waiting.
     var deferred: UnsafeMutablePointer<UInt32>?
     var deferredCount: Int
@@ -366,8 +369,20 @@ struct PartPreparer {
                     }
                 }
                 guard Int(ref.offset) < target.internCount else { break }
+                let archived = target.archivedString(Int(ref.offset))
+                // A pool string an earlier module's publish interned: the slot
+                // gets the answer now, and publish only counts the reference
+                // (none for the archived copy, which never dies).
+                if ref.segment != 0, let known = cs_load_acquire_pointer(
+                    UnsafeRawPointer(target.interned + Int(ref.offset)).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)) {
+                    object.storeBytes(of: known, toByteOffset: slot, as: UnsafeMutableRawPointer.self)
+                    if known == archived { return true }
+                    if deferred!.pointee.count(ref) { return true }
+                    failure = .outOfMemory
+                    return false
+                }
                 guard postpone(slot, ref) else { return false }
-                object.storeBytes(of: target.archivedString(Int(ref.offset)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
+                object.storeBytes(of: archived, toByteOffset: slot, as: UnsafeMutableRawPointer.self)
                 return true
             case .singleton where deferred != nil:
                 return postpone(slot, ref)
@@ -416,29 +431,47 @@ struct DeferredSlots {
     /// one part to the next: ~24 KiB.
     private static let kept = 1024
 
+    /// Marks, in a group's size word, a group of slots already written
+    /// (`count`): the list holds no offsets for it.
+    static let written: UInt32 = 1 << 31
+    /// The key of a ref's written group: tag 7, which no ref on disk has.
+    private static func writtenKey(_ ref: ObjectRef) -> UInt64 { ref.raw | 7 }
+
     /// Adds the slot at `offset` holding `ref`; false when out of memory.
     mutating func append(_ offset: UInt32, holding ref: ObjectRef) -> Bool {
-        guard slots.reserve(count + 1, keeping: count) else { return false }
-        if 2 * (groupCount + 1) > 1 << tableBits {
-            guard grow() else { return false }
-        }
-        let table = self.table.elements!
-        let mask = (1 << tableBits) - 1
-        var bucket = bucket(of: ref.raw)
-        while table[bucket] != 0 && groups.elements![Int(table[bucket]) - 1].ref != ref.raw {
-            bucket = (bucket + 1) & mask
-        }
-        if table[bucket] == 0 {
-            guard groups.reserve(groupCount + 1, keeping: groupCount) else { return false }
-            groups.elements![groupCount] = Group(ref: ref.raw)
-            groupCount += 1
-            table[bucket] = UInt32(groupCount)
-        }
-        let group = Int(table[bucket]) - 1
+        guard slots.reserve(count + 1, keeping: count), let group = group(ref.raw) else { return false }
         groups.elements![group].size += 1
         slots.elements![count] = Slot(offset: offset, group: UInt32(group))
         count += 1
         return true
+    }
+
+    /// Counts a slot that already holds the interpreter's object for `ref`
+    /// (its reference is all publish adds); false when out of memory.
+    mutating func count(_ ref: ObjectRef) -> Bool {
+        guard let group = group(DeferredSlots.writtenKey(ref)) else { return false }
+        groups.elements![group].size += 1
+        return true
+    }
+
+    /// The group of `key`, made if new; nil when out of memory.
+    private mutating func group(_ key: UInt64) -> Int? {
+        if 2 * (groupCount + 1) > 1 << tableBits {
+            guard grow() else { return nil }
+        }
+        let table = self.table.elements!
+        let mask = (1 << tableBits) - 1
+        var bucket = bucket(of: key)
+        while table[bucket] != 0 && groups.elements![Int(table[bucket]) - 1].ref != key {
+            bucket = (bucket + 1) & mask
+        }
+        if table[bucket] == 0 {
+            guard groups.reserve(groupCount + 1, keeping: groupCount) else { return nil }
+            groups.elements![groupCount] = Group(ref: key)
+            groupCount += 1
+            table[bucket] = UInt32(groupCount)
+        }
+        return Int(table[bucket]) - 1
     }
 
     private func bucket(of ref: UInt64) -> Int {
@@ -466,23 +499,30 @@ struct DeferredSlots {
     /// comparison sort cost the read-ahead thread more than grouping saves
     /// publish.
     mutating func grouped() -> (list: UnsafeMutablePointer<UInt32>?, count: Int)? {
-        guard count > 0 else { return (nil, 0) }
+        guard groupCount > 0 else { return (nil, 0) }
         let words = 3 * groupCount + count
         guard let memory = malloc(words * MemoryLayout<UInt32>.stride) else { return nil }
         let list = memory.assumingMemoryBound(to: UInt32.self)
-        let slots = self.slots.elements!, groups = self.groups.elements!
+        let groups = self.groups.elements!
         var position = 0
         for group in 0..<groupCount {
-            list[position] = UInt32(truncatingIfNeeded: groups[group].ref)
-            list[position + 1] = UInt32(truncatingIfNeeded: groups[group].ref >> 32)
-            list[position + 2] = groups[group].size
+            let key = groups[group].ref
+            let written = key & 7 == 7
+            // A written group's ref is the interned one its key stands for.
+            let ref = written ? key & ~7 | ObjectRef.Tag.interned.rawValue : key
+            list[position] = UInt32(truncatingIfNeeded: ref)
+            list[position + 1] = UInt32(truncatingIfNeeded: ref >> 32)
+            list[position + 2] = groups[group].size | (written ? DeferredSlots.written : 0)
             groups[group].next = UInt32(position + 3)
-            position += 3 + Int(groups[group].size)
+            position += 3 + (written ? 0 : Int(groups[group].size))
         }
-        for index in 0..<count {
-            let group = Int(slots[index].group)
-            list[Int(groups[group].next)] = slots[index].offset
-            groups[group].next += 1
+        // No slots at all when every group was written.
+        if let slots = self.slots.elements {
+            for index in 0..<count {
+                let group = Int(slots[index].group)
+                list[Int(groups[group].next)] = slots[index].offset
+                groups[group].next += 1
+            }
         }
         return (list, words)
     }

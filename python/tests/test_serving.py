@@ -116,6 +116,41 @@ def test_a_name_the_program_interned_first_stays_its_object_with_its_references(
     assert_same_run(plain, archived)
 
 
+def test_a_shared_name_interned_first_gets_a_reference_in_each_module(tmp_path):
+    # Two modules name what the program interned first, a string the archive
+    # pools. The second is prepared after the first's import has interned
+    # it, so its slots are pointed at the program's object as they are read;
+    # each must still get a reference of its own, as unmarshalled code's do.
+    # Each function's names are a tuple of its own: ten references a module.
+    uses = "".join(f"def f{index}(holder):\n    return holder.codeshare_shared_name or holder.other{index}\n"
+                   for index in range(10))
+    app = make_app(tmp_path, {
+        "first.py": uses,
+        "second.py": uses,
+        "main.py": "import gc, sys, types\n"
+                   "name = sys.intern(''.join(['codeshare_', 'shared_name']))\n"
+                   "before = sys.getrefcount(name)\n"
+                   "import first\n"
+                   # Enough imports between that the read-ahead thread, a
+                   # window ahead, reads `second` after `first` has run.
+                   "import json, argparse, email.parser, http.client, unittest, xml.dom.minidom, zipfile, asyncio\n"
+                   "import second\n"
+                   "print('references', sys.getrefcount(name) - before)\n"
+                   "del name\n"
+                   "gc.collect()\n"
+                   "reuse = [str(number) * 9 for number in range(200000)]\n"
+                   "holder = types.SimpleNamespace(codeshare_shared_name='found')\n"
+                   "print(first.f3(holder), second.f7(holder))\n",
+    })
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    for read_ahead in ("on", "off"):
+        plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"CODESHARE_READAHEAD": read_ahead})
+        assert "references 20\n" in plain.stdout, plain.stdout + plain.stderr
+        assert {"first", "second"} <= served(verbose.stderr)
+        assert_same_run(plain, archived)
+
+
 def test_an_int_in_many_constants_gets_a_reference_for_each(tmp_path):
     # Twenty slots (of twenty distinct co_consts) name the same small int,
     # an object the interpreter has: the reader fills them together and must
