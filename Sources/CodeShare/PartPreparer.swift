@@ -434,12 +434,10 @@ struct DeferredSlots {
     /// Marks, in a group's size word, a group of slots already written
     /// (`count`): the list holds no offsets for it.
     static let written: UInt32 = 1 << 31
-    /// The key of a ref's written group: tag 7, which no ref on disk has.
-    private static func writtenKey(_ ref: ObjectRef) -> UInt64 { ref.raw | 7 }
 
     /// Adds the slot at `offset` holding `ref`; false when out of memory.
     mutating func append(_ offset: UInt32, holding ref: ObjectRef) -> Bool {
-        guard slots.reserve(count + 1, keeping: count), let group = group(ref.raw) else { return false }
+        guard slots.reserve(count + 1, keeping: count), let group = group(ref, written: 0) else { return false }
         groups.elements![group].size += 1
         slots.elements![count] = Slot(offset: offset, group: UInt32(group))
         count += 1
@@ -449,25 +447,28 @@ struct DeferredSlots {
     /// Counts a slot that already holds the interpreter's object for `ref`
     /// (its reference is all publish adds); false when out of memory.
     mutating func count(_ ref: ObjectRef) -> Bool {
-        guard let group = group(DeferredSlots.writtenKey(ref)) else { return false }
+        guard let group = group(ref, written: DeferredSlots.written) else { return false }
         groups.elements![group].size += 1
         return true
     }
 
-    /// The group of `key`, made if new; nil when out of memory.
-    private mutating func group(_ key: UInt64) -> Int? {
+    /// The group of `ref`'s slots, written or not, made if new; nil when
+    /// out of memory.
+    private mutating func group(_ ref: ObjectRef, written: UInt32) -> Int? {
         if 2 * (groupCount + 1) > 1 << tableBits {
             guard grow() else { return nil }
         }
         let table = self.table.elements!
         let mask = (1 << tableBits) - 1
-        var bucket = bucket(of: key)
-        while table[bucket] != 0 && groups.elements![Int(table[bucket]) - 1].ref != key {
+        var bucket = bucket(of: ref.raw)
+        while table[bucket] != 0 {
+            let group = groups.elements![Int(table[bucket]) - 1]
+            if group.ref == ref.raw && group.size & DeferredSlots.written == written { break }
             bucket = (bucket + 1) & mask
         }
         if table[bucket] == 0 {
             guard groups.reserve(groupCount + 1, keeping: groupCount) else { return nil }
-            groups.elements![groupCount] = Group(ref: key)
+            groups.elements![groupCount] = Group(ref: ref.raw, size: written)
             groupCount += 1
             table[bucket] = UInt32(groupCount)
         }
@@ -506,13 +507,10 @@ struct DeferredSlots {
         let groups = self.groups.elements!
         var position = 0
         for group in 0..<groupCount {
-            let key = groups[group].ref
-            let written = key & 7 == 7
-            // A written group's ref is the interned one its key stands for.
-            let ref = written ? key & ~7 | ObjectRef.Tag.interned.rawValue : key
-            list[position] = UInt32(truncatingIfNeeded: ref)
-            list[position + 1] = UInt32(truncatingIfNeeded: ref >> 32)
-            list[position + 2] = groups[group].size | (written ? DeferredSlots.written : 0)
+            let written = groups[group].size & DeferredSlots.written != 0
+            list[position] = UInt32(truncatingIfNeeded: groups[group].ref)
+            list[position + 1] = UInt32(truncatingIfNeeded: groups[group].ref >> 32)
+            list[position + 2] = groups[group].size
             groups[group].next = UInt32(position + 3)
             position += 3 + (written ? 0 : Int(groups[group].size))
         }
