@@ -116,37 +116,40 @@ def test_a_name_the_program_interned_first_stays_its_object_with_its_references(
     assert_same_run(plain, archived)
 
 
-def test_a_shared_name_interned_first_gets_a_reference_in_each_module(tmp_path):
+def test_the_interpreters_objects_named_by_later_modules_get_a_reference_in_each(tmp_path):
     # Two modules name what the program interned first, a string the archive
-    # pools. The second is prepared after the first's import has interned
-    # it, so its slots are pointed at the program's object as they are read;
-    # each must still get a reference of its own, as unmarshalled code's do.
-    # Each function's names are a tuple of its own: ten references a module.
-    uses = "".join(f"def f{index}(holder):\n    return holder.codeshare_shared_name or holder.other{index}\n"
+    # pools, and a small int, an object the interpreter has. The second is
+    # prepared after the first's import has interned the string, so its
+    # slots naming it are pointed at the program's object as they are read;
+    # each slot naming either must still get a reference of its own, as
+    # unmarshalled code's do.
+    # Each function's names and constants are tuples of its own: ten references a module.
+    uses = "".join(f"def f{index}(holder):\n"
+                   f"    return holder.codeshare_shared_name or holder.other{index}, holder.number + 201, {index}\n"
                    for index in range(10))
     app = make_app(tmp_path, {
         "first.py": uses,
         "second.py": uses,
         "main.py": "import gc, sys, types\n"
                    "name = sys.intern(''.join(['codeshare_', 'shared_name']))\n"
-                   "before = sys.getrefcount(name)\n"
                    "import first\n"
                    # Enough imports between that the read-ahead thread, a
                    # window ahead, reads `second` after `first` has run.
                    "import json, argparse, email.parser, http.client, unittest, xml.dom.minidom, zipfile, asyncio\n"
+                   "before = sys.getrefcount(name), sys.getrefcount(201)\n"
                    "import second\n"
-                   "print('references', sys.getrefcount(name) - before)\n"
+                   "print('references', sys.getrefcount(name) - before[0], sys.getrefcount(201) - before[1])\n"
                    "del name\n"
                    "gc.collect()\n"
                    "reuse = [str(number) * 9 for number in range(200000)]\n"
-                   "holder = types.SimpleNamespace(codeshare_shared_name='found')\n"
+                   "holder = types.SimpleNamespace(codeshare_shared_name='found', number=1)\n"
                    "print(first.f3(holder), second.f7(holder))\n",
     })
     archive = tmp_path / "app.csa"
     dump(archive, ["main.py"], cwd=app)
     for read_ahead in ("on", "off"):
         plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"CODESHARE_READAHEAD": read_ahead})
-        assert "references 20\n" in plain.stdout, plain.stdout + plain.stderr
+        assert "references 10 10\n" in plain.stdout, plain.stdout + plain.stderr
         assert {"first", "second"} <= served(verbose.stderr)
         assert_same_run(plain, archived)
 
