@@ -367,18 +367,12 @@ struct ArchiveReader {
         while position < part.deferredCount {
             let group = part.deferred! + position
             let ref = ObjectRef(raw: UInt64(group[0]) | UInt64(group[1]) << 32)
-            if group[2] & DeferredSlots.written != 0 {
-                // Slots the preparer pointed at the interpreter's copy of a
-                // pool string: only their references are left to count.
-                position += 3
-                guard count(Int(group[2] & ~DeferredSlots.written), of: ref, in: part.segment, failure: &failure) else {
-                    return .failure(failure ?? .badReference)
-                }
-                continue
-            }
-            let slots = UnsafeBufferPointer(start: group + 3, count: Int(group[2]))
+            // A written group lists no slots: the preparer pointed them at the
+            // interpreter's copy of a pool string; their references are left.
+            let written = group[2] & DeferredSlots.written != 0 ? Int(group[2] & ~DeferredSlots.written) : 0
+            let slots = UnsafeBufferPointer(start: group + 3, count: written > 0 ? 0 : Int(group[2]))
             position += 3 + slots.count
-            guard fill(slots, holding: ref, in: part.segment, failure: &failure) else {
+            guard fill(slots, written: written, holding: ref, in: part.segment, failure: &failure) else {
                 return .failure(failure ?? .badReference)
             }
         }
@@ -431,10 +425,12 @@ struct ArchiveReader {
     }
 
     /// Points the `slots` of `segment`, which all hold `ref`, at the
-    /// interpreter's object for it, each with a reference; false and
-    /// `failure` if it has none. The preparer checked the ref's bounds.
+    /// interpreter's object for it, each with a reference, and adds one for
+    /// each of the `written` slots the preparer pointed at it already (a
+    /// pool string's); false and `failure` if it has none. The preparer
+    /// checked the ref's bounds.
     @inline(__always)
-    private func fill(_ slots: UnsafeBufferPointer<UInt32>, holding ref: ObjectRef, in segment: LoadedSegment,
+    private func fill(_ slots: UnsafeBufferPointer<UInt32>, written: Int, holding ref: ObjectRef, in segment: LoadedSegment,
                       failure: inout ArchiveError?) -> Bool {
         func point(at object: UnsafeMutableRawPointer) {
             for offset in slots { segment.address(Int(offset)).storeBytes(of: object, as: UnsafeMutableRawPointer.self) }
@@ -449,7 +445,7 @@ struct ArchiveReader {
             point(at: string.raw)
             // Archived strings are immortal: counting the slots would only
             // fetch the line another core wrote (read-ahead).
-            if !arena.owns(string.raw) { cs_incref_by(string, slots.count) }
+            if !arena.owns(string.raw) { cs_incref_by(string, slots.count + written) }
             return true
         case .singleton:
             guard let object = singleton(ref, failure: &failure) else { return false }
@@ -467,20 +463,6 @@ struct ArchiveReader {
             failure = .badReference
             return false
         }
-    }
-
-    /// Adds the `slots` references of slots the preparer already pointed at
-    /// the interned string `ref` names (a pool string interned before).
-    private func count(_ slots: Int, of ref: ObjectRef, in segment: LoadedSegment, failure: inout ArchiveError?) -> Bool {
-        guard ref.tag == .interned, ref.segment != 0,
-              let target = stringSegment(ref.segment, from: segment, failure: &failure),
-              Int(ref.offset) < target.internCount, let string = target.interned[Int(ref.offset)]
-        else {
-            if failure == nil { failure = .badReference }
-            return false
-        }
-        if !arena.owns(string.raw) { cs_incref_by(string, slots) }
-        return true
     }
 
     /// The segment whose intern list an interned ref names: `current`
@@ -517,8 +499,7 @@ struct ArchiveReader {
         // Published for the preparers too (PartPreparer.relocate): archived
         // objects hold counted references to it and never die, so from here
         // on it lives as long as the process.
-        cs_store_release_pointer(UnsafeMutableRawPointer(segment.interned + index).assumingMemoryBound(to: UnsafeMutableRawPointer?.self),
-                                 UnsafeMutableRawPointer(string!))
+        cs_store_release_object(segment.interned + index, string)
         return string
     }
 

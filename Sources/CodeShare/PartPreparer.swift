@@ -373,10 +373,9 @@ struct PartPreparer {
                 // A pool string an earlier module's publish interned: the slot
                 // gets the answer now, and publish only counts the reference
                 // (none for the archived copy, which never dies).
-                if ref.segment != 0, let known = cs_load_acquire_pointer(
-                    UnsafeRawPointer(target.interned + Int(ref.offset)).assumingMemoryBound(to: UnsafeMutableRawPointer?.self)) {
-                    object.storeBytes(of: known, toByteOffset: slot, as: UnsafeMutableRawPointer.self)
-                    if known == archived { return true }
+                if ref.segment != 0, let known = cs_load_acquire_object(target.interned + Int(ref.offset)) {
+                    object.storeBytes(of: UnsafeMutableRawPointer(known), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
+                    if UnsafeMutableRawPointer(known) == archived { return true }
                     if deferred!.pointee.count(ref) { return true }
                     failure = .outOfMemory
                     return false

@@ -202,8 +202,8 @@ static inline unsigned cs_load_acquire(const unsigned *state) { return __atomic_
 static inline void cs_store_release(unsigned *state, unsigned value) { __atomic_store_n(state, value, __ATOMIC_RELEASE); }
 /* A pool string's interned object, once the interpreter's thread has it
    (ArchiveReader.intern stores, PartPreparer.relocate loads). */
-static inline void *cs_load_acquire_pointer(void *const *slot) { return __atomic_load_n(slot, __ATOMIC_ACQUIRE); }
-static inline void cs_store_release_pointer(void **slot, void *value) { __atomic_store_n(slot, value, __ATOMIC_RELEASE); }
+static inline PyObject *cs_load_acquire_object(PyObject *const *slot) { return __atomic_load_n(slot, __ATOMIC_ACQUIRE); }
+static inline void cs_store_release_object(PyObject **slot, PyObject *value) { __atomic_store_n(slot, value, __ATOMIC_RELEASE); }
 static inline int cs_compare_exchange(unsigned *state, unsigned expected, unsigned desired) {
     return __atomic_compare_exchange_n(state, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
