@@ -326,6 +326,18 @@ struct PartPreparer {
                           deferred: UnsafeMutablePointer<DeferredSlots>?, failure: inout ArchiveError?) -> Int? {
         object.storeBytes(of: UnsafeMutableRawPointer(pythonType(type)), toByteOffset: 8,
                           as: UnsafeMutableRawPointer.self)
+        /// The segment `ref` points into: this part's, or a pool chunk's
+        /// (prepared now if no thread has yet); nil (and `failure`) if that
+        /// chunk cannot be.
+        func loadedSegment(for ref: ObjectRef) -> LoadedSegment? {
+            if ref.segment == 0 { return segment }
+            switch chunk(ref.segment, by: worker) {
+            case .success(let prepared): return prepared.segment
+            case .failure(let error):
+                failure = error
+                return nil
+            }
+        }
         func postpone(_ slot: Int, _ ref: ObjectRef) -> Bool {
             if deferred!.pointee.append(UInt32(offset + slot), holding: ref) { return true }
             failure = .outOfMemory
@@ -338,17 +350,7 @@ struct PartPreparer {
                 object.storeBytes(of: segment.address(Int(ref.offset)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
                 return true
             case .object where deferred != nil:
-                let target: LoadedSegment
-                if ref.segment == 0 {
-                    target = segment
-                } else {
-                    switch self.chunk(ref.segment, by: worker) {
-                    case .success(let prepared): target = prepared.segment
-                    case .failure(let error):
-                        failure = error
-                        return false
-                    }
-                }
+                guard let target = loadedSegment(for: ref) else { return false }
                 guard Int(ref.offset) < (ref.segment == 0 ? reach : target.end) else { break }
                 object.storeBytes(of: target.address(Int(ref.offset)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
                 return true
@@ -357,17 +359,7 @@ struct PartPreparer {
                 object.storeBytes(of: UnsafeMutableRawPointer(pythonType(id)), toByteOffset: slot, as: UnsafeMutableRawPointer.self)
                 return true
             case .interned where deferred != nil:
-                let target: LoadedSegment
-                if ref.segment == 0 {
-                    target = segment
-                } else {
-                    switch self.chunk(ref.segment, by: worker) {
-                    case .success(let prepared): target = prepared.segment
-                    case .failure(let error):
-                        failure = error
-                        return false
-                    }
-                }
+                guard let target = loadedSegment(for: ref) else { return false }
                 guard Int(ref.offset) < target.internCount else { break }
                 let archived = target.archivedString(Int(ref.offset))
                 // A pool string an earlier module's publish interned: the slot
