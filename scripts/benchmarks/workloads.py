@@ -24,6 +24,7 @@ codeshare installed, the cds venv code-data-share 0.1.0. Per workload:
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -204,6 +205,25 @@ def paired_ratio(numerators, denominators):
     return statistics.median(n / d for n, d in zip(numerators, denominators))
 
 
+def paired_ratio_interval(numerators, denominators):
+    """A 95% confidence interval of paired_ratio, free of any assumption on
+    the distribution: the r-th smallest and r-th largest ratio, for the
+    largest r that a Binomial(rounds, 1/2) count falls below with at most
+    2.5% probability (41 rounds: the 14th and 28th). It says how far this
+    run's noise leaves the median; a drift between runs on other days
+    (several hundredths here) is not in it."""
+    ratios = sorted(n / d for n, d in zip(numerators, denominators))
+    count, below, r = len(ratios), 0.0, 0
+    while r < count // 2 and below + math.comb(count, r) / 2 ** count <= 0.025:
+        below += math.comb(count, r) / 2 ** count
+        r += 1
+    return (ratios[r - 1], ratios[count - r]) if r else (ratios[0], ratios[-1])
+
+
+def interval_text(interval):
+    return f"{interval[0]:.2f}-{interval[1]:.2f}"
+
+
 def whole_process(tools, runs):
     samples = {tool: [] for tool in tools.pythons}
     for index, tool in rounds(tools.pythons, runs):
@@ -215,6 +235,7 @@ def whole_process(tools, runs):
     times = {tool: [s[0] for s in values] for tool, values in samples.items()}
     return {tool: {"ms": statistics.median(times[tool]),
                    "ratio": paired_ratio(times[tool], times["plain"]),
+                   "ratio_interval": paired_ratio_interval(times[tool], times["plain"]),
                    "rss_kib": statistics.median(s[1] for s in values),
                    "minor_faults": statistics.median(s[2] for s in values)}
             for tool, values in samples.items()}
@@ -240,6 +261,7 @@ def import_phase(tools, statement, runs):
     phases = {name: [phase for phase, _ in values] for name, values in samples.items()}
     ratios = {name: paired_ratio(phases[name], phases["plain"]) for name in variants}
     ratios["codeshare_to_limit"] = paired_ratio(phases["codeshare"], phases["limit"])
+    ratios["codeshare_to_limit_interval"] = paired_ratio_interval(phases["codeshare"], phases["limit"])
     return ({name: statistics.median(values) for name, values in phases.items()},
             {name: statistics.median(teardown for _, teardown in values) for name, values in samples.items()},
             ratios)
@@ -277,8 +299,11 @@ def chart(results, path):
 
 
 def limit_ratio(phase, ratios):
-    """codeshare / limit, where there is an import to compare (not for `pass`)."""
-    return f"{ratios['codeshare_to_limit']:.2f}" if phase["limit"] >= 0.5 else "—"
+    """codeshare / limit and its interval, where there is an import to
+    compare (not for `pass`)."""
+    if phase["limit"] < 0.5:
+        return "—"
+    return f"{ratios['codeshare_to_limit']:.2f} ({interval_text(ratios['codeshare_to_limit_interval'])})"
 
 
 def markdown(report):
@@ -288,7 +313,8 @@ def markdown(report):
     lines = [
         f"Measured {report['date'][:10]} on {report['machine']['cpus']} vCPUs, {report['machine']['platform']}, "
         f"Python {report['machine']['python'].split()[0]}; medians of {runs} interleaved runs "
-        f"({extra} for the whole process; ratios: medians of each round's ratio).",
+        f"({extra} for the whole process; ratios: medians of each round's ratio, with the 95% confidence "
+        f"interval of that median in parentheses where a target applies).",
         "",
         "| workload | plain | codeshare | code-data-share | import phase: plain | codeshare | cds | limit | codeshare / limit "
         "| teardown ms plain / cs / cds | peak RSS MiB plain / cs / cds |",
@@ -301,7 +327,8 @@ def markdown(report):
                        f"{phase['limit']:.1f} ms | {limit_ratio(phase, ratios)} | "
                        f"{teardown['plain']:.1f} / {teardown['codeshare']:.1f} / {teardown['cds']:.1f}"
                        if phase else "— | — | — | — | — | —")
-        lines.append(f"| {name} | {p['ms']:.1f} ms | {c['ms']:.1f} ms ({c['ratio']:.2f}x) | "
+        lines.append(f"| {name} | {p['ms']:.1f} ms | {c['ms']:.1f} ms ({c['ratio']:.2f}x, "
+                     f"{interval_text(c['ratio_interval'])}) | "
                      f"{d['ms']:.1f} ms ({d['ratio']:.2f}x) | {phase_cells} | "
                      f"{p['rss_kib'] / 1024:.1f} / {c['rss_kib'] / 1024:.1f} / {d['rss_kib'] / 1024:.1f} |")
     return "\n".join(lines) + "\n"
@@ -321,8 +348,8 @@ def main():
     runs = min(options.runs, 5) if options.quick else options.runs
     names = QUICK if options.quick else list(WORKLOADS)
     results = {}
-    header = (f"{'workload':11} {'plain':>8} {'codeshare':>15} {'code-data-share':>17} |"
-              f" {'import phase: plain':>19} {'codeshare':>9} {'cds':>7} {'limit':>7} {'cs/limit':>8} |"
+    header = (f"{'workload':11} {'plain':>8} {'codeshare (95%)':>25} {'code-data-share':>17} |"
+              f" {'import phase: plain':>19} {'codeshare':>9} {'cds':>7} {'limit':>7} {'cs/limit (95%)':>16} |"
               f" {'teardown ms p/cs/cds':>20} | {'peak RSS MiB p/cs/cds':>22} | {'faults p/cs/cds':>17}")
     print(header)
     for name in names:
@@ -337,10 +364,10 @@ def main():
                          "teardown": teardown, "phase_ratios": ratios}
         p, c, d = (process[tool] for tool in ("plain", "codeshare", "cds"))
         phase_text = (f" {phase['plain']:17.1f}ms {phase['codeshare']:7.1f}ms {phase['cds']:5.1f}ms "
-                      f"{phase['limit']:5.1f}ms {limit_ratio(phase, ratios):>8} |"
+                      f"{phase['limit']:5.1f}ms {limit_ratio(phase, ratios):>16} |"
                       f" {teardown['plain']:6.1f}/{teardown['codeshare']:6.1f}/{teardown['cds']:6.1f}"
-                      if phase else f" {'(script: whole process only)':>58} | {'':>20}")
-        print(f"{name:11} {p['ms']:6.1f}ms {c['ms']:7.1f}ms {c['ratio']:5.2f}x "
+                      if phase else f" {'(script: whole process only)':>66} | {'':>20}")
+        print(f"{name:11} {p['ms']:6.1f}ms {c['ms']:7.1f}ms {c['ratio']:5.2f}x {interval_text(c['ratio_interval'])} "
               f"{d['ms']:8.1f}ms {d['ratio']:5.2f}x |{phase_text} |"
               f" {p['rss_kib'] / 1024:6.1f}/{c['rss_kib'] / 1024:6.1f}/{d['rss_kib'] / 1024:6.1f} |"
               f" {p['minor_faults']:5.0f}/{c['minor_faults']:5.0f}/{d['minor_faults']:5.0f}", flush=True)
