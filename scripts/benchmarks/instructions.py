@@ -13,7 +13,11 @@ resolve here are seen exactly. Each count is the median over hash seeds
   hook disabled        the codeshare venv, CODESHARE_ARCHIVE unset;
   codeshare            the codeshare venv serving the archive dumped for `-c pass`;
   cds disabled         the code-data-share venv, PYCDSMODE unset;
-  code-data-share      the code-data-share venv serving its archive for `-c pass`.
+  code-data-share      the code-data-share venv serving its archive for `-c pass`;
+  import codeshare     `-c "import codeshare"` in the codeshare venv, hook disabled;
+  import codeshare._core  the same importing the extension: the extension
+                       import's own cost, over the package's, which timing
+                       here cannot resolve (+-0.15 ms between runs).
 The archives are dumped in DIR/pass (as `scripts/bench` does), which is
 also the working directory of every count.
 
@@ -116,13 +120,17 @@ def main():
     counts["codeshare"] = instructions(command["codeshare"], tools.environments["codeshare"])
     counts["cds disabled"] = instructions(command["cds"], environment)
     counts["code-data-share"] = instructions(command["cds"], tools.environments["cds"])
+    for module in ("codeshare", "codeshare._core"):
+        counts[f"import {module}"] = instructions([tools.pythons["codeshare"], "-c", f"import {module}"], environment)
     over = {"hook set aside": "plain", "hook disabled": "hook set aside", "codeshare": "plain",
-            "cds disabled": "plain", "code-data-share": "plain"}
-    print(f"python -c pass, instructions (callgrind, median of hash seeds {', '.join(map(str, SEEDS))}):")
+            "cds disabled": "plain", "code-data-share": "plain",
+            "import codeshare": "hook disabled", "import codeshare._core": "import codeshare"}
+    print(f"python -c pass (or the import named), instructions (callgrind, median of hash seeds "
+          f"{', '.join(map(str, SEEDS))}):")
     for label, count in counts.items():
         base = over.get(label)
         versus = f"  {count - counts[base]:+,.0f} over {base}" if base else ""
-        print(f"  {label:<17}{count:>14,.0f}{versus}")
+        print(f"  {label:<23}{count:>14,.0f}{versus}")
     statement, phase = count_phase(options)
     limit = phase["limit"][0]
     print(f"{statement}: the import phase, instructions on the interpreter's thread (all threads), and / limit:")
