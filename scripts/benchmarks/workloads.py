@@ -209,7 +209,8 @@ def paired_ratio_interval(numerators, denominators):
     """A 95% confidence interval of paired_ratio, free of any assumption on
     the distribution: the r-th smallest and r-th largest ratio, for the
     largest r that a Binomial(rounds, 1/2) count falls below with at most
-    2.5% probability (41 rounds: the 14th and 28th). It says how far this
+    2.5% probability (41 rounds: the 14th and 28th; under 6 rounds none is
+    that sure, and it is the extremes). It says how far this
     run's noise leaves the median; a drift between runs on other days
     (several hundredths here) is not in it."""
     ratios = sorted(n / d for n, d in zip(numerators, denominators))
