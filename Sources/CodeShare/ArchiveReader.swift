@@ -369,8 +369,9 @@ struct ArchiveReader {
             let ref = ObjectRef(raw: UInt64(group[0]) | UInt64(group[1]) << 32)
             // A written group lists no slots: the preparer pointed them at the
             // interpreter's copy of a pool string; their references are left.
-            let written = group[2] & DeferredSlots.written != 0 ? Int(group[2] & ~DeferredSlots.written) : 0
-            let slots = UnsafeBufferPointer(start: group + 3, count: written > 0 ? 0 : Int(group[2]))
+            let isWritten = group[2] & DeferredSlots.written != 0
+            let written = isWritten ? Int(group[2] & ~DeferredSlots.written) : 0
+            let slots = UnsafeBufferPointer(start: group + 3, count: isWritten ? 0 : Int(group[2]))
             position += 3 + slots.count
             guard fill(slots, written: written, holding: ref, in: part.segment, failure: &failure) else {
                 return .failure(failure ?? .badReference)
