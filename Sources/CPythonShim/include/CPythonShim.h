@@ -215,7 +215,10 @@ static inline void cs_yield(void) { sched_yield(); }
    and the slots publish fills and the module body that runs next would
    otherwise fetch its lines one at a time, each a transfer from that core. */
 static inline void cs_prefetch_for_write(const void *start, size_t length) {
-    for (const char *line = start, *end = line + length; line < end; line += 64) __builtin_prefetch(line, 1, 3);
+    const char *end = (const char *)start + length;
+    for (const char *line = (const char *)((uintptr_t)start & ~(uintptr_t)63); line < end; line += 64) {
+        __builtin_prefetch(line, 1, 3);
+    }
 }
 static inline unsigned cs_load_ordered(const unsigned *word) { return __atomic_load_n(word, __ATOMIC_SEQ_CST); }
 static inline void cs_store_ordered(unsigned *word, unsigned value) { __atomic_store_n(word, value, __ATOMIC_SEQ_CST); }
