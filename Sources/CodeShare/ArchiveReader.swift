@@ -363,8 +363,8 @@ struct ArchiveReader {
         }
         defer { if let deferred = part.deferred { free(deferred) } }
         // Fetched together, not one line at a time as the slots and the body
-        // touch them: phase 0.98-1.00x of without, median 0.99x (15 paired
-        // sets of 21-41 rounds, six workloads).
+        // touch them: phase 0.98-1.01x of without, median 0.99x (19 paired
+        // sets of 21-41 rounds, six workloads; 16 of them under 1).
         cs_prefetch_for_write(part.segment.base, part.segment.objectsSize)
         cs_prefetch_for_write(part.segment.runOnceBase, part.segment.runOnceSize)
         var failure: ArchiveError? = nil

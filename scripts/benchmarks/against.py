@@ -1,0 +1,106 @@
+"""This tree's codeshare against another revision's, for optimization work:
+the import phase of each, interleaved with the limit, and the paired ratios.
+
+    python against.py --codeshare PY --against PY --revision REV --workdir DIR
+                      [--runs N] [--json OUT] [WORKLOAD...]
+
+Per workload each build dumps its own archive (DIR/WORKLOAD-against/: an
+archive of one schema may be refused by a build of another), both are
+checked to serve what they import and to print what the other prints, then
+rounds of the three probes in alternating order: the limit (on this tree's
+archive), this tree, the other revision. Reported: medians, this tree over
+the other (the median of each round's ratio, with its 95% interval), and
+each over the limit. A change is worth keeping when its interval leaves 1.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from workloads import (LIMIT, PHASE, WORKLOADS, clean_environment, paired_ratio, paired_ratio_interval, rounds,
+                       run, run_probe)
+
+BUILDS = ("new", "old")
+
+
+def dump_and_check(pythons, archives, argv):
+    outputs = set()
+    for build in BUILDS:
+        dumped = run([pythons[build], "-m", "codeshare", "dump", "-o", archives[build], *argv], clean_environment())
+        if dumped[4] != 0 or not os.path.exists(archives[build]):
+            raise SystemExit(f"{build}: codeshare dump failed for {argv}")
+    # A dump changes the directory the probes run in; two seconds on, it
+    # is not "recently changed" for the other build's archive either.
+    time.sleep(2)
+    for build in BUILDS:
+        served = subprocess.run([pythons[build], *argv], capture_output=True,
+                                env=clean_environment(CODESHARE_ARCHIVE=archives[build], CODESHARE_VERBOSE="1"))
+        summary = served.stderr.decode(errors="replace").splitlines()[-1:]
+        if served.returncode != 0 or not summary or not summary[0].startswith("codeshare: served ") \
+                or summary[0].startswith("codeshare: served 0,"):
+            raise SystemExit(f"{build}: served nothing for {argv}: {served.stderr.decode(errors='replace')[-300:]}")
+        outputs.add(served.stdout)
+    if len(outputs) != 1:
+        raise SystemExit(f"the two builds print different things for {argv}")
+
+
+def measure(pythons, workdir, name, runs):
+    statement, argv = WORKLOADS[name]
+    if statement in (None, "pass"):
+        raise SystemExit(f"{name}: no import phase to compare")
+    directory = os.path.join(workdir, f"{name}-against")
+    os.makedirs(directory, exist_ok=True)
+    # Served `-c` programs must run where they were dumped.
+    os.chdir(directory)
+    archives = {build: os.path.join(directory, f"{build}.csa") for build in BUILDS}
+    dump_and_check(pythons, archives, argv)
+    probes = {"limit": ([pythons["new"], "-c", LIMIT.format(archive=archives["new"], statement=statement)],
+                        clean_environment())}
+    for build in BUILDS:
+        probes[build] = ([pythons[build], "-c", PHASE.format(statement=statement)],
+                         clean_environment(CODESHARE_ARCHIVE=archives[build]))
+    phase = {variant: [] for variant in probes}
+    for index, variant in rounds(probes, runs):
+        measured = run_probe(*probes[variant])
+        if measured is None:
+            raise SystemExit(f"{name} ({variant}) failed")
+        if index:
+            phase[variant].append(measured[0])
+    return {"phase_ms": {variant: statistics.median(times) for variant, times in phase.items()},
+            "new_to_old": paired_ratio(phase["new"], phase["old"]),
+            "new_to_old_interval": paired_ratio_interval(phase["new"], phase["old"]),
+            "to_limit": {build: paired_ratio(phase[build], phase["limit"]) for build in BUILDS}}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--codeshare", required=True, help="python of the venv with this tree's codeshare")
+    parser.add_argument("--against", required=True, help="python of the venv with the other revision's")
+    parser.add_argument("--revision", required=True, help="the other revision, for the report")
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--json")
+    parser.add_argument("workloads", nargs="*", default=["boto3", "networkx", "rich", "ipython"])
+    options = parser.parse_args()
+    pythons = {"new": options.codeshare, "old": options.against}
+    print(f"import phase, this tree against {options.revision}, {options.runs} interleaved rounds:")
+    print(f"{'workload':11} {'limit':>8} {'this tree':>10} {options.revision[:10]:>10} | "
+          f"{'tree/other (95%)':>22} | {'tree/limit':>10} {'other/limit':>11}")
+    results = {}
+    for name in options.workloads:
+        result = results[name] = measure(pythons, options.workdir, name, options.runs)
+        ms, limit = result["phase_ms"], result["to_limit"]
+        low, high = result["new_to_old_interval"]
+        print(f"{name:11} {ms['limit']:6.1f}ms {ms['new']:8.1f}ms {ms['old']:8.1f}ms | "
+              f"{result['new_to_old']:9.3f} {low:6.3f}-{high:.3f} | "
+              f"{limit['new']:10.3f} {limit['old']:11.3f}", flush=True)
+    if options.json:
+        with open(options.json, "w") as file:
+            json.dump({"revision": options.revision, "runs": options.runs, "results": results}, file, indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
