@@ -16,18 +16,16 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
 from workloads import (LIMIT, PHASE, WORKLOADS, clean_environment, paired_ratio, paired_ratio_interval, rounds,
-                       run, run_probe)
+                       run, run_probe, served_output)
 
 BUILDS = ("new", "old")
 
 
 def dump_and_check(pythons, archives, argv):
-    outputs = set()
     for build in BUILDS:
         dumped = run([pythons[build], "-m", "codeshare", "dump", "-o", archives[build], *argv], clean_environment())
         if dumped[4] != 0 or not os.path.exists(archives[build]):
@@ -35,14 +33,8 @@ def dump_and_check(pythons, archives, argv):
     # A dump changes the directory the probes run in; two seconds on, it
     # is not "recently changed" for the other build's archive either.
     time.sleep(2)
-    for build in BUILDS:
-        served = subprocess.run([pythons[build], *argv], capture_output=True,
-                                env=clean_environment(CODESHARE_ARCHIVE=archives[build], CODESHARE_VERBOSE="1"))
-        summary = served.stderr.decode(errors="replace").splitlines()[-1:]
-        if served.returncode != 0 or not summary or not summary[0].startswith("codeshare: served ") \
-                or summary[0].startswith("codeshare: served 0,"):
-            raise SystemExit(f"{build}: served nothing for {argv}: {served.stderr.decode(errors='replace')[-300:]}")
-        outputs.add(served.stdout)
+    outputs = {served_output(pythons[build], argv, clean_environment(CODESHARE_ARCHIVE=archives[build]))
+               for build in BUILDS}
     if len(outputs) != 1:
         raise SystemExit(f"the two builds print different things for {argv}")
 

@@ -189,13 +189,21 @@ class Tools:
             got = run([self.pythons[tool], *self.argv], self.environments[tool])
             if (got[3], got[4]) != (expected[3], expected[4]):
                 raise SystemExit(f"{tool}: output differs from plain for {self.argv}")
-        # What is timed must be served: an archive refused with a warning
-        # would run as plain and look like no gain at all.
-        verbose = subprocess.run([self.pythons["codeshare"], *self.argv], capture_output=True, text=True,
-                                 env={**self.environments["codeshare"], "CODESHARE_VERBOSE": "1"})
-        summary = verbose.stderr.splitlines()[-1:]
-        if not summary or not summary[0].startswith("codeshare: served ") or summary[0].startswith("codeshare: served 0,"):
-            raise SystemExit(f"codeshare served nothing for {self.argv}: {verbose.stderr.strip()[-300:]}")
+        served_output(self.pythons["codeshare"], self.argv, self.environments["codeshare"])
+
+
+def served_output(python, argv, environment):
+    """The output of `python argv` served from the archive `environment`
+    names; exits if it served nothing. What is timed must be served: an
+    archive refused with a warning would run as plain and look like no gain
+    at all."""
+    verbose = subprocess.run([python, *argv], capture_output=True, env={**environment, "CODESHARE_VERBOSE": "1"})
+    stderr = verbose.stderr.decode(errors="replace")
+    summary = stderr.splitlines()[-1:]
+    if (verbose.returncode != 0 or not summary or not summary[0].startswith("codeshare: served ")
+            or summary[0].startswith("codeshare: served 0,")):
+        raise SystemExit(f"{python} served nothing for {argv}: {stderr.strip()[-300:]}")
+    return verbose.stdout
 
 
 def paired_ratio(numerators, denominators):
