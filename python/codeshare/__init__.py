@@ -93,7 +93,7 @@ def install():
         sys.meta_path.insert(position, finder)
         if verbose:
             import atexit
-            atexit.register(lambda: print(finder.statistics.summary(), file=sys.stderr))
+            atexit.register(lambda: print(finder.summary(), file=sys.stderr))
     finally:
         # The program sees the modules it would see without codeshare, and
         # no finder of this package's directory; the finder keeps what it
