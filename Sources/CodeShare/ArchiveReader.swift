@@ -125,7 +125,12 @@ struct ArchiveReader {
 
     /// Stops the read-ahead thread and frees the tables; the segments'
     /// memory stays (LoadedSegment). No copy may be used afterwards.
+    /// As the interpreter exits, a thread still at work is left to finish
+    /// its part with the tables it reads, which stay: a short process
+    /// (a child that inherited CODESHARE_ARCHIVE and imports little) would
+    /// otherwise wait at exit for a part nobody will use.
     func close() {
+        if _Py_IsFinalizing() != 0, let readAhead = state.pointee.readAhead, readAhead.leave() { return }
         state.pointee.readAhead?.stop()
         preparer.deallocate()
         arena.deallocate()
@@ -141,19 +146,24 @@ struct ArchiveReader {
         file.deallocate()
     }
 
-    /// Has every module prepared in archive order on another thread from
-    /// the first `code()` call of a module past the first `after` on (those
-    /// the interpreter imports before the program: a process that imports
-    /// nothing itself starts no thread and holds no file open), for an
-    /// archive of one program's imports, big enough to gain from it, on a
-    /// machine with a core to spare; answers whether it will.
-    func startReadingAhead(after: Int) -> Bool {
+    /// Has every module past the first `after` (those the interpreter
+    /// imports before the program) prepared in archive order on another
+    /// thread, for an archive of one program's imports, big enough to gain
+    /// from it, on a machine with a core to spare; answers whether it will.
+    /// The thread starts `now`, while the interpreter is still starting up,
+    /// or else at the first `code()` of one of those modules: a process
+    /// that imports none of them starts no thread and holds no file open.
+    func startReadingAhead(after: Int, now: Bool) -> Bool {
         let bytes = modules.reduce(0) { $0 + $1.segment.length + Int($1.runOnceSize) } + chunks.reduce(0) { $0 + $1.length }
-        guard state.pointee.readAhead == nil, state.pointee.readAheadFrom == nil, header.loadedTogether,
-              bytes >= ReadAhead.minimumBytes, cs_usable_cpus() > 1
+        guard state.pointee.readAhead == nil, state.pointee.readAheadFrom == nil, after < modules.count,
+              header.loadedTogether, bytes >= ReadAhead.minimumBytes, cs_usable_cpus() > 1
         else { return false }
-        state.pointee.readAheadFrom = after
-        return true
+        guard now else {
+            state.pointee.readAheadFrom = after
+            return true
+        }
+        state.pointee.readAhead = ReadAhead.start(preparer, after: after)
+        return state.pointee.readAhead != nil
     }
 
     /// Bytes read by every thread so far, and the pool chunks among them.
@@ -257,7 +267,7 @@ struct ArchiveReader {
         if let root = roots[index] { return .success(root) }
         if let from = state.pointee.readAheadFrom, index >= from {
             state.pointee.readAheadFrom = nil
-            state.pointee.readAhead = ReadAhead.start(preparer)
+            state.pointee.readAhead = ReadAhead.start(preparer, after: from)
         }
         // The file stays open for the reads of this call only (ArchiveFile).
         defer { file.close(for: .interpreter) }

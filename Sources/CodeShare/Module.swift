@@ -7,7 +7,7 @@ import CodeShareFormat
 ///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool, fd: int) -> int
 ///     open(path: str) -> (handle, names: list[str], metadata: list[bytes], manifest: bytes)
 ///     load(handle, index: int) -> code
-///     read_ahead(handle, after: int) -> bool
+///     read_ahead(handle, after: int, now: bool) -> bool
 ///     header(handle) -> dict
 ///     stats(handle) -> dict
 ///     census(handle) -> (dict, list[int], int)
@@ -338,14 +338,16 @@ private func release(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?
 }
 
 private func readAhead(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    let usage: StaticString = "read_ahead() takes an archive handle and a module count"
-    guard count == 2, let archive = onlyArchive(args, 1, usage) else {
+    let usage: StaticString = "read_ahead() takes an archive handle, a module count and whether to start now"
+    guard count == 3, let archive = onlyArchive(args, 1, usage) else {
         if PyErr_Occurred() == nil { raise(PyExc_TypeError, usage) }
         return nil
     }
     let after = PyLong_AsSsize_t(args![1])
     if after == -1 && PyErr_Occurred() != nil { return nil }
-    return PyBool_FromLong(archive.pointee.startReadingAhead(after: max(after, 0)) ? 1 : 0)
+    let now = PyObject_IsTrue(args![2])
+    if now < 0 { return nil }
+    return PyBool_FromLong(archive.pointee.startReadingAhead(after: max(after, 0), now: now != 0) ? 1 : 0)
 }
 
 private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
@@ -635,7 +637,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("open", open, "open(path) -> (handle, names, metadata, manifest): validate an archive"),
         method("load", load, "load(handle, index) -> code: materialize one module's code"),
         method("release", release, "release(handle, index, protect) -> int: give back the module's run-once pages nothing reaches"),
-        method("read_ahead", readAhead, "read_ahead(handle, after) -> bool: from the first load past `after` modules, prepare all on a thread"),
+        method("read_ahead", readAhead, "read_ahead(handle, after, now) -> bool: prepare every module past the first `after` on a thread, from now or their first load"),
         method("header", header, "header(handle) -> dict: the archive header"),
         method("census", census, "census(handle) -> ({type: (count, bytes)}, module sizes, pool bytes)"),
         method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read and released"),

@@ -2,16 +2,17 @@ import CPythonShim
 
 /// The read-ahead thread: prepares an archive's modules in archive order
 /// (the order the program imported them at the dump) on another core while
-/// the interpreter runs module bodies, so that an import mostly finds its
-/// part ready and only fills the slots that need the interpreter. It runs
-/// no Python code, holds no GIL and writes nothing but the preparer's
-/// tables and the parts it claims (PartPreparer); while it waits for the
-/// imports it faults in the pages of the parts to come (FaultAhead), which
-/// changes nothing they hold. Stopping it (the archive
-/// closes) waits for the part in hand. A child forked meanwhile has no such
-/// thread; the preparer redoes in the child a part the thread had claimed,
-/// and the child closes the descriptor the thread was reading with
-/// (`ForkedChild`). Plain values: the reader keeps one while the thread runs.
+/// the interpreter finishes starting up and then runs module bodies, so
+/// that an import mostly finds its part ready and only fills the slots that
+/// need the interpreter. It runs no Python code, holds no GIL and writes
+/// nothing but the preparer's tables and the parts it claims
+/// (PartPreparer); while it waits for the imports it faults in the pages of
+/// the parts to come (FaultAhead), which changes nothing they hold.
+/// Stopping it (the archive closes) waits for the part in hand, except as
+/// the interpreter exits. A child forked meanwhile has no such thread; the
+/// preparer redoes in the child a part the thread had claimed, and the
+/// child closes the descriptor the thread was reading with (`ForkedChild`).
+/// Plain values: the reader keeps one while the thread runs.
 struct ReadAhead {
     /// How many modules the thread may get ahead of the imports: enough
     /// that an import rarely waits, few enough that memory holds only a
@@ -27,6 +28,9 @@ struct ReadAhead {
 
     private struct Shared {
         let preparer: PartPreparer
+        /// The modules the interpreter imports before the program, which
+        /// it is importing as the thread starts: not the thread's.
+        let after: Int
         /// Non-zero: stop before the next part.
         let stop: UnsafeMutablePointer<UInt32>
         /// The thread's file among those a forked child closes, if it is.
@@ -45,7 +49,7 @@ struct ReadAhead {
 
     /// Starts the thread, or nil if it could not start (the imports then
     /// prepare their parts themselves).
-    static func start(_ preparer: PartPreparer) -> ReadAhead? {
+    static func start(_ preparer: PartPreparer, after: Int) -> ReadAhead? {
         preparer.claimant.pointee = cs_process_id()
         guard let shared = checkedMemory(for: Shared.self, count: 1) else { return nil }
         guard let stop = checkedMemory(for: UInt32.self, count: 1) else {
@@ -53,7 +57,7 @@ struct ReadAhead {
             return nil
         }
         let registration = ForkedChild.remember(preparer.file)
-        shared.initialize(to: Shared(preparer: preparer, stop: stop, registration: registration))
+        shared.initialize(to: Shared(preparer: preparer, after: after, stop: stop, registration: registration))
         var thread = pthread_t()
         let body: @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? = { argument in
             let shared = argument!.assumingMemoryBound(to: Shared.self)
@@ -63,22 +67,27 @@ struct ReadAhead {
                 preparer.file.close(for: .readAhead)
                 ForkedChild.forget(shared.pointee.registration)
             }
-            for module in 0..<preparer.moduleCount {
+            let after = shared.pointee.after
+            for module in after..<preparer.moduleCount {
                 while true {
-                    let reached = cs_load_ordered(preparer.progress)
-                    if module < Int(reached) + ReadAhead.window { break }
+                    // Until the program's first import, a window from there.
+                    let reached = Int(cs_load_ordered(preparer.progress))
+                    if module < max(reached, after) + ReadAhead.window { break }
                     if cs_load_acquire(shared.pointee.stop) != 0 { return nil }
-                    // Ahead of the imports: fault in pages to come rather than sleep.
-                    if faultAhead.step(preparer, preparing: module) { continue }
-                    // Asleep until the imports are half a window closer,
-                    // the file closed meanwhile (the program may be running).
+                    // Ahead of the imports: fault in pages to come rather
+                    // than sleep, once the program imports (a child that
+                    // inherited the archive may import nothing of it).
+                    if reached > after, faultAhead.step(preparer, preparing: module) { continue }
+                    // Asleep until the program's first import, then until
+                    // the imports are half a window closer, the file closed
+                    // meanwhile (the program may be running).
                     preparer.file.close(for: .readAhead)
-                    cs_store_ordered(preparer.wakeAt, UInt32(module - ReadAhead.window / 2 + 1))
-                    let timedOut = cs_wait_while_equal(preparer.progress, reached, ReadAhead.patience) != 0
+                    cs_store_ordered(preparer.wakeAt, UInt32(reached > after ? module - ReadAhead.window / 2 + 1 : after + 1))
+                    let timedOut = cs_wait_while_equal(preparer.progress, UInt32(reached), ReadAhead.patience) != 0
                     cs_store_ordered(preparer.wakeAt, 0)
                     // The imports have stopped (the program runs): later ones
                     // prepare their own parts.
-                    if timedOut && cs_load_ordered(preparer.progress) == reached { return nil }
+                    if timedOut && Int(cs_load_ordered(preparer.progress)) == reached { return nil }
                 }
                 if cs_load_acquire(shared.pointee.stop) != 0 { break }
                 preparer.prepareIfIdle(module, by: .readAhead)
@@ -94,17 +103,31 @@ struct ReadAhead {
         return ReadAhead(shared: shared, thread: thread)
     }
 
+    /// Asks the thread to stop after the part in hand without waiting for
+    /// it; answers whether there was a thread to ask (not in a forked
+    /// child). What the thread reads must then stay.
+    func leave() -> Bool {
+        guard cs_process_id() == process else { return false }
+        askToStop()
+        _ = cs_thread_detach(thread)
+        return true
+    }
+
     /// Asks the thread to stop after the part in hand and waits for it (in
     /// the process that started it: a forked child has no thread to join).
     func stop() {
         guard cs_process_id() == process else { return }
+        askToStop()
+        _ = cs_thread_join(thread)
+        free(shared.pointee.stop)
+        free(shared)
+    }
+
+    private func askToStop() {
         cs_store_release(shared.pointee.stop, 1)
         // Moving the progress wakes the thread if it sleeps on it.
         cs_store_ordered(shared.pointee.preparer.progress, UInt32.max)
         cs_wake_waiters(shared.pointee.preparer.progress)
-        _ = cs_thread_join(thread)
-        free(shared.pointee.stop)
-        free(shared)
     }
 }
 

@@ -43,6 +43,20 @@ import os
 import sys
 
 
+def launched_program():
+    """The program this interpreter runs, as a dump records it (the
+    manifest's "program"), from sys.argv as the interpreter sets it before
+    site.py: the script as given, or "-c" or "-m" alone, the module's name
+    being the first of the command line's own arguments."""
+    head = sys.argv[0] if sys.argv else ""
+    if head == "-c":
+        return ["code"]
+    if head == "-m":
+        name = sys.orig_argv[-len(sys.argv)]
+        return ["module", name[2:] if name.startswith("-m") else name]
+    return ["script", head]
+
+
 def install():
     try:
         path = os.environ.get("CODESHARE_ARCHIVE")
@@ -86,7 +100,11 @@ def install():
             print(f"codeshare: CODESHARE_READAHEAD={read_ahead!r} is not 'on' or 'off'; reading ahead",
                   file=sys.stderr)
         if read_ahead != "off":
-            archive.read_ahead(after=archive.manifest["startup"])
+            # The program the archive was dumped for has its first modules
+            # prepared while the interpreter finishes starting up; another
+            # (a child that inherited CODESHARE_ARCHIVE) starts no thread
+            # until it imports one of the archive's own.
+            archive.read_ahead(after=archive.manifest["startup"], now=archive.manifest["program"] == launched_program())
         finder = ArchiveFinder(archive, verbose=verbose, check_sources=check != "none", release=release)
         position = next((index for index, entry in enumerate(sys.meta_path)
                          if getattr(entry, "__name__", None) == "PathFinder"), len(sys.meta_path))

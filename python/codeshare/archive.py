@@ -7,7 +7,7 @@
         a.manifest                   # what was recorded with the whole archive
         a.code(name)                 # its code object, materialized on first call
         a.release(name)              # after running it: give back what only the body used
-        a.read_ahead(after=0)        # from the first code() past `after` modules, prepare all on a thread
+        a.read_ahead(after=0, now=False)  # prepare every module past the first `after` on a thread
 
     archive.file_unchanged(path, size, mtime_ns)   # a module's source is the one dumped
     archive.may_replace(path)                      # write() may put an archive there
@@ -125,14 +125,17 @@ class Archive:
         except ArchiveError as error:
             raise ArchiveError(f"{self.path}: module {name}: {error}") from None
 
-    def read_ahead(self, *, after=0):
-        """Has every module prepared (read, checked, relocated) on another
-        thread, in archive order, from the first `code()` of a module past
-        the first `after` on, so that `code()` mostly finds its module ready
-        and only fills in the interpreter's own objects. Only for an archive
-        of one program's imports (`together`) of 2 MiB or more, on a machine
-        with a second core; returns whether the thread will start."""
-        return _core.read_ahead(self._handle, after)
+    def read_ahead(self, *, after=0, now=False):
+        """Has every module past the first `after` prepared (read, checked,
+        relocated) on another thread, in archive order, so that `code()`
+        mostly finds its module ready and only fills in the interpreter's
+        own objects. The thread starts `now`, or else at the first `code()`
+        of one of those modules; it keeps at most 16 modules ahead of the
+        imports (of the first of them, until they start), and ends once the
+        imports have paused for 2 s. Only for an archive of one program's
+        imports (`together`) of 2 MiB or more, on a machine with a second
+        core; returns whether the thread will start."""
+        return _core.read_ahead(self._handle, after, now)
 
     def release(self, name, *, protect=False):
         """Once the module's code has run: gives back the memory of what only

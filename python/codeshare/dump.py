@@ -122,6 +122,16 @@ def forget_imports_of_the_dump():
             del sys.modules[name]
 
 
+def recorded_program(options):
+    """The program the dump runs, as the manifest records it ("program"):
+    a run of the same program starts reading ahead with the interpreter."""
+    if options.kind == "script":
+        return ["script", options.target]
+    if options.kind == "module":
+        return ["module", options.target]
+    return ["code"] if options.kind == "code" else []
+
+
 def run(options):
     # From the directory the dump started in: the program may change it.
     output = os.path.abspath(options.output)
@@ -132,7 +142,7 @@ def run(options):
     # Serve nothing while recording (CODESHARE_ARCHIVE may be set here too).
     sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__name__ != "ArchiveFinder"]
     # The interpreter put sys.path[0] (cwd for -m) first after site.py ran.
-    recorder = Recorder(site_path=sys.path[0 if sys.flags.safe_path else 1:])
+    recorder = Recorder(site_path=sys.path[0 if sys.flags.safe_path else 1:], program=recorded_program(options))
     written = False
 
     def write_archive():

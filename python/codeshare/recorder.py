@@ -22,12 +22,13 @@ from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode
 
 
 class Recorder:
-    def __init__(self, site_path):
+    def __init__(self, site_path, program):
         self.found = {}   # name -> (search list, origin, kind, is_package)
         self.codes = {}   # name -> (path, code, size, mtime_ns)
         # sys.path while site.py ran: without the program's sys.path[0],
         # which the interpreter adds after site.py.
         self.site_path = list(site_path)
+        self.program = program
         self.program_path = None
         self._originals = None
 
@@ -164,7 +165,7 @@ class Recorder:
         # a run parses only those it compares.
         manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,
                     "listings": {directory: marshal.dumps(names) for directory, names in listings.items()},
-                    "extensions": extensions, "bytecode": bytecode_conditions(), "argv": list(sys.argv),
+                    "extensions": extensions, "bytecode": bytecode_conditions(), "program": self.program,
                     "startup": sum(order[name] < len(earlier) for name, _, _ in entries)}
         return entries, manifest
 

@@ -21,9 +21,11 @@ import sys
 from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
 
 # The manifest a dump writes: {"version", "searches", "directories",
-# "listings", "extensions", "bytecode", "argv", "startup"} ("startup": how
-# many modules, first in the archive, the interpreter imported before the
-# program: site.py's, and runpy's for -m), and each module's metadata:
+# "listings", "extensions", "bytecode", "program", "startup"} ("program":
+# what the dump ran, ["script", path as given], ["module", name], ["code"]
+# for -c, or [] for --import alone; "startup": how many modules, first in
+# the archive, the interpreter imported before the program: site.py's, and
+# runpy's for -m), and each module's metadata:
 #     (origin, package, search, entry, size, mtime_ns, cached)
 # the source file found, whether it is a package's __init__, the index in
 # "searches" of the list searched, the index in that list of the entry whose
@@ -34,12 +36,12 @@ from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
 # finder decodes one per import, and a tuple of plain values decodes in a
 # third of the time a dict with its interned keys takes. Bumped when the
 # meaning of either changes.
-MANIFEST_VERSION = 5
+MANIFEST_VERSION = 6
 # The type of each field of the manifest; what a field holds is checked
 # where it is read (module_record, Resolver), so that an archive written
 # through the API with other values falls back instead of failing an import.
 MANIFEST_FIELDS = {"version": int, "searches": list, "directories": dict, "listings": dict,
-                   "extensions": dict, "bytecode": tuple, "argv": list, "startup": int}
+                   "extensions": dict, "bytecode": tuple, "program": list, "startup": int}
 
 
 def bytecode_conditions():

@@ -192,6 +192,46 @@ def test_the_read_ahead_thread_is_placed_on_another_cpu_not_pinned(tmp_path):
     assert result.stdout == "2 1 True\n"
 
 
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable CPUs")
+def test_the_read_ahead_thread_starts_with_the_interpreter(tmp_path):
+    # It starts as the hook opens the archive, so that the program's first
+    # modules are ready by its first import: before that import (os and time
+    # are the interpreter's own, not the archive's), it is there.
+    waiting = (
+        "import os, time\n"
+        "deadline = time.monotonic() + 1\n"
+        "while len(os.listdir('/proc/self/task')) < 2 and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "print(len(os.listdir('/proc/self/task')))\n"
+        f"import {', '.join(HEAVY)}\n")
+    directory = make_app(tmp_path, {"main.py": waiting})
+    dump(tmp_path / "app.csa", ["main.py"], cwd=directory)
+    plain, archived, verbose = run_both(["main.py"], tmp_path / "app.csa", cwd=directory)
+    assert plain.stdout == "1\n"
+    assert archived.returncode == 0, archived.stderr
+    assert archived.stdout == "2\n"
+    assert set(HEAVY) <= served(verbose.stderr)
+
+
+def test_the_program_exiting_while_the_thread_reads_ahead_exits_as_plain(tmp_path):
+    # The program the archive was dumped for, run so that it imports
+    # nothing of it, exits while the thread (started with the interpreter)
+    # is mid-way through a module: the interpreter does not wait for it, and
+    # nothing the thread still reads is freed under it.
+    program = ("import os, sys\n"
+               f"if os.environ.get('HEAVY'): import {', '.join(HEAVY)}\n"
+               "if sys.argv[1:] == ['fork']: os.fork() or os._exit(0)\n"
+               "print(sys.argv[1:])\n")
+    directory = make_app(tmp_path, {"main.py": program})
+    dump(tmp_path / "app.csa", ["main.py"], cwd=directory, env={"HEAVY": "1"})
+    for arguments in ([], ["fork"]):
+        plain = run_python(["main.py", *arguments], cwd=directory)
+        for _ in range(5):
+            archived = run_python(["main.py", *arguments], cwd=directory,
+                                  env={"CODESHARE_ARCHIVE": str(tmp_path / "app.csa")})
+            assert (archived.stdout, archived.stderr) == (plain.stdout, plain.stderr)
+
+
 def test_the_archive_holds_modules_in_the_order_a_run_asks_for_them(tmp_path):
     # A package's body imports its submodules: the package is asked for
     # first and finishes last. The read-ahead thread keeps a window ahead of

@@ -274,7 +274,7 @@ def test_archive_of_another_manifest_version_is_refused(tmp_path, app):
     archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)}, check=False)
     assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
     assert archived.stderr == (f"codeshare: not using the archive: {archive}: written by another version of "
-                               "codeshare (import manifest version 1, this one reads 5): dump it again\n")
+                               "codeshare (import manifest version 1, this one reads 6): dump it again\n")
 
 
 def forge(tmp_path, app, *, json_metadata="m", manifest="manifest"):
@@ -327,13 +327,13 @@ def test_extension_whose_location_dump_did_not_write_falls_back(tmp_path, app):
     assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
 
 
-@pytest.mark.parametrize("field", ["searches", "directories", "listings", "extensions", "startup"])
+@pytest.mark.parametrize("field", ["searches", "directories", "listings", "extensions", "program", "startup"])
 def test_archive_whose_manifest_dump_did_not_write_is_refused(tmp_path, app, field):
     forged = forge(tmp_path, app, manifest=f"{{**manifest, {field!r}: {'1.5' if field == 'startup' else '1'}}}")
     plain = run_python(["main.py"], cwd=app, check=False)
     archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(forged)}, check=False)
     assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
-    kind = {"searches": "a list", "startup": "an int"}.get(field, "a dict")
+    kind = {"searches": "a list", "program": "a list", "startup": "an int"}.get(field, "a dict")
     assert archived.stderr == (f"codeshare: not using the archive: {forged}: not written by "
                                f"`python -m codeshare dump` (its manifest's {field!r} is not {kind})\n")
 

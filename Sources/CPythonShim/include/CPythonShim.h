@@ -240,6 +240,7 @@ static inline int cs_usable_cpus(void) {
    another CPU than the caller's (shim.c). */
 int cs_thread_start(pthread_t *thread, void *(*body)(void *), void *argument);
 static inline int cs_thread_join(pthread_t thread) { return pthread_join(thread, NULL); }
+static inline int cs_thread_detach(pthread_t thread) { return pthread_detach(thread); }
 /* The fork guard (shim.c): fork waits while it is held, and `child` runs in
    every child this process forks from now on, holding it (it must unlock). */
 void cs_fork_guard_lock(void);
