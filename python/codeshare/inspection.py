@@ -37,6 +37,11 @@ def info(path):
           f"{len(manifest.get('extensions', ()))} extension-module locations")
     layout = "one program's imports, loaded together" if header["loaded_together"] else "a collection, modules loaded alone"
     print(f"layout:       {layout}")
+    program = manifest.get("program")
+    if program:
+        # The program whose runs start reading ahead with the interpreter.
+        kind, *target = program
+        print(f"dumped for:   {' '.join({'script': [], 'module': ['-m'], 'code': ['-c']}.get(kind, [kind]) + target)}")
     print(f"shared pool:  {pool:,} bytes in {header['chunk_count']} chunks")
     print("objects:")
     for name, (count, size) in sorted(by_type.items(), key=lambda item: -item[1][1]):

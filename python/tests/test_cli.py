@@ -175,6 +175,17 @@ def test_info_and_verify_of_an_archive_written_by_the_api(tmp_path):
                              "(no import manifest)\n")
 
 
+def test_info_names_the_program_dumped(tmp_path):
+    (tmp_path / "main.py").write_text("import json\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "__main__.py").write_text("import json\n")
+    for program, shown in ((["main.py", "x"], "main.py"), (["-m", "app"], "-m app"), (["-c", "import json"], "-c")):
+        archive = tmp_path / "a.csa"
+        run_python(["-m", "codeshare", "dump", "-o", str(archive), *program], cwd=tmp_path)
+        info = run_python(["-m", "codeshare", "info", str(archive)])
+        assert f"\ndumped for:   {shown}\n" in info.stdout
+
+
 def test_info_into_a_closed_pipe_ends_quietly(tmp_path):
     archive = tmp_path / "library.csa"
     run_python(["-c", f"import codeshare.archive; codeshare.archive.write({str(archive)!r}, "
