@@ -46,13 +46,15 @@ import sys
 def launched_program():
     """The program this interpreter runs, as a dump records it (the
     manifest's "program"), from sys.argv as the interpreter sets it before
-    site.py: the script as given, or "-c" or "-m" alone, the module's name
-    being the first of the command line's own arguments."""
+    site.py runs: the script as given, or "-c" or "-m" alone, the module's
+    name then being the item of sys.orig_argv before the program's own
+    arguments."""
     head = sys.argv[0] if sys.argv else ""
     if head == "-c":
         return ["code"]
     if head == "-m":
-        name = sys.orig_argv[-len(sys.argv)]
+        # An embedding interpreter may have set sys.argv without orig_argv.
+        name = sys.orig_argv[-len(sys.argv)] if len(sys.orig_argv) >= len(sys.argv) else ""
         return ["module", name[2:] if name.startswith("-m") else name]
     return ["script", head]
 

@@ -192,25 +192,31 @@ def test_the_read_ahead_thread_is_placed_on_another_cpu_not_pinned(tmp_path):
     assert result.stdout == "2 1 True\n"
 
 
+# Waits up to 1 s for a second thread before its first import of a module
+# the archive holds (os and time are the interpreter's own).
+WAITING = ("import os, time\n"
+           "deadline = time.monotonic() + 1\n"
+           "while len(os.listdir('/proc/self/task')) < 2 and time.monotonic() < deadline:\n"
+           "    time.sleep(0.01)\n"
+           "print(len(os.listdir('/proc/self/task')))\n"
+           f"import {', '.join(HEAVY)}\n")
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two usable CPUs")
-def test_the_read_ahead_thread_starts_with_the_interpreter(tmp_path):
-    # It starts as the hook opens the archive, so that the program's first
-    # modules are ready by its first import: before that import (os and time
-    # are the interpreter's own, not the archive's), it is there.
-    waiting = (
-        "import os, time\n"
-        "deadline = time.monotonic() + 1\n"
-        "while len(os.listdir('/proc/self/task')) < 2 and time.monotonic() < deadline:\n"
-        "    time.sleep(0.01)\n"
-        "print(len(os.listdir('/proc/self/task')))\n"
-        f"import {', '.join(HEAVY)}\n")
-    directory = make_app(tmp_path, {"main.py": waiting})
-    dump(tmp_path / "app.csa", ["main.py"], cwd=directory)
-    plain, archived, verbose = run_both(["main.py"], tmp_path / "app.csa", cwd=directory)
+@pytest.mark.parametrize("program", [["main.py"], ["-c", WAITING]], ids=["script", "code"])
+def test_the_read_ahead_thread_starts_with_the_program_dumped(tmp_path, program):
+    # In a run of the program the archive was dumped for, the thread starts
+    # as the hook opens the archive, so that the program's first modules are
+    # ready by its first import; in another program, at that import.
+    directory = make_app(tmp_path, {"main.py": WAITING, "other.py": WAITING})
+    dump(tmp_path / "app.csa", program, cwd=directory)
+    plain, archived, verbose = run_both(program, tmp_path / "app.csa", cwd=directory)
     assert plain.stdout == "1\n"
     assert archived.returncode == 0, archived.stderr
     assert archived.stdout == "2\n"
     assert set(HEAVY) <= served(verbose.stderr)
+    other = run_python(["other.py"], cwd=directory, env={"CODESHARE_ARCHIVE": str(tmp_path / "app.csa")})
+    assert other.stdout == "1\n"
 
 
 def test_the_program_exiting_while_the_thread_reads_ahead_exits_as_plain(tmp_path):
