@@ -38,7 +38,7 @@ def info(path):
     layout = "one program's imports, loaded together" if header["loaded_together"] else "a collection, modules loaded alone"
     print(f"layout:       {layout}")
     program = manifest.get("program")
-    if program:
+    if isinstance(program, list) and program and all(type(part) is str for part in program):
         # The program whose runs start reading ahead with the interpreter.
         kind, *target = program
         print(f"dumped for:   {' '.join({'script': [], 'module': ['-m'], 'code': ['-c']}.get(kind, [kind]) + target)}")

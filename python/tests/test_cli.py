@@ -184,6 +184,10 @@ def test_info_names_the_program_dumped(tmp_path):
         run_python(["-m", "codeshare", "dump", "-o", str(archive), *program], cwd=tmp_path)
         info = run_python(["-m", "codeshare", "info", str(archive)])
         assert f"\ndumped for:   {shown}\n" in info.stdout
+    # An archive written through the API may hold anything there.
+    run_python(["-c", f"import codeshare.archive; codeshare.archive.write({str(archive)!r}, "
+                      "[('m', compile('x = 1', 'm.py', 'exec'), None)], {'program': [1]})"])
+    assert "dumped for" not in run_python(["-m", "codeshare", "info", str(archive)]).stdout
 
 
 def test_info_into_a_closed_pipe_ends_quietly(tmp_path):
