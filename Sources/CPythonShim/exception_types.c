@@ -7,7 +7,7 @@
 // that pickle finds them (a refusal sent back from a multiprocessing worker).
 #include "CPythonShim.h"
 
-static PyTypeObject archive_error = {
+PyTypeObject cs_archive_error = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "codeshare.archive.ArchiveError",
     .tp_basicsize = sizeof(PyBaseExceptionObject),
@@ -21,14 +21,14 @@ static PyTypeObject foreign_archive_error = {
     .tp_basicsize = sizeof(PyBaseExceptionObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "A sound archive written by another interpreter build, -O level or -X no_debug_ranges setting.",
-    .tp_base = &archive_error,
+    .tp_base = &cs_archive_error,
 };
 
 int cs_exception_types_ready(PyObject **archive, PyObject **foreign) {
     // Not a constant: PyExc_Exception is a variable of the interpreter's.
-    archive_error.tp_base = (PyTypeObject *)PyExc_Exception;
-    if (PyType_Ready(&archive_error) < 0 || PyType_Ready(&foreign_archive_error) < 0) return -1;
-    *archive = (PyObject *)&archive_error;
+    cs_archive_error.tp_base = (PyTypeObject *)PyExc_Exception;
+    if (PyType_Ready(&cs_archive_error) < 0 || PyType_Ready(&foreign_archive_error) < 0) return -1;
+    *archive = (PyObject *)&cs_archive_error;
     *foreign = (PyObject *)&foreign_archive_error;
     return 0;
 }

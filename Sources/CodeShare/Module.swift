@@ -5,12 +5,7 @@ import CodeShareFormat
 /// Python objects and the Swift writer and reader; no archive logic.
 ///
 ///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool, fd: int) -> int
-///     open(path: str) -> (handle, names: list[str], metadata: list[bytes], manifest: bytes)
-///     load(handle, index: int) -> code
-///     read_ahead(handle, after: int, now: bool) -> bool
-///     header(handle) -> dict
-///     stats(handle) -> dict
-///     census(handle) -> (dict, list[int], int)
+///     Archive(path): an open archive (archive_type.c, ArchiveObject.swift)
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
 ///     observed(function, observer) -> method
@@ -21,15 +16,14 @@ import CodeShareFormat
 
 private var archiveError: PyObjectPointer!
 private var foreignArchiveError: PyObjectPointer!
-private let capsuleName: StaticString = "codeshare._core.ArchiveReader"
 
 private typealias FastFunction = @convention(c) (PyObjectPointer?, UnsafePointer<PyObjectPointer?>?, Int) -> PyObjectPointer?
 
-private func cString(_ text: StaticString) -> UnsafePointer<CChar> {
+func cString(_ text: StaticString) -> UnsafePointer<CChar> {
     UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
 }
 
-private func raiseArchiveError(_ error: ArchiveError) {
+func raiseArchiveError(_ error: ArchiveError) {
     let type: PyObjectPointer = error.isForeign ? foreignArchiveError : archiveError
     guard case .io(let code) = error, let message = strerror(code) else { return raise(type, error.reason) }
     raise(type, error.reason, separator: ": ", detail: UnsafeRawBufferPointer(start: message, count: strlen(message)))
@@ -42,21 +36,6 @@ private func raiseOSError(_ error: Errno) {
     PyTuple_SetItem(arguments, 0, PyLong_FromLong(Int(error.code)))
     PyTuple_SetItem(arguments, 1, PyUnicode_DecodeLocale(strerror(error.code), nil))
     if PyErr_Occurred() == nil { PyErr_SetObject(PyExc_OSError, arguments) }
-}
-
-/// The open archive a handle holds: used in place, as copying it would
-/// cost each import a few hundred bytes of memcpy.
-private func reader(_ handle: PyObjectPointer?) -> UnsafeMutablePointer<ArchiveReader>? {
-    PyCapsule_GetPointer(handle, cString(capsuleName))?.assumingMemoryBound(to: ArchiveReader.self)
-}
-
-/// The archive of a call whose one argument is a handle; nil with a
-/// TypeError set otherwise.
-private func onlyArchive(_ args: UnsafePointer<PyObjectPointer?>?, _ count: Int,
-                         _ usage: StaticString) -> UnsafeMutablePointer<ArchiveReader>? {
-    if count == 1, let archive = reader(args![0]) { return archive }
-    if PyErr_Occurred() == nil { raise(PyExc_TypeError, usage) }
-    return nil
 }
 
 private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
@@ -213,192 +192,6 @@ private func writeArchive(_ list: PyObjectPointer, manifest: PyObjectPointer, to
     } catch {
         return .pythonError()
     }
-}
-
-private func open(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 1, let path = args![0], cs_is_str(path) != 0 else {
-        raise(PyExc_TypeError, "open() takes a path (str)")
-        return nil
-    }
-    var encoded: PyObjectPointer? = nil
-    guard PyUnicode_FSConverter(path, &encoded) != 0, let encoded else { return nil }
-    defer { cs_decref(encoded) }
-    let opened = ArchiveReader.open(cs_bytes_data(encoded))
-    guard case .success(let archive) = opened else {
-        if case .failure(let error) = opened { raiseArchiveError(error) }
-        return nil
-    }
-    // Out of memory the archive is refused like any other: the program
-    // runs with plain import.
-    guard let cell = checkedMemory(for: ArchiveReader.self, count: 1) else {
-        archive.close()
-        raiseArchiveError(.outOfMemory)
-        return nil
-    }
-    cell.initialize(to: archive)
-    guard let handle = PyCapsule_New(cell, cString(capsuleName), { capsule in
-        let cell = PyCapsule_GetPointer(capsule, cString(capsuleName))!.assumingMemoryBound(to: ArchiveReader.self)
-        cell.pointee.close()
-        cell.deinitialize(count: 1)
-        free(cell)
-    }) else {
-        archive.close()
-        cell.deinitialize(count: 1)
-        free(cell)
-        return nil
-    }
-    // The capsule owns the archive from here.
-    guard let result = PyTuple_New(4) else {
-        cs_decref(handle)
-        return nil
-    }
-    PyTuple_SetItem(result, 0, handle)
-    let names = PyList_New(archive.modules.count)
-    let metadata = PyList_New(archive.modules.count)
-    PyTuple_SetItem(result, 1, names)
-    PyTuple_SetItem(result, 2, metadata)
-    guard let names, let metadata else {
-        cs_decref(result)
-        return nil
-    }
-    let base = archive.tables.baseAddress!.assumingMemoryBound(to: CChar.self) + archive.stringsStart
-    PyTuple_SetItem(result, 3, PyBytes_FromStringAndSize(base + Int(archive.header.manifestOffset),
-                                                         Int(archive.header.manifestLength)))
-    for (index, record) in archive.modules.enumerated() {
-        PyList_SetItem(names, index, PyUnicode_DecodeUTF8(base + Int(record.nameOffset), Int(record.nameLength), nil))
-        PyList_SetItem(metadata, index, PyBytes_FromStringAndSize(base + Int(record.metadataOffset), Int(record.metadataLength)))
-    }
-    // A string or bytes object that could not be made is a NULL item, and an error set.
-    if PyErr_Occurred() != nil {
-        cs_decref(result)
-        return nil
-    }
-    return result
-}
-
-/// The archive and module index of a (handle, index) call, or nil with an error set.
-private func archiveAndModule(_ args: UnsafePointer<PyObjectPointer?>?, _ count: Int,
-                              _ usage: StaticString) -> (UnsafeMutablePointer<ArchiveReader>, Int)? {
-    guard count == 2, let archive = reader(args![0]) else {
-        if PyErr_Occurred() == nil { raise(PyExc_TypeError, usage) }
-        return nil
-    }
-    let index = PyLong_AsSsize_t(args![1])
-    if index == -1 && PyErr_Occurred() != nil { return nil }
-    guard index >= 0 && index < archive.pointee.modules.count else {
-        raise(PyExc_IndexError, "module index out of range")
-        return nil
-    }
-    return (archive, index)
-}
-
-private func load(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard let (archive, index) = archiveAndModule(args, count, "load() takes an archive handle and a module index")
-    else { return nil }
-    switch archive.pointee.code(module: index) {
-    case .success(let code):
-        cs_incref(code)
-        return code
-    case .failure(let error):
-        raiseArchiveError(error)
-        return nil
-    }
-}
-
-private func header(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard let archive = onlyArchive(args, count, "header() takes an archive handle") else { return nil }
-    let header = archive.pointee.header
-    return newDict { set in
-        set("schema_version", PyLong_FromUnsignedLong(UInt(ArchiveHeader.schemaVersion)))
-        set("python_hexversion", PyLong_FromUnsignedLong(UInt(header.identity.pythonHexVersion)))
-        set("optimization_level", PyLong_FromUnsignedLong(UInt(header.identity.optimizationLevel)))
-        set("debug_ranges", PyBool_FromLong(Int(header.identity.debugRanges)))
-        set("created", PyLong_FromUnsignedLongLong(header.createdTime))
-        set("file_size", PyLong_FromUnsignedLongLong(header.fileSize))
-        set("module_count", PyLong_FromUnsignedLong(UInt(header.moduleCount)))
-        set("chunk_count", PyLong_FromUnsignedLong(UInt(header.chunkCount)))
-        set("loaded_together", PyBool_FromLong(header.loadedTogether ? 1 : 0))
-        let version = header.identity.buildVersion
-        withUnsafeBytes(of: version.bytes) {
-            set("python_version", PyUnicode_DecodeUTF8($0.baseAddress!.assumingMemoryBound(to: CChar.self), version.count,
-                                                       cString("replace")))
-        }
-    }
-}
-
-private func release(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    let usage: StaticString = "release() takes an archive handle, a module index and protect (bool)"
-    guard count == 3, let (archive, index) = archiveAndModule(args, 2, usage) else {
-        if PyErr_Occurred() == nil { raise(PyExc_TypeError, usage) }
-        return nil
-    }
-    let protect = PyObject_IsTrue(args![2])
-    if protect < 0 { return nil }
-    return PyLong_FromSsize_t(archive.pointee.release(module: index, protect: protect != 0))
-}
-
-private func readAhead(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    let usage: StaticString = "read_ahead() takes an archive handle, a module count and whether to start now"
-    guard count == 3, let archive = onlyArchive(args, 1, usage) else {
-        if PyErr_Occurred() == nil { raise(PyExc_TypeError, usage) }
-        return nil
-    }
-    let after = PyLong_AsSsize_t(args![1])
-    if after == -1 && PyErr_Occurred() != nil { return nil }
-    let now = PyObject_IsTrue(args![2])
-    if now < 0 { return nil }
-    return PyBool_FromLong(archive.pointee.startReadingAhead(after: max(after, 0), now: now != 0) ? 1 : 0)
-}
-
-private func stats(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard let archive = onlyArchive(args, count, "stats() takes an archive handle") else { return nil }
-    let counters = archive.pointee.counters
-    return newDict { set in
-        set("modules_loaded", PyLong_FromSsize_t(counters.modulesLoaded))
-        set("chunks_loaded", PyLong_FromSsize_t(archive.pointee.chunksLoaded))
-        set("bytes_read", PyLong_FromSsize_t(archive.pointee.bytesRead))
-        set("bytes_released", PyLong_FromSsize_t(counters.bytesReleased))
-    }
-}
-
-private func census(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard let archive = onlyArchive(args, count, "census() takes an archive handle") else { return nil }
-    let totals: InlineArray<8, ArchiveReader.TypeTotal>
-    switch archive.pointee.census() {
-    case .success(let counted): totals = counted
-    case .failure(let error):
-        raiseArchiveError(error)
-        return nil
-    }
-    let byType = newDict { set in
-        for raw in totals.indices {
-            guard let type = TypeID(rawValue: UInt32(raw)), totals[raw].count > 0 else { continue }
-            let name: StaticString
-            switch type {
-            case .str: name = "str"
-            case .bytes: name = "bytes"
-            case .int: name = "int"
-            case .float: name = "float"
-            case .complex: name = "complex"
-            case .tuple: name = "tuple"
-            case .code: name = "code"
-            }
-            set(name, newTuple(PyLong_FromSsize_t(totals[raw].count), PyLong_FromSsize_t(totals[raw].bytes)))
-        }
-    }
-    let modules = archive.pointee.modules
-    var sizes = PyList_New(modules.count)
-    for (index, record) in modules.enumerated() {
-        guard let list = sizes else { break }
-        guard let size = PyLong_FromSsize_t(record.segment.length + Int(record.runOnceSize)) else {
-            cs_decref(list)
-            sizes = nil
-            break
-        }
-        PyList_SetItem(list, index, size)
-    }
-    let pool = PyLong_FromSsize_t(archive.pointee.chunks.reduce(0) { $0 + $1.length })
-    return newTuple(byType, sizes, pool)
 }
 
 /// Whether a source file is the one dumped, without the stat_result (some
@@ -634,13 +427,6 @@ private func method(_ name: StaticString, _ function: FastFunction, _ doc: Stati
 public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
     let table = (
         method("write", write, "write(entries, manifest, together, fd) -> int: an archive of (name, code, metadata) entries, written to fd"),
-        method("open", open, "open(path) -> (handle, names, metadata, manifest): validate an archive"),
-        method("load", load, "load(handle, index) -> code: materialize one module's code"),
-        method("release", release, "release(handle, index, protect) -> int: give back the module's run-once pages nothing reaches"),
-        method("read_ahead", readAhead, "read_ahead(handle, after, now) -> bool: prepare every module past the first `after` on a thread, from now or their first load"),
-        method("header", header, "header(handle) -> dict: the archive header"),
-        method("census", census, "census(handle) -> ({type: (count, bytes)}, module sizes, pool bytes)"),
-        method("stats", stats, "stats(handle) -> dict: modules and chunks loaded, bytes read and released"),
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),
@@ -654,7 +440,9 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
     guard let module = cs_module_create(cString("codeshare._core"), methods) else { return nil }
     guard cs_exception_types_ready(&archiveError, &foreignArchiveError) == 0,
           PyModule_AddObjectRef(module, cString("ArchiveError"), archiveError) == 0,
-          PyModule_AddObjectRef(module, cString("ForeignArchiveError"), foreignArchiveError) == 0 else {
+          PyModule_AddObjectRef(module, cString("ForeignArchiveError"), foreignArchiveError) == 0,
+          let archiveType = cs_archive_type_ready(),
+          PyModule_AddObjectRef(module, cString("Archive"), archiveType) == 0 else {
         cs_decref(module)
         return nil
     }

@@ -75,7 +75,7 @@ def install():
         check = os.environ.get("CODESHARE_CHECK", "mtime")
         release = os.environ.get("CODESHARE_RELEASE", "on")
         read_ahead = os.environ.get("CODESHARE_READAHEAD", "on")
-        from .archive import Archive, ArchiveError, ForeignArchiveError
+        from ._core import Archive, ArchiveError, ForeignArchiveError
         from .finder import ArchiveFinder
         from .resolution import manifest_problem
         try:

@@ -22,6 +22,11 @@ import os
 
 from . import _core
 
+# An open archive: a type of the extension, so that the hook, which opens
+# the archive at every served start, imports no module of Python for it
+# (archive_type.c). Opening validates the header and module index; a
+# module's objects are read, checked and materialized on first `code()`.
+Archive = _core.Archive
 ArchiveError = _core.ArchiveError
 ForeignArchiveError = _core.ForeignArchiveError
 
@@ -68,83 +73,6 @@ def write(path, entries, manifest=None, *, together=False):
         except FileNotFoundError:
             pass
         raise
-
-
-class Archive:
-    """An open archive. Opening validates the header and module index; a
-    module's objects are read, checked and materialized on first `code()`."""
-
-    def __init__(self, path):
-        self.path = os.fspath(path)
-        try:
-            self._handle, self.names, self._metadata, manifest = _core.open(self.path)
-        except ArchiveError as error:
-            raise type(error)(f"{self.path}: {error}") from None
-        self._index = {name: index for index, name in enumerate(self.names)}
-        self.manifest = marshal.loads(manifest)
-
-    def __contains__(self, name):
-        return name in self._index
-
-    def __len__(self):
-        return len(self.names)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return None
-
-    @property
-    def header(self):
-        """The header as a dict: schema_version, python_version, created, ..."""
-        return _core.header(self._handle)
-
-    @property
-    def stats(self):
-        """What this process has read: modules_loaded, chunks_loaded, bytes_read, bytes_released."""
-        return _core.stats(self._handle)
-
-    def census(self):
-        """Reads and checks every segment without materializing anything:
-        ({type name: (count, bytes)}, {module: segment bytes}, pool bytes)."""
-        try:
-            by_type, sizes, pool = _core.census(self._handle)
-        except ArchiveError as error:
-            raise ArchiveError(f"{self.path}: {error}") from None
-        return by_type, dict(zip(self.names, sizes)), pool
-
-    def metadata(self, name):
-        return marshal.loads(self._metadata[self._index[name]])
-
-    def code(self, name):
-        """The module's top-level code object; the same object on every call
-        until `release` gives it back."""
-        try:
-            return _core.load(self._handle, self._index[name])
-        except ArchiveError as error:
-            raise ArchiveError(f"{self.path}: module {name}: {error}") from None
-
-    def read_ahead(self, *, after=0, now=False):
-        """Has every module past the first `after` prepared (read, checked,
-        relocated) on another thread, in archive order, so that `code()`
-        mostly finds its module ready and only fills in the interpreter's
-        own objects. The thread starts `now`, or else at the first `code()`
-        of one of those modules; it keeps at most 16 modules ahead of the
-        imports (of the first of them, until they start), and ends once the
-        imports have paused for 2 s. Only for an archive of one program's
-        imports (`together`) of 2 MiB or more, on a machine with a second
-        core; returns whether the thread will start."""
-        return _core.read_ahead(self._handle, after, now)
-
-    def release(self, name, *, protect=False):
-        """Once the module's code has run: gives back the memory of what only
-        the module and class bodies used and nothing references any more (a
-        program's imports: ~5% of its memory), 64 KiB at a time: a call may
-        give back another module's pages, or leave its own for a later one.
-        `protect`: at once, and those pages also fault on any later access
-        (a debugging aid). Returns the bytes this call gave back."""
-        return _core.release(self._handle, self._index[name], protect)
 
 
 def open(path):  # noqa: A001 - the natural name, as in io.open

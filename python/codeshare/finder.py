@@ -17,7 +17,7 @@ from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader
 
 from . import _core
-from .archive import ArchiveError, file_unchanged
+from ._core import ArchiveError, file_unchanged
 from .resolution import Resolver, bytecode_conditions, extension_record, module_record
 
 

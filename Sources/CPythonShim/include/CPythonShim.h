@@ -258,5 +258,32 @@ PyObject *cs_module_create(const char *name, PyMethodDef *methods);
 /* ArchiveError and its subclass ForeignArchiveError (exception_types.c),
    ready; borrowed references, -1 with an exception set on failure. */
 int cs_exception_types_ready(PyObject **archive, PyObject **foreign);
+extern PyTypeObject cs_archive_error;
+
+/* codeshare.archive.Archive (archive_type.c): an open archive. Its Python
+   protocol (arguments, names to indexes, messages that name the archive) is
+   C; everything the reader does is Swift's (ArchiveObject.swift), through
+   the cs_reader_* functions below. */
+typedef struct {
+    PyObject_HEAD
+    void *reader;        /* the ArchiveReader, owned; NULL until opened */
+    PyObject *path;      /* str, as given */
+    PyObject *names;     /* list of str, in archive order */
+    PyObject *index;     /* dict: name -> its index in names */
+    PyObject *manifest;  /* what was recorded with the whole archive */
+} CSArchiveObject;
+/* The type, ready; a borrowed reference, NULL with an exception set. */
+PyObject *cs_archive_type_ready(void);
+/* Swift's side: each returns a new reference, or NULL (-1) with an
+   exception set. */
+int cs_reader_open(CSArchiveObject *archive, PyObject *path);
+void cs_reader_close(void *reader);
+PyObject *cs_reader_metadata(void *reader, Py_ssize_t index);
+PyObject *cs_reader_code(void *reader, Py_ssize_t index);
+PyObject *cs_reader_release(void *reader, Py_ssize_t index, int protect);
+PyObject *cs_reader_read_ahead(void *reader, Py_ssize_t after, int now);
+PyObject *cs_reader_header(void *reader);
+PyObject *cs_reader_stats(void *reader);
+PyObject *cs_reader_census(void *reader, PyObject *names);
 
 #endif

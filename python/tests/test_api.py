@@ -1,0 +1,53 @@
+"""The archive API (codeshare.archive), as the README documents it, in a
+fresh process: an open archive is a type of the extension, and answers as
+the Python class it replaced did."""
+import textwrap
+
+PROGRAM = textwrap.dedent("""
+    import pathlib, sys
+    import codeshare.archive as archive
+    path = pathlib.Path(sys.argv[1])
+    source = "def f():\\n    return 42\\n"
+    archive.write(path, [("one", compile(source, "one.py", "exec"), {"size": 1}),
+                         ("two", compile("x = 2", "two.py", "exec"), ("origin", True))],
+                  manifest={"made": "here"})
+    with archive.open(path) as opened:
+        print(type(opened).__module__, type(opened).__name__, opened.path == str(path))
+        print(opened.names, len(opened), "one" in opened, "three" in opened)
+        print(opened.metadata("one"), opened.metadata("two"), opened.manifest)
+        code = opened.code("one")
+        namespace = {}
+        exec(code, namespace)
+        print(namespace["f"](), code is opened.code("one"), opened.stats["modules_loaded"])
+        print(opened.release("one") >= 0, opened.read_ahead(), opened.read_ahead(after=1, now=True))
+        print(opened.header["module_count"], sorted(opened.census()[1]))
+        for call in (lambda: opened.code("three"), lambda: opened.metadata("three"),
+                     lambda: opened.release("one", protected=True), lambda: opened.read_ahead(1),
+                     lambda: archive.open(b"/no/such.csa")):
+            try:
+                call()
+            except (KeyError, TypeError) as error:
+                print(type(error).__name__, error)
+    try:
+        archive.open(path.with_name("missing.csa"))
+    except archive.ArchiveError as error:
+        print(str(error).replace(str(path.parent), "DIR"))
+""")
+
+
+def test_the_archive_api_answers_as_documented(tmp_path, run):
+    result = run(["-c", PROGRAM, str(tmp_path / "api.csa")])
+    assert result.stdout.splitlines() == [
+        "codeshare.archive Archive True",
+        "['one', 'two'] 2 True False",
+        "{'size': 1} ('origin', True) {'made': 'here'}",
+        "42 True 1",
+        "True False False",
+        "2 ['one', 'two']",
+        "KeyError 'three'",
+        "KeyError 'three'",
+        "TypeError release() takes a module name, and protect=",
+        "TypeError read_ahead() takes after= and now= only",
+        "TypeError Archive() takes a path (str or os.PathLike of str)",
+        "DIR/missing.csa: cannot read the archive file: No such file or directory",
+    ]
