@@ -61,9 +61,9 @@ func readerClose(_ raw: UnsafeMutableRawPointer?) {
 /// What was recorded with module `index`, unmarshalled.
 @_cdecl("cs_reader_metadata")
 func readerMetadata(_ raw: UnsafeMutableRawPointer?, _ index: Int) -> PyObjectPointer? {
-    let archive = reader(raw).pointee
-    let record = archive.modules[index]
-    let base = archive.tables.baseAddress!.assumingMemoryBound(to: CChar.self) + archive.stringsStart
+    let archive = reader(raw)
+    let record = archive.pointee.modules[index]
+    let base = archive.pointee.tables.baseAddress!.assumingMemoryBound(to: CChar.self) + archive.pointee.stringsStart
     return PyMarshal_ReadObjectFromString(base + Int(record.metadataOffset), Int(record.metadataLength))
 }
 
