@@ -19,10 +19,6 @@ private var foreignArchiveError: PyObjectPointer!
 
 private typealias FastFunction = @convention(c) (PyObjectPointer?, UnsafePointer<PyObjectPointer?>?, Int) -> PyObjectPointer?
 
-func cString(_ text: StaticString) -> UnsafePointer<CChar> {
-    UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
-}
-
 func raiseArchiveError(_ error: ArchiveError) {
     let type: PyObjectPointer = error.isForeign ? foreignArchiveError : archiveError
     guard case .io(let code) = error, let message = strerror(code) else { return raise(type, error.reason) }

@@ -35,6 +35,11 @@ extension TypeID {
     }
 }
 
+/// A static string as the C string the C API takes.
+func cString(_ text: StaticString) -> UnsafePointer<CChar> {
+    UnsafeRawPointer(text.utf8Start).assumingMemoryBound(to: CChar.self)
+}
+
 /// UTF-8 bytes of a str, or nil (with a Python error set).
 func utf8Bytes(_ string: PyObjectPointer) -> [UInt8]? {
     var length = 0
@@ -50,8 +55,7 @@ func newDict(_ fill: (_ set: (StaticString, PyObjectPointer?) -> Void) -> Void) 
     var complete = true
     fill { key, value in
         guard let value else { complete = false; return }
-        let name = UnsafeRawPointer(key.utf8Start).assumingMemoryBound(to: CChar.self)
-        if complete && PyDict_SetItemString(dict, name, value) != 0 { complete = false }
+        if complete && PyDict_SetItemString(dict, cString(key), value) != 0 { complete = false }
         cs_decref(value)
     }
     if complete { return dict }
@@ -90,16 +94,13 @@ func newTuple(_ first: PyObjectPointer?, _ second: PyObjectPointer?, _ third: Py
 /// (CheckedMemory.swift).
 func raise(_ type: PyObjectPointer, _ message: StaticString, separator: StaticString = "",
            detail: UnsafeRawBufferPointer? = nil) {
-    func text(_ part: StaticString) -> UnsafePointer<CChar> {
-        UnsafeRawPointer(part.utf8Start).assumingMemoryBound(to: CChar.self)
-    }
     guard let detail else {
-        PyErr_SetString(type, text(message))
+        PyErr_SetString(type, cString(message))
         return
     }
-    guard let head = PyUnicode_FromStringAndSize(text(message), message.utf8CodeUnitCount) else { return }
+    guard let head = PyUnicode_FromStringAndSize(cString(message), message.utf8CodeUnitCount) else { return }
     defer { cs_decref(head) }
-    guard let middle = PyUnicode_FromStringAndSize(text(separator), separator.utf8CodeUnitCount) else { return }
+    guard let middle = PyUnicode_FromStringAndSize(cString(separator), separator.utf8CodeUnitCount) else { return }
     defer { cs_decref(middle) }
     guard let tail = PyUnicode_DecodeUTF8(detail.baseAddress?.assumingMemoryBound(to: CChar.self), detail.count,
                                           "replace") else { return }
