@@ -133,32 +133,31 @@ func readerCensus(_ raw: UnsafeMutableRawPointer?, _ names: PyObjectPointer) -> 
         raiseArchiveError(error)
         return nil
     }
-    let byType = newDict { set in
-        for raw in totals.indices {
-            guard let type = TypeID(rawValue: UInt32(raw)), totals[raw].count > 0 else { continue }
-            let name: StaticString
-            switch type {
-            case .str: name = "str"
-            case .bytes: name = "bytes"
-            case .int: name = "int"
-            case .float: name = "float"
-            case .complex: name = "complex"
-            case .tuple: name = "tuple"
-            case .code: name = "code"
-            }
-            set(name, newTuple(PyLong_FromSsize_t(totals[raw].count), PyLong_FromSsize_t(totals[raw].bytes)))
+    /// dict[key] = value, taking both references; on failure the dict goes
+    /// (nil, with the error set).
+    func put(_ key: PyObjectPointer?, _ value: PyObjectPointer?, in dict: inout PyObjectPointer?) {
+        defer {
+            if let key { cs_decref(key) }
+            if let value { cs_decref(value) }
         }
+        guard let current = dict else { return }
+        if key == nil || value == nil || PyDict_SetItem(current, key, value) != 0 {
+            cs_decref(current)
+            dict = nil
+        }
+    }
+    // Each type by the interpreter's name for it.
+    var byType = PyDict_New()
+    for type in TypeID.allCases where totals[Int(type.rawValue)].count > 0 {
+        let total = totals[Int(type.rawValue)]
+        put(PyUnicode_FromString(pythonType(type).pointee.tp_name),
+            newTuple(PyLong_FromSsize_t(total.count), PyLong_FromSsize_t(total.bytes)), in: &byType)
     }
     var sizes = PyDict_New()
     for (index, record) in archive.pointee.modules.enumerated() {
-        guard let dict = sizes else { break }
-        let size = PyLong_FromSsize_t(record.segment.length + Int(record.runOnceSize))
-        let added = size != nil && PyDict_SetItem(dict, PyList_GetItem(names, index), size) == 0
-        if let size { cs_decref(size) }
-        if !added {
-            cs_decref(dict)
-            sizes = nil
-        }
+        let name = PyList_GetItem(names, index)
+        if let name { cs_incref(name) }
+        put(name, PyLong_FromSsize_t(record.segment.length + Int(record.runOnceSize)), in: &sizes)
     }
     let pool = PyLong_FromSsize_t(archive.pointee.chunks.reduce(0) { $0 + $1.length })
     return newTuple(byType, sizes, pool)

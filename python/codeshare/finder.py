@@ -16,8 +16,7 @@ import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader
 
-from . import _core
-from ._core import ArchiveError, file_unchanged
+from ._core import ArchiveError, file_unchanged, loader_methods
 from .resolution import Resolver, bytecode_conditions, extension_record, module_record
 
 
@@ -170,4 +169,4 @@ class ArchiveLoader(SourceFileLoader):
         self.__class__ = SourceFileLoader
 
 
-ArchiveLoader.get_code, ArchiveLoader.exec_module = _core.loader_methods(ArchiveLoader)
+ArchiveLoader.get_code, ArchiveLoader.exec_module = loader_methods(ArchiveLoader)
