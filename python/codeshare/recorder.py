@@ -6,8 +6,8 @@ searched for and found, once the second does, the code object the module
 executes. The observing methods are C (`_core.observed`): no frame of the
 recorder stands between importlib's while they run, so an exception raised
 in them (a syntax error in an imported module) shows as under plain
-Python. When the program ends the recording becomes an archive: one entry
-per module loaded from source, and a manifest with the search paths, the
+Python. When the program ends the recording becomes an archive: the hook's
+own modules, one entry per module loaded from source, and a manifest with the search paths, the
 state of every directory searched, and where extension modules were found.
 """
 import marshal
@@ -16,7 +16,7 @@ import sys
 import time
 from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader, SourceLoader, _get_cached
 
-from . import _core, archive
+from . import HOOK_MODULES, __path__ as package_path, _core, archive, hook_source
 from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode_conditions, directory_mtime, entry_key,
                          module_entry, module_names)
 
@@ -160,14 +160,34 @@ class Recorder:
                 if located is not None:
                     extensions[name] = (origin, *located)
         entries.sort(key=lambda entry: order[entry[0]])
+        hook = self._hook_entries(resolution)
+        entries[:0] = hook
         # A listing is needed only when its directory's mtime moved: each is
         # kept as marshal bytes, so that opening the archive parses none and
         # a run parses only those it compares.
         manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,
                     "listings": {directory: marshal.dumps(names) for directory, names in listings.items()},
                     "extensions": extensions, "bytecode": bytecode_conditions(), "program": self.program,
-                    "startup": sum(order[name] < len(earlier) for name, _, _ in entries)}
+                    "startup": len(hook) + sum(order[name] < len(earlier) for name, _, _ in entries[len(hook):])}
         return entries, manifest
+
+    def _hook_entries(self, resolution):
+        """The hook's own modules, as the package would import them: a
+        start that finds them unchanged runs them from the archive."""
+        entries = []
+        for name in HOOK_MODULES:
+            origin = hook_source(name)
+            try:
+                status = os.stat(origin)
+                with open(origin, "rb") as file:
+                    code = compile(file.read(), origin, "exec", dont_inherit=True)
+            except (OSError, SyntaxError, ValueError):
+                continue
+            located = resolution(list(package_path), origin, False)
+            if located is not None:
+                entries.append((name, code, (origin, False, *located, status.st_size, status.st_mtime_ns,
+                                             _get_cached(origin))))
+        return entries
 
     def write(self, path):
         entries, manifest = self.entries_and_manifest()

@@ -277,20 +277,51 @@ def test_archive_of_another_manifest_version_is_refused(tmp_path, app):
                                "codeshare (import manifest version 1, this one reads 6): dump it again\n")
 
 
-def forge(tmp_path, app, *, json_metadata="m", manifest="manifest"):
-    """A dump of the app rewritten through the API: json's metadata `m` and
-    the manifest `manifest` replaced by the given expressions."""
+def forge(tmp_path, app, *, json_metadata="m", hook_metadata="m", manifest="manifest"):
+    """A dump of the app rewritten through the API: json's metadata `m`, the
+    hook modules' and the manifest `manifest` replaced by the given
+    expressions."""
     good = tmp_path / "good.csa"
     dump(good, ["main.py"], cwd=app, check=False)
     forged = tmp_path / "forged.csa"
     run_python(["-c", "import sys, codeshare.archive as A\n"
                       "a = A.open(sys.argv[1])\n"
                       "manifest = dict(a.manifest)\n"
-                      f"def metadata(n, m): return ({json_metadata}) if n == 'json' else m\n"
+                      f"def metadata(n, m): return ({json_metadata}) if n == 'json' else "
+                      f"({hook_metadata}) if n.startswith('codeshare.') else m\n"
                       "A.write(sys.argv[2], [(n, a.code(n), metadata(n, a.metadata(n))) for n in a.names],"
                       f" {manifest}, together=True)\n",
                 str(good), str(forged)])
     return forged
+
+
+HOOK_MODULES = ("codeshare.resolution", "codeshare.finder")
+
+
+def test_the_hook_runs_its_own_modules_from_the_archive(tmp_path, app):
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app, check=False)
+    names = run_python(["-c", "import sys, codeshare.archive as a; print(*a.open(sys.argv[1]).names)", str(archive)])
+    assert tuple(names.stdout.split()[:2]) == HOOK_MODULES
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert_same_run(plain, archived)
+    assert verbose.stderr.startswith("".join(f"codeshare: ran the hook's {name} from the archive\n"
+                                             for name in HOOK_MODULES)), verbose.stderr
+    assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
+
+
+@pytest.mark.parametrize("forgery", ["m[:5] + (m[5] + 1,) + m[6:]", "('elsewhere.py',) + m[1:]", "m[:4] + ('x',) + m[5:]",
+                                     "None"], ids=["mtime moved", "another file", "size not an int", "None"])
+def test_the_hook_imports_its_modules_that_the_archive_does_not_hold_as_installed(tmp_path, app, forgery):
+    # As after codeshare is reinstalled: the archived code may not be the
+    # installed codeshare's, which alone knows how to read the archive.
+    forged = forge(tmp_path, app, hook_metadata=forgery)
+    plain, archived, verbose = run_both(["main.py"], forged, cwd=app)
+    assert_same_run(plain, archived)
+    for name in HOOK_MODULES:
+        assert f"codeshare: imported the hook's {name}: " in verbose.stderr
+    assert "from the archive" not in verbose.stderr
+    assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
 
 
 # One module's metadata, as an archive written through the API might hold it.
