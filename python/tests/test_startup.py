@@ -233,6 +233,29 @@ def test_the_hook_imports_its_own_package_whatever_else_is_on_the_path(tmp_path,
     assert "codeshare: served " in verbose.stderr, verbose.stderr
 
 
+def test_the_hook_imports_its_extension_built_under_another_suffix(tmp_path, app):
+    # The hook loads the extension from the file named with the first
+    # extension suffix, and imports it as usual when that is not there.
+    import codeshare
+    from importlib.machinery import EXTENSION_SUFFIXES
+    site = tmp_path / "site"
+    shutil.copytree(os.path.dirname(codeshare.__file__), site / "codeshare",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    os.rename(site / "codeshare" / f"_core{EXTENSION_SUFFIXES[0]}", site / "codeshare" / "_core.abi3.so")
+    shutil.copyfile(os.path.join(os.path.dirname(os.path.dirname(codeshare.__file__)), "codeshare.pth"),
+                    site / "codeshare.pth")
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app, check=False)
+    # -S, then site.addsitedir: the copy's .pth runs the copy's hook.
+    program = (f"import site; site.addsitedir({str(site)!r}); import sys\n"
+               "print([getattr(finder, '__name__', type(finder).__name__) for finder in sys.meta_path])\n" + MAIN)
+    plain, archived, verbose = run_both(["-S", "-c", program], archive, cwd=app)
+    assert plain.returncode == 7 and "'PathFinder'" in plain.stdout
+    assert archived.stdout == plain.stdout.replace("'PathFinder'", "'ArchiveFinder', 'PathFinder'")
+    assert archived.stderr == plain.stderr
+    assert "codeshare: served json" in verbose.stderr, verbose.stderr
+
+
 def test_verify_reports_stale_missing_and_shadowed(tmp_path):
     app = make_app(tmp_path / "app", {"main.py": "import a, b, c, json\n", "a.py": "", "b.py": "", "c.py": ""})
     archive = tmp_path / "app.csa"
