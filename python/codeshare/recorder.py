@@ -6,9 +6,10 @@ searched for and found, once the second does, the code object the module
 executes. The observing methods are C (`_core.observed`): no frame of the
 recorder stands between importlib's while they run, so an exception raised
 in them (a syntax error in an imported module) shows as under plain
-Python. When the program ends the recording becomes an archive: the hook's
-own modules, one entry per module loaded from source, and a manifest with the search paths, the
-state of every directory searched, and where extension modules were found.
+Python. When the program ends the recording becomes an archive: the
+hook's own modules, one entry per module loaded from source, and a
+manifest with the search paths, the state of every directory searched,
+and where extension modules were found.
 """
 import marshal
 import os
