@@ -333,6 +333,21 @@ def test_the_hook_runs_its_own_modules_from_the_archive(tmp_path, app):
     assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
 
 
+def test_the_hook_imports_its_module_whose_archived_code_is_damaged(tmp_path, app):
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app, check=False)
+    data = bytearray(archive.read_bytes())
+    # A byte of resolution.py's docstring, in its module's part of the file.
+    data[data.index(b"What an archive records about where each module was found")] ^= 0x20
+    archive.write_bytes(data)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert_same_run(plain, archived)
+    assert (f"codeshare: imported the hook's codeshare.resolution: {archive}: module codeshare.resolution: "
+            "corrupted module data (checksum mismatch)\n") in verbose.stderr, verbose.stderr
+    assert "codeshare: ran the hook's codeshare.finder from the archive\n" in verbose.stderr
+    assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
+
+
 @pytest.mark.parametrize("forgery", ["m[:5] + (m[5] + 1,) + m[6:]", "('elsewhere.py',) + m[1:]", "m[:4] + ('x',) + m[5:]",
                                      "None"], ids=["mtime moved", "another file", "size not an int", "None"])
 def test_the_hook_imports_its_modules_that_the_archive_does_not_hold_as_installed(tmp_path, app, forgery):
