@@ -101,10 +101,8 @@ class Recorder:
                 search = list(getattr(parent, "__path__", []))
             else:
                 search = list(self.site_path if position < program_start else self.program_path)
-            try:
-                with open(spec.origin, "rb") as file:
-                    code = compile(file.read(), spec.origin, "exec", dont_inherit=True)
-            except (OSError, SyntaxError, ValueError):
+            code = compiled(spec.origin)
+            if code is None:
                 continue
             self.found.setdefault(name, (search, spec.origin, "source", spec.submodule_search_locations is not None))
             self._code(name, spec.origin, code)
@@ -161,16 +159,16 @@ class Recorder:
                 if located is not None:
                     extensions[name] = (origin, *located)
         entries.sort(key=lambda entry: order[entry[0]])
+        startup = sum(order[name] < len(earlier) for name, _, _ in entries)
         hook = self._hook_entries(resolution)
-        entries[:0] = hook
         # A listing is needed only when its directory's mtime moved: each is
         # kept as marshal bytes, so that opening the archive parses none and
         # a run parses only those it compares.
         manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,
                     "listings": {directory: marshal.dumps(names) for directory, names in listings.items()},
                     "extensions": extensions, "bytecode": bytecode_conditions(), "program": self.program,
-                    "startup": len(hook) + sum(order[name] < len(earlier) for name, _, _ in entries[len(hook):])}
-        return entries, manifest
+                    "startup": len(hook) + startup}
+        return hook + entries, manifest
 
     def _hook_entries(self, resolution):
         """The hook's own modules, as the package would import them: a
@@ -180,9 +178,10 @@ class Recorder:
             origin = hook_source(name)
             try:
                 status = os.stat(origin)
-                with open(origin, "rb") as file:
-                    code = compile(file.read(), origin, "exec", dont_inherit=True)
-            except (OSError, SyntaxError, ValueError):
+            except OSError:
+                continue
+            code = compiled(origin)
+            if code is None:
                 continue
             located = resolution(list(package_path), origin, False)
             if located is not None:
@@ -195,6 +194,16 @@ class Recorder:
         archive.write(path, entries, manifest, together=True)
         recent = sum(mtime == RECENTLY_CHANGED for mtime in manifest["directories"].values())
         return len(entries), len(manifest["extensions"]), recent
+
+
+def compiled(path):
+    """The code of the source file at `path`, compiled as import compiles
+    it, or None if it cannot be read or compiled."""
+    try:
+        with open(path, "rb") as file:
+            return compile(file.read(), path, "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError):
+        return None
 
 
 def directory_record(directory):
