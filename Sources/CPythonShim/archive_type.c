@@ -56,9 +56,10 @@ static int keyword_arguments(const char *usage, PyObject *const *given, PyObject
 }
 
 static PyObject *archive_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *keywords[] = {"path", NULL};
+    static char *keywords[] = {"path", "keep_open", NULL};
     PyObject *given;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O:Archive", keywords, &given)) return NULL;
+    int keep_open = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$p:Archive", keywords, &given, &keep_open)) return NULL;
     PyObject *path = PyOS_FSPath(given);
     if (path == NULL) return NULL;
     if (!PyUnicode_Check(path)) {
@@ -72,7 +73,7 @@ static PyObject *archive_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     self->path = path;
-    if (cs_reader_open(self, path) < 0) {
+    if (cs_reader_open(self, path, keep_open) < 0) {
         name_the_archive(self, NULL);
         Py_DECREF(self);
         return NULL;
@@ -132,6 +133,11 @@ static PyObject *archive_read_ahead(CSArchiveObject *self, PyObject *const *args
     return now < 0 ? NULL : cs_reader_read_ahead(self->reader, after < 0 ? 0 : after, now);
 }
 
+static PyObject *archive_close_file(CSArchiveObject *self, PyObject *unused) {
+    cs_reader_close_file(self->reader);
+    Py_RETURN_NONE;
+}
+
 static PyObject *archive_census(CSArchiveObject *self, PyObject *unused) {
     PyObject *census = cs_reader_census(self->reader, self->names);
     if (census == NULL) name_the_archive(self, NULL);
@@ -165,6 +171,9 @@ static PyMethodDef archive_methods[] = {
      "those modules; it keeps at most 16 modules ahead of the imports (of the first of them, until they "
      "start), and ends once the imports have paused for 2 s. Only for an archive of one program's imports "
      "(together) of 2 MiB or more, on a machine with a second core; returns whether the thread will start."},
+    {"close_file", (PyCFunction)archive_close_file, METH_NOARGS,
+     "close_file(): closes the file Archive(path, keep_open=True) kept open; each code() call then opens it for "
+     "its own reads only"},
     {"census", (PyCFunction)archive_census, METH_NOARGS,
      "census(): reads and checks every segment without materializing anything: "
      "({type name: (count, bytes)}, {module: segment bytes}, pool bytes)"},
@@ -199,8 +208,10 @@ static PyTypeObject archive_type = {
     .tp_name = "codeshare.archive.Archive",
     .tp_basicsize = sizeof(CSArchiveObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Archive(path): an open archive. Opening validates the header and module index; a module's "
-              "objects are read, checked and materialized on first code().",
+    .tp_doc = "Archive(path, *, keep_open=False): an open archive. Opening validates the header and module "
+              "index; a module's objects are read, checked and materialized on first code(). The file is open "
+              "only while a call reads it, unless keep_open: then it stays open, across code() calls, until "
+              "close_file().",
     .tp_new = archive_new,
     .tp_dealloc = (destructor)archive_dealloc,
     .tp_methods = archive_methods,

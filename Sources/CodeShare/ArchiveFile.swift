@@ -8,7 +8,9 @@ import CodeShareFormat
 /// under plain Python (`readAheadFloor`). Each worker opens the file
 /// on its first read and keeps it for the rest of its burst: the
 /// interpreter until its `code()` call returns, the read-ahead thread
-/// until it sleeps (a window ahead of the imports) or ends. Every open
+/// until it sleeps (a window ahead of the imports) or ends; the hook's
+/// start-up reads, from the tables to its own modules, share one open
+/// (ArchiveReader.open's `keepOpen`). Every open
 /// checks that the path still names the file the tables were read from: a
 /// part of an archive replaced since (a new dump) is refused, never mixed
 /// with the tables of the old one. Plain values and raw memory, shared by
@@ -66,6 +68,15 @@ struct ArchiveFile {
         self.identity = identity
         self.descriptors = descriptors
         descriptors.initialize(repeating: -1, count: 2)
+    }
+
+    /// Makes `file`, through which the caller has just read this archive's
+    /// tables, the interpreter's descriptor, as if its first read had opened
+    /// it (ArchiveReader.open's `keepOpen`).
+    func adopt(_ file: FileDescriptor) {
+        cs_fork_guard_lock()
+        defer { cs_fork_guard_unlock() }
+        descriptors[PartPreparer.Worker.interpreter.rawValue] = file.raw
     }
 
     /// Reads exactly `count` bytes at `offset` with `worker`'s descriptor,

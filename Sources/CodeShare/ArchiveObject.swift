@@ -13,12 +13,13 @@ private func reader(_ raw: UnsafeMutableRawPointer?) -> UnsafeMutablePointer<Arc
 
 /// Opens and validates the archive at `path` for `archive`: its reader, the
 /// module names in order, their indexes by name, and the manifest.
+/// `keepOpen`: the file stays open until `cs_reader_close_file`.
 @_cdecl("cs_reader_open")
-func readerOpen(_ archive: UnsafeMutablePointer<CSArchiveObject>, _ path: PyObjectPointer) -> Int32 {
+func readerOpen(_ archive: UnsafeMutablePointer<CSArchiveObject>, _ path: PyObjectPointer, _ keepOpen: Int32) -> Int32 {
     var encoded: PyObjectPointer? = nil
     guard PyUnicode_FSConverter(path, &encoded) != 0, let encoded else { return -1 }
     defer { cs_decref(encoded) }
-    let opened = ArchiveReader.open(cs_bytes_data(encoded))
+    let opened = ArchiveReader.open(cs_bytes_data(encoded), keepOpen: keepOpen != 0)
     guard case .success(let reader) = opened else {
         if case .failure(let error) = opened { raiseArchiveError(error) }
         return -1
@@ -56,6 +57,11 @@ func readerClose(_ raw: UnsafeMutableRawPointer?) {
     cell.pointee.close()
     cell.deinitialize(count: 1)
     free(cell)
+}
+
+@_cdecl("cs_reader_close_file")
+func readerCloseFile(_ raw: UnsafeMutableRawPointer?) {
+    reader(raw).pointee.closeFile()
 }
 
 /// What was recorded with module `index`, unmarshalled.

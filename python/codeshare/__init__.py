@@ -147,7 +147,9 @@ def install():
         read_ahead = os.environ.get("CODESHARE_READAHEAD", "on")
         core = load_extension()
         try:
-            archive = core.Archive(path)
+            # Open until close_file(): the reads of the hook's own modules
+            # need no open of their own.
+            archive = core.Archive(path, keep_open=True)
         except core.ArchiveError as error:
             # A child started in another directory inherits a relative path
             # that names nothing there, as it may inherit a foreign archive.
@@ -155,7 +157,10 @@ def install():
             if verbose or not inherited:
                 print(f"codeshare: not using the archive: {error}", file=sys.stderr)
             return
-        run_hook_modules(core, archive, verbose, release)
+        try:
+            run_hook_modules(core, archive, verbose, release)
+        finally:
+            archive.close_file()
         from .finder import ArchiveFinder
         from .resolution import manifest_problem
         problem = manifest_problem(archive.manifest)

@@ -8,6 +8,7 @@
         a.code(name)                 # its code object, materialized on first call
         a.release(name)              # after running it: give back what only the body used
         a.read_ahead(after=0, now=False)  # prepare every module past the first `after` on a thread
+    archive.Archive(path, keep_open=True)   # the file stays open across code() calls until a.close_file()
 
     archive.file_unchanged(path, size, mtime_ns)   # a module's source is the one dumped
     archive.may_replace(path)                      # write() may put an archive there

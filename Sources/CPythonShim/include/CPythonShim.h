@@ -276,8 +276,9 @@ typedef struct {
 PyObject *cs_archive_type_ready(void);
 /* Swift's side: each returns a new reference, or NULL (-1) with an
    exception set. */
-int cs_reader_open(CSArchiveObject *archive, PyObject *path);
+int cs_reader_open(CSArchiveObject *archive, PyObject *path, int keep_open);
 void cs_reader_close(void *reader);
+void cs_reader_close_file(void *reader);
 PyObject *cs_reader_metadata(void *reader, Py_ssize_t index);
 PyObject *cs_reader_code(void *reader, Py_ssize_t index);
 PyObject *cs_reader_release(void *reader, Py_ssize_t index, int protect);
