@@ -28,6 +28,13 @@ PROGRAM = textwrap.dedent("""
                 call()
             except (KeyError, TypeError) as error:
                 print(type(error).__name__, error)
+    # keep_open: one descriptor across code() calls, none once close_file().
+    import os
+    before = len(os.listdir("/proc/self/fd"))
+    kept = archive.Archive(path, keep_open=True)
+    print(kept.code("one") is not None, len(os.listdir("/proc/self/fd")) - before)
+    kept.close_file()
+    print(kept.code("two") is not None, len(os.listdir("/proc/self/fd")) - before)
     try:
         archive.open(path.with_name("missing.csa"))
     except archive.ArchiveError as error:
@@ -49,5 +56,7 @@ def test_the_archive_api_answers_as_documented(tmp_path, run):
         "TypeError release() takes a module name, and protect=",
         "TypeError read_ahead() takes after= and now= only",
         "TypeError Archive() takes a path (str or os.PathLike of str)",
+        "True 1",
+        "True 0",
         "DIR/missing.csa: cannot read the archive file: No such file or directory",
     ]
