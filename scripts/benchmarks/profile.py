@@ -1,0 +1,138 @@
+"""Where codeshare's import phase spends more than the limit's: perf samples
+of the interpreter's thread taken inside the phase only, shared library by
+shared library and function by function, on a workload's archive that
+`workloads.py` dumped.
+
+    python profile.py --codeshare PY --workdir DIR [--runs N] [--frequency HZ] [--top K] [--json OUT] WORKLOAD
+
+One `perf record` (cpu-clock, sample times on CLOCK_MONOTONIC) runs the
+codeshare probe and the limit's in alternating order, so that the machine's
+drift falls on both; each probe prints its pid and when its phase started
+and ended on CLOCK_MONOTONIC, and only the samples of that pid's first
+thread inside that window count. A whole-process profile cannot compare
+the two: the limit materializes every code object before its clock.
+Reported per run, in ms (samples / runs / frequency): each shared object,
+then the functions whose time differs most. Sampling slows both down
+(~10%). codeshare's extension is stripped: its own functions show as one
+`[unknown]` (build it without `-s` to see them).
+"""
+import argparse
+import collections
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+
+from workloads import LIMIT_SETUP, WORKLOADS, clean_environment, served_output
+
+VARIANTS = ("codeshare", "limit")
+# The phase, with what tells its samples apart: pid and window on the clock perf stamps samples with.
+WINDOW = ("import os, time\nstart = time.clock_gettime(time.CLOCK_MONOTONIC)\n{statement}\n"
+          "print('window', {variant!r}, os.getpid(), start, time.clock_gettime(time.CLOCK_MONOTONIC))\n")
+
+
+def runner(directory, python, archive, statement, runs):
+    """A shell script that runs the two probes `runs` times each, alternating
+    which goes first, each in the environment it needs."""
+    commands = {}
+    for variant in VARIANTS:
+        setup = LIMIT_SETUP.format(archive=archive) if variant == "limit" else ""
+        environment = f"CODESHARE_ARCHIVE={shlex.quote(archive)} " if variant == "codeshare" else ""
+        program = setup + WINDOW.format(statement=statement, variant=variant)
+        commands[variant] = f"env {environment}{shlex.quote(python)} -c {shlex.quote(program)}"
+    lines = ["#!/bin/sh"]
+    for index in range(runs):
+        order = VARIANTS if index % 2 == 0 else VARIANTS[::-1]
+        lines.extend(commands[variant] for variant in order)
+    script = os.path.join(directory, "rounds.sh")
+    with open(script, "w") as file:
+        file.write("\n".join(lines) + "\n")
+    return script
+
+
+def phase_samples(data, windows):
+    """(variant, shared object, function) -> samples of the importing thread inside its phase."""
+    listing = subprocess.run(["perf", "script", "-i", data, "-F", "pid,tid,time,ip,sym,dso"],
+                             capture_output=True, text=True, check=True).stdout
+    counts = collections.Counter()
+    for line in listing.splitlines():
+        fields = line.split(None, 3)   # pid/tid, time, address, "function (shared object)"
+        if len(fields) < 4 or "/" not in fields[0]:
+            continue
+        pid, tid = fields[0].split("/")
+        window = windows.get(pid)
+        if window is None or tid != pid:
+            continue
+        variant, start, end = window
+        if not start <= float(fields[1].rstrip(":")) <= end:
+            continue
+        function, _, library = fields[3].rpartition(" (")
+        counts[variant, os.path.basename(library.rstrip(")")), function.strip() or "[unknown]"] += 1
+    return counts
+
+
+def profile(python, workdir, name, runs, frequency):
+    statement, argv = WORKLOADS[name]
+    if statement in (None, "pass"):
+        raise SystemExit(f"{name}: no import phase to profile")
+    archive = os.path.join(workdir, name, "codeshare.csa")
+    if not os.path.exists(archive):
+        raise SystemExit(f"{archive}: run scripts/bench first (it dumps the archives)")
+    # Served `-c` programs must run where they were dumped.
+    os.chdir(os.path.join(workdir, name))
+    served_output(python, argv, clean_environment(CODESHARE_ARCHIVE=archive))
+    with tempfile.TemporaryDirectory() as directory:
+        script = runner(directory, python, archive, statement, runs)
+        data = os.path.join(directory, "perf.data")
+        recorded = subprocess.run(["perf", "record", "-q", "-k", "CLOCK_MONOTONIC", "-F", str(frequency), "-o", data,
+                                   "sh", script], capture_output=True, text=True, env=clean_environment())
+        if recorded.returncode != 0:
+            raise SystemExit(f"perf record failed: {recorded.stderr.strip()[-300:]}")
+        windows = {}
+        for line in recorded.stdout.splitlines():
+            _, variant, pid, start, end = line.split()
+            windows[pid] = (variant.strip("'"), float(start), float(end))
+        counts = phase_samples(data, windows)
+    per_run = {key: count / runs / frequency * 1e3 for key, count in counts.items()}
+    phases = collections.Counter()
+    for (variant, _, _), value in per_run.items():
+        phases[variant] += value
+    libraries, functions = collections.Counter(), collections.Counter()
+    for (variant, library, function), value in per_run.items():
+        sign = 1 if variant == "codeshare" else -1
+        libraries[library] += sign * value
+        functions[f"{function} ({library})"] += sign * value
+    return {"phase_ms": dict(phases), "libraries": dict(libraries), "functions": dict(functions)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--codeshare", required=True, help="python of the codeshare venv")
+    parser.add_argument("--workdir", required=True, help="where workloads.py dumped the archives")
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--frequency", type=int, default=20000)
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--json")
+    parser.add_argument("workload")
+    options = parser.parse_args()
+    result = profile(options.codeshare, options.workdir, options.workload, options.runs, options.frequency)
+    phase = result["phase_ms"]
+    print(f"{options.workload}: import phase, interpreter's thread, sampled: codeshare {phase['codeshare']:.2f} ms, "
+          f"limit {phase['limit']:.2f} ms a run ({options.runs} runs each)")
+    print("codeshare - limit, ms a run, by shared object:")
+    for library, value in sorted(result["libraries"].items(), key=lambda item: -abs(item[1]))[:8]:
+        print(f"  {value:+7.3f}  {library}")
+    print("by function, most more, then most less:")
+    ordered = sorted(result["functions"].items(), key=lambda item: -item[1])
+    for function, value in ordered[:options.top] + [("...", 0.0)] + ordered[-min(options.top, 10):]:
+        print(f"  {value:+7.3f}  {function}" if function != "..." else "  ...")
+    if options.json:
+        with open(options.json, "w") as file:
+            json.dump({"workload": options.workload, "runs": options.runs, "frequency": options.frequency,
+                       **result}, file, indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
