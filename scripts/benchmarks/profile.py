@@ -92,8 +92,9 @@ def profile(python, workdir, name, runs, frequency):
             raise SystemExit(f"perf record failed: {recorded.stderr.strip()[-300:]}")
         windows = {}
         for line in recorded.stdout.splitlines():
-            _, variant, pid, start, end = line.split()
-            windows[pid] = (variant.strip("'"), float(start), float(end))
+            if line.startswith("window "):
+                _, variant, pid, start, end = line.split()
+                windows[pid] = (variant.strip("'"), float(start), float(end))
         counts = phase_samples(data, windows)
     per_run = {key: count / runs / frequency * 1e3 for key, count in counts.items()}
     phases = collections.Counter()
@@ -104,7 +105,9 @@ def profile(python, workdir, name, runs, frequency):
         sign = 1 if variant == "codeshare" else -1
         libraries[library] += sign * value
         functions[f"{function} ({library})"] += sign * value
-    return {"phase_ms": dict(phases), "libraries": dict(libraries), "functions": dict(functions)}
+    # Functions within a microsecond a run of the limit are left out.
+    return {"phase_ms": dict(phases), "libraries": dict(libraries),
+            "functions": {function: round(value, 4) for function, value in functions.items() if abs(value) >= 0.001}}
 
 
 def main():
@@ -124,10 +127,13 @@ def main():
     print("codeshare - limit, ms a run, by shared object:")
     for library, value in sorted(result["libraries"].items(), key=lambda item: -abs(item[1]))[:8]:
         print(f"  {value:+7.3f}  {library}")
-    print("by function, most more, then most less:")
     ordered = sorted(result["functions"].items(), key=lambda item: -item[1])
-    for function, value in ordered[:options.top] + [("...", 0.0)] + ordered[-min(options.top, 10):]:
-        print(f"  {value:+7.3f}  {function}" if function != "..." else "  ...")
+    print(f"the {options.top} functions codeshare spends most more in:")
+    for function, value in ordered[:options.top]:
+        print(f"  {value:+7.3f}  {function}")
+    print("and the 10 it spends most less in:")
+    for function, value in ordered[:-11:-1]:
+        print(f"  {value:+7.3f}  {function}")
     if options.json:
         with open(options.json, "w") as file:
             json.dump({"workload": options.workload, "runs": options.runs, "frequency": options.frequency,
