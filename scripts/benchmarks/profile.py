@@ -6,8 +6,8 @@ shared library and function by function, on a workload's archive that
     python profile.py --codeshare PY --workdir DIR [--runs N] [--frequency HZ] [--top K] [--json OUT] WORKLOAD
 
 One `perf record` (cpu-clock, sample times on CLOCK_MONOTONIC) runs the
-codeshare probe and the limit's in alternating order, so that the machine's
-drift falls on both; each probe prints its pid and when its phase started
+codeshare probe and the limit's in the other benchmarks' alternating order
+(workloads.rounds), so that the machine's drift falls on both; each probe prints its pid and when its phase started
 and ended on CLOCK_MONOTONIC, and only the samples of that pid's first
 thread inside that window count. A whole-process profile cannot compare
 the two: the limit materializes every code object before its clock.
@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 
-from workloads import LIMIT_SETUP, WORKLOADS, clean_environment, served_output
+from workloads import LIMIT_SETUP, WORKLOADS, clean_environment, rounds, served_output
 
 VARIANTS = ("codeshare", "limit")
 # The phase, with what tells its samples apart: pid and window on the clock perf stamps samples with.
@@ -34,18 +34,16 @@ WINDOW = ("import os, time\nstart = time.clock_gettime(time.CLOCK_MONOTONIC)\n{s
 
 
 def runner(directory, python, archive, statement, runs):
-    """A shell script that runs the two probes `runs` times each, alternating
-    which goes first, each in the environment it needs."""
-    commands = {}
-    for variant in VARIANTS:
+    """A shell script that runs the two probes in workloads.py's order (a
+    warm-up round, whose windows say so and do not count, then `runs`
+    rounds), each in the environment it needs."""
+    def command(variant, label):
         setup = LIMIT_SETUP.format(archive=archive) if variant == "limit" else ""
         environment = f"CODESHARE_ARCHIVE={shlex.quote(archive)} " if variant == "codeshare" else ""
-        program = setup + WINDOW.format(statement=statement, variant=variant)
-        commands[variant] = f"env {environment}{shlex.quote(python)} -c {shlex.quote(program)}"
+        program = setup + WINDOW.format(statement=statement, variant=label)
+        return f"env {environment}{shlex.quote(python)} -c {shlex.quote(program)}"
     lines = ["#!/bin/sh"]
-    for index in range(runs):
-        order = VARIANTS if index % 2 == 0 else VARIANTS[::-1]
-        lines.extend(commands[variant] for variant in order)
+    lines.extend(command(variant, variant if index else "warm-up") for index, variant in rounds(VARIANTS, runs))
     script = os.path.join(directory, "rounds.sh")
     with open(script, "w") as file:
         file.write("\n".join(lines) + "\n")
@@ -93,8 +91,9 @@ def profile(python, workdir, name, runs, frequency):
         windows = {}
         for line in recorded.stdout.splitlines():
             if line.startswith("window "):
-                _, variant, pid, start, end = line.split()
-                windows[pid] = (variant.strip("'"), float(start), float(end))
+                _, label, pid, start, end = line.split()
+                if label.strip("'") in VARIANTS:
+                    windows[pid] = (label.strip("'"), float(start), float(end))
         counts = phase_samples(data, windows)
     per_run = {key: count / runs / frequency * 1e3 for key, count in counts.items()}
     phases = collections.Counter()
