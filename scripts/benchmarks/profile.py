@@ -7,9 +7,9 @@ shared library and function by function, on a workload's archive that
 
 One `perf record` (cpu-clock, sample times on CLOCK_MONOTONIC) runs the
 codeshare probe and the limit's in the other benchmarks' alternating order
-(workloads.rounds), so that the machine's drift falls on both; each probe prints its pid and when its phase started
-and ended on CLOCK_MONOTONIC, and only the samples of that pid's first
-thread inside that window count. A whole-process profile cannot compare
+(workloads.rounds), so that the machine's drift falls on both; each probe
+prints its pid and when its phase started and ended on CLOCK_MONOTONIC,
+and only the samples of that pid's first thread inside that window count. A whole-process profile cannot compare
 the two: the limit materializes every code object before its clock.
 Reported per run, in ms (samples / runs / frequency): each shared object,
 then the functions whose time differs most. Sampling slows both down
@@ -92,8 +92,9 @@ def profile(python, workdir, name, runs, frequency):
         for line in recorded.stdout.splitlines():
             if line.startswith("window "):
                 _, label, pid, start, end = line.split()
-                if label.strip("'") in VARIANTS:
-                    windows[pid] = (label.strip("'"), float(start), float(end))
+                variant = label.strip("'")
+                if variant in VARIANTS:
+                    windows[pid] = (variant, float(start), float(end))
         counts = phase_samples(data, windows)
     per_run = {key: count / runs / frequency * 1e3 for key, count in counts.items()}
     phases = collections.Counter()
