@@ -5,10 +5,13 @@ side by side, and the limit codeshare aims at.
                         [--runs N] [--quick] [--json OUT] [--chart OUT.png]
 
 Each venv's python holds the same workload packages; the codeshare venv has
-codeshare installed, the cds venv code-data-share 0.1.0. Per workload:
+codeshare installed, the cds venv code-data-share 0.1.0. First, for every
+workload:
   1. archives: `python -m codeshare dump`, and code-data-share's
      TRACE -> cds.dump.run_dump -> SHARE flow;
-  2. every tool's output must match plain's;
+  2. every tool's output must match plain's.
+Then, a block of rounds of each workload at a time (BLOCK_ROUNDS), the
+workloads taking turns until each has had all its rounds:
   3. whole processes, interleaved (plain, codeshare, cds, cds, codeshare, plain, ...):
      median wall time, peak RSS and minor page faults, and each tool's
      ratio to plain as the median of the ratios within a round, and
@@ -55,6 +58,12 @@ QUICK = ["pass", "networkx", "rich", "demo"]
 # 1.32x of plain as a ratio of medians and 1.15x as a median of ratios; 300
 # rounds: 1.10x and 1.10x). Its processes are short: it gets more rounds.
 EXTRA_ROUNDS = {"pass": 10}
+# Each workload's rounds run in blocks of about this many, the workloads
+# taking turns block by block, so that every workload's medians draw on the
+# whole run: the host's speed, and the ratios with it, move from minute to
+# minute by more than one run's interval (rich's phase against the limit:
+# 1.06 to 1.14 in sets of 32 rounds three minutes apart).
+BLOCK_ROUNDS = 8
 
 # The probe prints the import phase in ms and when it ended on CLOCK_MONOTONIC,
 # one clock for every process: the parent times the rest, to the exit.
@@ -138,16 +147,24 @@ def run_probe(command, environment):
     return phase, (exited - ended) * 1e3
 
 
-def rounds(variants, runs):
+def rounds(variants, runs, indices=None):
     """(round, variant) in the order to run them: a warm-up round 0, then
-    `runs` rounds, every other one in reverse. A process starts faster or
-    slower after some other than after itself (caches, clock: the second of
-    two identical boto3 imports is ~2% faster here), so no variant may always
-    follow the same one."""
+    `runs` rounds, every other one in reverse (`indices`: only those rounds,
+    a block of them). A process starts faster or slower after some other
+    than after itself (caches, clock: the second of two identical boto3
+    imports is ~2% faster here), so no variant may always follow the same
+    one."""
     variants = list(variants)
-    for index in range(runs + 1):
+    for index in (range(runs + 1) if indices is None else indices):
         for variant in (variants if index % 2 == 0 else variants[::-1]):
             yield index, variant
+
+
+def blocks(runs, count):
+    """Rounds 0 (the warm-up) to `runs` in `count` consecutive blocks of
+    nearly equal length."""
+    edges = [round(part * (runs + 1) / count) for part in range(count + 1)]
+    return [range(start, stop) for start, stop in zip(edges, edges[1:])]
 
 
 def clean_environment(**extra):
@@ -159,6 +176,7 @@ def clean_environment(**extra):
 
 class Tools:
     def __init__(self, options, workload, argv):
+        self.name = workload
         self.workdir = os.path.join(options.workdir, workload)
         os.makedirs(self.workdir, exist_ok=True)
         self.pythons = {"plain": options.plain, "codeshare": options.codeshare, "cds": options.cds}
@@ -241,52 +259,72 @@ def to_cds_text(codeshare):
     return f"{codeshare['to_cds']:.3f} ({low:.3f}-{high:.3f})"
 
 
-def whole_process(tools, runs):
-    samples = {tool: [] for tool in tools.pythons}
-    for index, tool in rounds(tools.pythons, runs):
-        elapsed, rss, faults, _, status = run([tools.pythons[tool], *tools.argv], tools.environments[tool])
-        if status != 0:
-            raise SystemExit(f"{tool} failed on {tools.argv}")
-        if index:  # one warm-up round
-            samples[tool].append((elapsed * 1e3, rss, faults))
-    times = {tool: [s[0] for s in values] for tool, values in samples.items()}
-    result = {tool: {"ms": statistics.median(times[tool]),
-                     "ratio": paired_ratio(times[tool], times["plain"]),
-                     "ratio_interval": paired_ratio_interval(times[tool], times["plain"]),
-                     "rss_kib": statistics.median(s[1] for s in values),
-                     "minor_faults": statistics.median(s[2] for s in values)}
-              for tool, values in samples.items()}
-    # "Faster than code-data-share" asks for the two compared directly, round
-    # by round: their intervals against plain overlap where they are close.
-    result["codeshare"]["to_cds"] = paired_ratio(times["codeshare"], times["cds"])
-    result["codeshare"]["to_cds_interval"] = paired_ratio_interval(times["codeshare"], times["cds"])
-    return result
+class Measurement:
+    """One workload's samples, gathered a block of rounds at a time (see
+    BLOCK_ROUNDS), and what they add up to."""
 
+    def __init__(self, tools, statement, runs):
+        self.tools = tools
+        self.process_runs = runs * EXTRA_ROUNDS.get(tools.name, 1)
+        self.phase_runs = runs
+        self.process_samples = {tool: [] for tool in tools.pythons}
+        self.probes = None
+        if statement:
+            probe = PHASE.format(statement=statement)
+            self.probes = {
+                "plain": ([tools.pythons["plain"], "-c", probe], tools.environments["plain"]),
+                "codeshare": ([tools.pythons["codeshare"], "-c", probe], tools.environments["codeshare"]),
+                "cds": ([tools.pythons["cds"], "-c", probe], tools.environments["cds"]),
+                "limit": ([tools.pythons["codeshare"], "-c", LIMIT.format(archive=tools.archive, statement=statement)],
+                          clean_environment()),
+            }
+            self.phase_samples = {name: [] for name in self.probes}
 
-def import_phase(tools, statement, runs):
-    probe = PHASE.format(statement=statement)
-    variants = {
-        "plain": ([tools.pythons["plain"], "-c", probe], tools.environments["plain"]),
-        "codeshare": ([tools.pythons["codeshare"], "-c", probe], tools.environments["codeshare"]),
-        "cds": ([tools.pythons["cds"], "-c", probe], tools.environments["cds"]),
-        "limit": ([tools.pythons["codeshare"], "-c", LIMIT.format(archive=tools.archive, statement=statement)],
-                  clean_environment()),
-    }
-    samples = {name: [] for name in variants}
-    for index, name in rounds(variants, runs):
-        command, environment = variants[name]
-        sample = run_probe(command, environment)
-        if sample is None:
-            raise SystemExit(f"import phase failed: {name} {statement}")
-        if index:
-            samples[name].append(sample)
-    phases = {name: [phase for phase, _ in values] for name, values in samples.items()}
-    ratios = {name: paired_ratio(phases[name], phases["plain"]) for name in variants}
-    ratios["codeshare_to_limit"] = paired_ratio(phases["codeshare"], phases["limit"])
-    ratios["codeshare_to_limit_interval"] = paired_ratio_interval(phases["codeshare"], phases["limit"])
-    return ({name: statistics.median(values) for name, values in phases.items()},
-            {name: statistics.median(teardown for _, teardown in values) for name, values in samples.items()},
-            ratios)
+    def run_block(self, block, count):
+        """The rounds of block `block` of `count`: whole processes, then import phases."""
+        tools = self.tools
+        for index, tool in rounds(tools.pythons, self.process_runs, blocks(self.process_runs, count)[block]):
+            elapsed, rss, faults, _, status = run([tools.pythons[tool], *tools.argv], tools.environments[tool])
+            if status != 0:
+                raise SystemExit(f"{tool} failed on {tools.argv}")
+            if index:  # one warm-up round
+                self.process_samples[tool].append((elapsed * 1e3, rss, faults))
+        if self.probes is None:
+            return
+        for index, name in rounds(self.probes, self.phase_runs, blocks(self.phase_runs, count)[block]):
+            sample = run_probe(*self.probes[name])
+            if sample is None:
+                raise SystemExit(f"import phase failed: {name} {tools.argv}")
+            if index:
+                self.phase_samples[name].append(sample)
+
+    def whole_process(self):
+        samples = self.process_samples
+        times = {tool: [s[0] for s in values] for tool, values in samples.items()}
+        result = {tool: {"ms": statistics.median(times[tool]),
+                         "ratio": paired_ratio(times[tool], times["plain"]),
+                         "ratio_interval": paired_ratio_interval(times[tool], times["plain"]),
+                         "rss_kib": statistics.median(s[1] for s in values),
+                         "minor_faults": statistics.median(s[2] for s in values)}
+                  for tool, values in samples.items()}
+        # "Faster than code-data-share" asks for the two compared directly, round
+        # by round: their intervals against plain overlap where they are close.
+        result["codeshare"]["to_cds"] = paired_ratio(times["codeshare"], times["cds"])
+        result["codeshare"]["to_cds_interval"] = paired_ratio_interval(times["codeshare"], times["cds"])
+        return result
+
+    def import_phase(self):
+        """(median phase, median teardown, ratios), or Nones for a script."""
+        if self.probes is None:
+            return None, None, None
+        samples = self.phase_samples
+        phases = {name: [phase for phase, _ in values] for name, values in samples.items()}
+        ratios = {name: paired_ratio(phases[name], phases["plain"]) for name in samples}
+        ratios["codeshare_to_limit"] = paired_ratio(phases["codeshare"], phases["limit"])
+        ratios["codeshare_to_limit_interval"] = paired_ratio_interval(phases["codeshare"], phases["limit"])
+        return ({name: statistics.median(values) for name, values in phases.items()},
+                {name: statistics.median(teardown for _, teardown in values) for name, values in samples.items()},
+                ratios)
 
 
 def chart(results, path):
@@ -373,17 +411,24 @@ def main():
     header = (f"{'workload':11} {'plain':>8} {'codeshare (95%)':>25} {'code-data-share':>17} {'cs/cds (95%)':>21} |"
               f" {'import phase: plain':>19} {'codeshare':>9} {'cds':>7} {'limit':>7} {'cs/limit (95%)':>16} |"
               f" {'teardown ms p/cs/cds':>20} | {'peak RSS MiB p/cs/cds':>22} | {'faults p/cs/cds':>17}")
+    tools = {}
+    for name in names:
+        tools[name] = Tools(options, name, WORKLOADS[name][1])
+        tools[name].prepare()
+        tools[name].check_outputs()
+    measurements = {name: Measurement(tools[name], WORKLOADS[name][0], runs) for name in names}
+    count = math.ceil(runs / BLOCK_ROUNDS)
+    for block in range(count):
+        for name in names:
+            measurements[name].run_block(block, count)
+        print(f"block {block + 1} of {count} timed", file=sys.stderr, flush=True)
     print(header)
     for name in names:
-        statement, argv = WORKLOADS[name]
-        tools = Tools(options, name, argv)
-        tools.prepare()
-        tools.check_outputs()
-        process_rounds = runs * EXTRA_ROUNDS.get(name, 1)
-        process = whole_process(tools, process_rounds)
-        phase, teardown, ratios = import_phase(tools, statement, runs) if statement else (None, None, None)
-        results[name] = {"argv": argv, "rounds": process_rounds, "process": process, "import_phase": phase,
-                         "teardown": teardown, "phase_ratios": ratios}
+        measurement = measurements[name]
+        process = measurement.whole_process()
+        phase, teardown, ratios = measurement.import_phase()
+        results[name] = {"argv": tools[name].argv, "rounds": measurement.process_runs, "process": process,
+                         "import_phase": phase, "teardown": teardown, "phase_ratios": ratios}
         p, c, d = (process[tool] for tool in ("plain", "codeshare", "cds"))
         phase_text = (f" {phase['plain']:17.1f}ms {phase['codeshare']:7.1f}ms {phase['cds']:5.1f}ms "
                       f"{phase['limit']:5.1f}ms {limit_ratio(phase, ratios):>16} |"
