@@ -9,8 +9,9 @@ One `perf record` (cpu-clock, sample times on CLOCK_MONOTONIC) runs the
 codeshare probe and the limit's in the other benchmarks' alternating order
 (workloads.rounds), so that the machine's drift falls on both; each probe
 prints its pid and when its phase started and ended on CLOCK_MONOTONIC,
-and only the samples of that pid's first thread inside that window count. A whole-process profile cannot compare
-the two: the limit materializes every code object before its clock.
+and only the samples of that pid's first thread inside that window
+count. A whole-process profile cannot compare the two: the limit
+materializes every code object before its clock.
 Reported per run, in ms (samples / runs / frequency): each shared object,
 then the functions whose time differs most. Sampling slows both down
 (~10%). codeshare's extension is stripped: its own functions show as one
