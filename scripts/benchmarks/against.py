@@ -19,8 +19,8 @@ import statistics
 import sys
 import time
 
-from workloads import (LIMIT, PHASE, WORKLOADS, clean_environment, paired_ratio, paired_ratio_interval, rounds,
-                       run, run_probe, served_output)
+from workloads import (LIMIT, PHASE, WORKLOADS, clean_environment, enter_dump_directory, paired_ratio,
+                       paired_ratio_interval, rounds, run, run_probe, served_output)
 
 BUILDS = ("new", "old")
 
@@ -45,8 +45,7 @@ def measure(pythons, workdir, name, runs):
         raise SystemExit(f"{name}: no import phase to compare")
     directory = os.path.join(workdir, f"{name}-against")
     os.makedirs(directory, exist_ok=True)
-    # Served `-c` programs must run where they were dumped.
-    os.chdir(directory)
+    enter_dump_directory(directory)
     archives = {build: os.path.join(directory, f"{build}.csa") for build in BUILDS}
     dump_and_check(pythons, archives, argv)
     probes = {"limit": ([pythons["new"], "-c", LIMIT.format(archive=archives["new"], statement=statement)],

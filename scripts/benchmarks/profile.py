@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 
-from workloads import LIMIT_SETUP, WORKLOADS, clean_environment, rounds, served_output
+from workloads import LIMIT_SETUP, WORKLOADS, clean_environment, enter_dump_directory, rounds, served_output
 
 VARIANTS = ("codeshare", "limit")
 # The phase, with what tells its samples apart: pid and window on the clock perf stamps samples with.
@@ -79,8 +79,7 @@ def profile(python, workdir, name, runs, frequency):
     archive = os.path.join(workdir, name, "codeshare.csa")
     if not os.path.exists(archive):
         raise SystemExit(f"{archive}: run scripts/bench first (it dumps the archives)")
-    # Served `-c` programs must run where they were dumped.
-    os.chdir(os.path.join(workdir, name))
+    enter_dump_directory(os.path.join(workdir, name))
     served_output(python, argv, clean_environment(CODESHARE_ARCHIVE=archive))
     with tempfile.TemporaryDirectory() as directory:
         script = runner(directory, python, archive, statement, runs)

@@ -13,7 +13,7 @@ import os
 import statistics
 import sys
 
-from workloads import PHASE, WORKLOADS, clean_environment, paired_ratio, rounds, run, run_probe
+from workloads import PHASE, WORKLOADS, clean_environment, enter_dump_directory, paired_ratio, rounds, run, run_probe
 
 VARIANTS = {"on": {}, "off": {"CODESHARE_READAHEAD": "off"}}
 
@@ -23,8 +23,7 @@ def measure(python, workdir, name, runs):
     archive = os.path.join(workdir, name, "codeshare.csa")
     if not os.path.exists(archive):
         raise SystemExit(f"{archive}: run scripts/bench first (it dumps the archives)")
-    # Served `-c` programs must run where they were dumped.
-    os.chdir(os.path.join(workdir, name))
+    enter_dump_directory(os.path.join(workdir, name))
     environments = {variant: clean_environment(CODESHARE_ARCHIVE=archive, **extra)
                     for variant, extra in VARIANTS.items()}
     phase = {variant: [] for variant in VARIANTS}

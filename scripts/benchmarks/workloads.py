@@ -174,6 +174,15 @@ def clean_environment(**extra):
     return environment
 
 
+def enter_dump_directory(directory):
+    """Into the directory a workload's archives are dumped in, before any
+    run of it (dumps, checks, timing): a `-c` program has '' (the working
+    directory) first on sys.path, and from any other directory the dump's
+    resolution of every top-level module no longer holds, so each is
+    searched for (phase 1.05-1.16x the limit instead of 1.03-1.08x)."""
+    os.chdir(directory)
+
+
 class Tools:
     def __init__(self, options, workload, argv):
         self.name = workload
@@ -189,16 +198,8 @@ class Tools:
             "cds": clean_environment(PYCDSMODE="SHARE", PYCDSARCHIVE=self.cds_image),
         }
 
-    def enter(self):
-        """Into the directory every run of this workload starts from, the
-        archives' dumps included: a `-c` program has '' (the working
-        directory) first on sys.path, and from any other directory the
-        dump's resolution of every top-level module no longer holds, so each
-        is searched for (phase 1.05-1.16x the limit instead of 1.03-1.08x)."""
-        os.chdir(self.workdir)
-
     def prepare(self):
-        self.enter()
+        enter_dump_directory(self.workdir)
         dumped = run([self.pythons["codeshare"], "-m", "codeshare", "dump", "-o", self.archive, *self.argv],
                      clean_environment())
         if dumped[4] != 0 or not os.path.exists(self.archive):
@@ -211,7 +212,7 @@ class Tools:
             raise SystemExit(f"code-data-share dump failed for {self.argv}")
 
     def check_outputs(self):
-        self.enter()
+        enter_dump_directory(self.workdir)
         expected = run([self.pythons["plain"], *self.argv], self.environments["plain"])
         for tool in ("codeshare", "cds"):
             got = run([self.pythons[tool], *self.argv], self.environments[tool])
@@ -298,7 +299,7 @@ class Measurement:
     def run_block(self, block, count):
         """The rounds of block `block` of `count`: whole processes, then import phases."""
         tools = self.tools
-        tools.enter()
+        enter_dump_directory(tools.workdir)
         for index, tool in rounds(tools.pythons, self.process_runs, blocks(self.process_runs, count)[block]):
             elapsed, rss, faults, _, status = run([tools.pythons[tool], *tools.argv], tools.environments[tool])
             if status != 0:
