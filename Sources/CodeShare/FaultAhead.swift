@@ -35,7 +35,7 @@ struct FaultAhead {
         guard working else { return false }
         if !chunksDone {
             chunksDone = true
-            fault(preparer.segmentSlots, preparer.moduleCount..<preparer.partCount)
+            touch(preparer.segmentSlots, preparer.moduleCount..<preparer.partCount)
             return working
         }
         let offsets = preparer.segmentSlots.offsets
@@ -53,15 +53,29 @@ struct FaultAhead {
             var runEnd = part
             while runEnd < end && preparer.state(runEnd) == .idle { runEnd += 1 }
             if runEnd > part {
-                fault(preparer.segmentSlots, part..<runEnd)
-                fault(preparer.runOnceSlots, part..<runEnd)
+                touch(preparer.segmentSlots, part..<runEnd)
+                populate(preparer.runOnceSlots, part..<runEnd)
             }
             part = runEnd + 1
         }
         return working
     }
 
-    private mutating func fault(_ slots: SegmentArena.Slots, _ parts: Range<Int>) {
+    /// The segment arena's pages are written to (`cs_touch_pages`), so that
+    /// a slow huge page holds up only this thread: faulted by
+    /// MADV_POPULATE_WRITE, which holds the address space's lock, it held
+    /// up the interpreter's `mmap` and `brk` too (sympy: 10-18 of 100
+    /// rounds took 1.2x the median or more, against 5-8 written to).
+    private func touch(_ slots: SegmentArena.Slots, _ parts: Range<Int>) {
+        guard !parts.isEmpty, let pieces = slots.memory(parts), pieces.count > 0 else { return }
+        cs_touch_pages(pieces.start, pieces.count)
+    }
+
+    /// The run-once arena's pages may have been given back and made
+    /// inaccessible meanwhile (`CODESHARE_RELEASE=protect`), where a write
+    /// would fault for good: the kernel faults those in, and refuses
+    /// instead.
+    private mutating func populate(_ slots: SegmentArena.Slots, _ parts: Range<Int>) {
         guard working, !parts.isEmpty, let pieces = slots.memory(parts), pieces.count > 0 else { return }
         if cs_fault_in(pieces.start, pieces.count) != 0 { working = false }
     }

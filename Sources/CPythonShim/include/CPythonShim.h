@@ -180,6 +180,19 @@ static inline int cs_fault_in(void *start, size_t length) {
     uintptr_t first = (uintptr_t)start & ~(uintptr_t)4095;
     return madvise((void *)first, (uintptr_t)start + length - first, MADV_POPULATE_WRITE);
 }
+/* The same by writing to each page, which holds only the faulting area's
+   own lock, not the whole address space's as MADV_POPULATE_WRITE does:
+   while a huge page that the host backs anew is zeroed (~15 ms on this
+   VM), the interpreter's mmap and brk are not held up. Each write is a
+   compare-and-swap of 0 with 0: it changes nothing, and no store another
+   thread makes to the byte meanwhile is lost. Only for memory that is
+   never made inaccessible, where the write cannot fault for good. */
+static inline void cs_touch_pages(void *start, size_t length) {
+    for (uintptr_t page = (uintptr_t)start & ~(uintptr_t)4095; page < (uintptr_t)start + length; page += 4096) {
+        unsigned char expected = 0;
+        __atomic_compare_exchange_n((unsigned char *)page, &expected, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    }
+}
 static inline int cs_advise_huge_pages(void *start, size_t length) { return madvise(start, length, MADV_HUGEPAGE); }
 /* The pages' contents are dropped: reading them again gives zeros, or, with
    `protect`, a fault. */
