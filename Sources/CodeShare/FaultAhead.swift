@@ -72,9 +72,9 @@ struct FaultAhead {
     }
 
     /// The run-once arena's pages may have been given back and made
-    /// inaccessible meanwhile (`CODESHARE_RELEASE=protect`), where a write
-    /// would fault for good: the kernel faults those in, and refuses
-    /// instead.
+    /// inaccessible meanwhile (`CODESHARE_RELEASE=protect`): a write there
+    /// would fault for good, where MADV_POPULATE_WRITE refuses (and the
+    /// steps end).
     private mutating func populate(_ slots: SegmentArena.Slots, _ parts: Range<Int>) {
         guard working, !parts.isEmpty, let pieces = slots.memory(parts), pieces.count > 0 else { return }
         if cs_fault_in(pieces.start, pieces.count) != 0 { working = false }

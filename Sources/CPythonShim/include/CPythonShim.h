@@ -180,10 +180,10 @@ static inline int cs_fault_in(void *start, size_t length) {
     uintptr_t first = (uintptr_t)start & ~(uintptr_t)4095;
     return madvise((void *)first, (uintptr_t)start + length - first, MADV_POPULATE_WRITE);
 }
-/* The same by writing to each page, which holds only the faulting area's
-   own lock, not the whole address space's as MADV_POPULATE_WRITE does:
-   while a huge page that the host backs anew is zeroed (~15 ms on this
-   VM), the interpreter's mmap and brk are not held up. Each write is a
+/* The same by writing to each page: since Linux 6.4 such a fault holds
+   only its mapping's own lock, not the whole address space's as
+   MADV_POPULATE_WRITE does, so while a huge page that the host backs anew
+   is zeroed (~15 ms on this VM) the interpreter's mmap and brk go on. Each write is a
    compare-and-swap of 0 with 0: it changes nothing, and no store another
    thread makes to the byte meanwhile is lost. Only for memory that is
    never made inaccessible, where the write cannot fault for good. */
