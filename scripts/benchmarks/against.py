@@ -1,8 +1,8 @@
 """This tree's codeshare against another revision's, for optimization work:
 the import phase of each, interleaved with the limit, and the paired ratios.
 
-    python against.py --codeshare PY --against PY --revision REV --workdir DIR
-                      [--runs N] [--json OUT] [WORKLOAD...]
+    python against.py --codeshare PY --against PY --plain PY --revision REV --workdir DIR
+                      [--runs N] [--stir] [--json OUT] [WORKLOAD...]
 
 Per workload each build dumps its own archive (DIR/WORKLOAD-against/: an
 archive of one schema may be refused by a build of another), both are
@@ -11,6 +11,12 @@ rounds of the three probes in alternating order: the limit (on this tree's
 archive), this tree, the other revision. Reported: medians, this tree over
 the other (the median of each round's ratio, with its 95% interval), and
 each over the limit. A change is worth keeping when its interval leaves 1.
+
+--stir runs the workload once under plain CPython before each round, as
+the full bench's rotation does between a tool's probes: memory freed and
+taken again, and huge pages the host must back anew. Only so did sympy's
+tail of slow rounds show (33rd session: 10-18 of 100 rounds at 1.2x the
+median or more, against 0-2 without).
 """
 import argparse
 import json
@@ -39,7 +45,7 @@ def dump_and_check(pythons, archives, argv):
         raise SystemExit(f"the two builds print different things for {argv}")
 
 
-def measure(pythons, workdir, name, runs):
+def measure(pythons, workdir, name, runs, stir):
     statement, argv = WORKLOADS[name]
     if statement in (None, "pass"):
         raise SystemExit(f"{name}: no import phase to compare")
@@ -54,7 +60,12 @@ def measure(pythons, workdir, name, runs):
         probes[build] = ([pythons[build], "-c", PHASE.format(statement=statement)],
                          clean_environment(CODESHARE_ARCHIVE=archives[build]))
     phase = {variant: [] for variant in probes}
+    stirred = None
     for index, variant in rounds(probes, runs):
+        if stir and stirred != index:
+            stirred = index
+            if run([pythons["plain"], *argv], clean_environment())[4] != 0:
+                raise SystemExit(f"{name}: plain CPython failed on {argv}")
         measured = run_probe(*probes[variant])
         if measured is None:
             raise SystemExit(f"{name} ({variant}) failed")
@@ -70,19 +81,22 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--codeshare", required=True, help="python of the venv with this tree's codeshare")
     parser.add_argument("--against", required=True, help="python of the venv with the other revision's")
+    parser.add_argument("--plain", required=True, help="python of the venv without codeshare (--stir)")
     parser.add_argument("--revision", required=True, help="the other revision, for the report")
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--stir", action="store_true", help="a plain run of the workload before each round")
     parser.add_argument("--json")
     parser.add_argument("workloads", nargs="*", default=["boto3", "networkx", "rich", "ipython"])
     options = parser.parse_args()
-    pythons = {"new": options.codeshare, "old": options.against}
-    print(f"import phase, this tree against {options.revision}, {options.runs} interleaved rounds:")
+    pythons = {"new": options.codeshare, "old": options.against, "plain": options.plain}
+    stirred = ", each after a plain run" if options.stir else ""
+    print(f"import phase, this tree against {options.revision}, {options.runs} interleaved rounds{stirred}:")
     print(f"{'workload':11} {'limit':>8} {'this tree':>10} {options.revision[:10]:>10} | "
           f"{'tree/other (95%)':>22} | {'tree/limit':>10} {'other/limit':>11}")
     results = {}
     for name in options.workloads:
-        result = results[name] = measure(pythons, options.workdir, name, options.runs)
+        result = results[name] = measure(pythons, options.workdir, name, options.runs, options.stir)
         ms, limit = result["phase_ms"], result["to_limit"]
         low, high = result["new_to_old_interval"]
         print(f"{name:11} {ms['limit']:6.1f}ms {ms['new']:8.1f}ms {ms['old']:8.1f}ms | "
@@ -90,7 +104,8 @@ def main():
               f"{limit['new']:10.3f} {limit['old']:11.3f}", flush=True)
     if options.json:
         with open(options.json, "w") as file:
-            json.dump({"revision": options.revision, "runs": options.runs, "results": results}, file, indent=2)
+            json.dump({"revision": options.revision, "runs": options.runs, "stir": options.stir, "results": results},
+                      file, indent=2)
 
 
 if __name__ == "__main__":
