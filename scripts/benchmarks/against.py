@@ -15,8 +15,8 @@ each over the limit. A change is worth keeping when its interval leaves 1.
 --stir runs the workload once under plain CPython before each round, as
 the full bench's rotation does between a tool's probes: memory freed and
 taken again, and huge pages the host must back anew. Only so did sympy's
-tail of slow rounds show (33rd session: 10-18 of 100 rounds at 1.2x the
-median or more, against 0-2 without).
+tail of slow rounds show (33rd session: 10-18 of 100 stirred rounds at
+1.2x the median or more, none of 41 unstirred ones).
 """
 import argparse
 import json
