@@ -1,8 +1,8 @@
 """This tree's codeshare against another revision's, for optimization work:
 the import phase of each, interleaved with the limit, and the paired ratios.
 
-    python against.py --codeshare PY --against PY --plain PY --revision REV --workdir DIR
-                      [--runs N] [--stir] [--json OUT] [WORKLOAD...]
+    python against.py --codeshare PY --against PY --revision REV --workdir DIR
+                      [--runs N] [--stir --plain PY] [--json OUT] [WORKLOAD...]
 
 Per workload each build dumps its own archive (DIR/WORKLOAD-against/: an
 archive of one schema may be refused by a build of another), both are
@@ -81,7 +81,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--codeshare", required=True, help="python of the venv with this tree's codeshare")
     parser.add_argument("--against", required=True, help="python of the venv with the other revision's")
-    parser.add_argument("--plain", required=True, help="python of the venv without codeshare (--stir)")
+    parser.add_argument("--plain", help="python of the venv without codeshare, for --stir")
     parser.add_argument("--revision", required=True, help="the other revision, for the report")
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--runs", type=int, default=21)
@@ -89,9 +89,11 @@ def main():
     parser.add_argument("--json")
     parser.add_argument("workloads", nargs="*", default=["boto3", "networkx", "rich", "ipython"])
     options = parser.parse_args()
+    if options.stir and not options.plain:
+        parser.error("--stir needs --plain")
     pythons = {"new": options.codeshare, "old": options.against, "plain": options.plain}
-    stirred = ", each after a plain run" if options.stir else ""
-    print(f"import phase, this tree against {options.revision}, {options.runs} interleaved rounds{stirred}:")
+    each = ", each after a plain run" if options.stir else ""
+    print(f"import phase, this tree against {options.revision}, {options.runs} interleaved rounds{each}:")
     print(f"{'workload':11} {'limit':>8} {'this tree':>10} {options.revision[:10]:>10} | "
           f"{'tree/other (95%)':>22} | {'tree/limit':>10} {'other/limit':>11}")
     results = {}

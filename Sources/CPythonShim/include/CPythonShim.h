@@ -183,10 +183,11 @@ static inline int cs_fault_in(void *start, size_t length) {
 /* The same by writing to each page: since Linux 6.4 such a fault holds
    only its mapping's own lock, not the whole address space's as
    MADV_POPULATE_WRITE does, so while a huge page that the host backs anew
-   is zeroed (~15 ms on this VM) the interpreter's mmap and brk go on. Each write is a
-   compare-and-swap of 0 with 0: it changes nothing, and no store another
-   thread makes to the byte meanwhile is lost. Only for memory that is
-   never made inaccessible, where the write cannot fault for good. */
+   is zeroed (~15 ms on this VM) the interpreter's mmap and brk go on.
+   Each write is a compare-and-swap of 0 with 0: it changes nothing, and
+   no store another thread makes to the byte meanwhile is lost. Only for
+   memory that is never made inaccessible, where the write cannot fault
+   for good. */
 static inline void cs_touch_pages(void *start, size_t length) {
     for (uintptr_t page = (uintptr_t)start & ~(uintptr_t)4095; page < (uintptr_t)start + length; page += 4096) {
         unsigned char expected = 0;
