@@ -383,12 +383,24 @@ def limit_ratio(phase, ratios):
     return f"{ratios['codeshare_to_limit']:.2f} ({interval_text(ratios['codeshare_to_limit_interval'])})"
 
 
+def cpu_model():
+    """The CPU's model name as the kernel reports it (the machine type, where
+    it gives none): one VM kind may run on different hosts, and a table
+    must say which it came from."""
+    with open("/proc/cpuinfo") as file:
+        for line in file:
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    return platform.machine()
+
+
 def markdown(report):
     """The results as a Markdown table, for the README."""
     runs = report["runs"]
     extra = ", ".join(f"`{name}`: {runs * factor}" for name, factor in EXTRA_ROUNDS.items())
     lines = [
-        f"Measured {report['date'][:10]} on {report['machine']['cpus']} vCPUs, {report['machine']['platform']}, "
+        f"Measured {report['date'][:10]} on {report['machine']['cpus']} vCPUs ({report['machine']['cpu']}), "
+        f"{report['machine']['platform']}, "
         f"Python {report['machine']['python'].split()[0]}; medians of {runs} interleaved runs "
         f"({extra} for the whole process; ratios: medians of each round's ratio, with the 95% confidence "
         f"interval of that median in parentheses where a target applies).",
@@ -457,8 +469,8 @@ def main():
               f" {p['minor_faults']:5.0f}/{c['minor_faults']:5.0f}/{d['minor_faults']:5.0f}", flush=True)
     report = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"node": platform.node(), "cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": sys.version},
+        "machine": {"node": platform.node(), "cpus": os.cpu_count(), "cpu": cpu_model(),
+                    "platform": platform.platform(), "python": sys.version},
         "runs": runs,
         "results": results,
     }
