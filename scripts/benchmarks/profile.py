@@ -13,9 +13,11 @@ and only the samples of that pid's first thread inside that window
 count. A whole-process profile cannot compare the two: the limit
 materializes every code object before its clock.
 Reported per run, in ms (samples / runs / frequency): each shared object,
-then the functions whose time differs most. Sampling slows both down
-(~10%). codeshare's extension is stripped: its own functions show as one
-`[unknown]` (build it without `-s` to see them).
+then the functions whose time differs most. Sampling slows both down:
+~10% on the hosts of the 29th-33rd sessions, ~60% at 20 kHz on the 34th's
+(there `--frequency 2000` with more runs). codeshare's extension is
+stripped: its own functions show as one `[unknown]` (build it without `-s`
+to see them).
 """
 import argparse
 import collections
