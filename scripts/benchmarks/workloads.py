@@ -23,7 +23,9 @@ workloads taking turns until each has had all its rounds:
      directories were listed (nothing read or unmarshalled; a name not
      found is looked up in listings); and for each, the teardown: from the
      end of the import to the process's exit (finalization, which frees what
-     the program made); ratios again within a round, codeshare / limit too.
+     the program made); ratios again within a round, codeshare / limit too,
+     and the share of plain's phase over the limit's that codeshare saves
+     ("captured").
 """
 import argparse
 import datetime
@@ -248,20 +250,32 @@ def paired_ratio(numerators, denominators):
     return statistics.median(n / d for n, d in zip(numerators, denominators))
 
 
-def paired_ratio_interval(numerators, denominators):
-    """A 95% confidence interval of paired_ratio, free of any assumption on
-    the distribution: the r-th smallest and r-th largest ratio, for the
-    largest r that a Binomial(rounds, 1/2) count falls below with at most
-    2.5% probability (41 rounds: the 14th and 28th; under 6 rounds none is
-    that sure, and it is the extremes). It says how far this
-    run's noise leaves the median; a drift between runs on other days
-    (several hundredths here) is not in it."""
-    ratios = sorted(n / d for n, d in zip(numerators, denominators))
-    count, below, r = len(ratios), 0.0, 0
+def median_interval(values):
+    """A 95% confidence interval of the median of per-round values, free of
+    any assumption on their distribution: the r-th smallest and r-th
+    largest value, for the largest r that a Binomial(rounds, 1/2) count
+    falls below with at most 2.5% probability (41 rounds: the 14th and
+    28th; under 6 rounds none is that sure, and it is the extremes). It
+    says how far this run's noise leaves the median; a drift between runs
+    on other days (several hundredths here) is not in it."""
+    values = sorted(values)
+    count, below, r = len(values), 0.0, 0
     while r < count // 2 and below + math.comb(count, r) / 2 ** count <= 0.025:
         below += math.comb(count, r) / 2 ** count
         r += 1
-    return (ratios[r - 1], ratios[count - r]) if r else (ratios[0], ratios[-1])
+    return (values[r - 1], values[count - r]) if r else (values[0], values[-1])
+
+
+def paired_ratio_interval(numerators, denominators):
+    """median_interval of the ratios paired_ratio takes the median of."""
+    return median_interval([n / d for n, d in zip(numerators, denominators)])
+
+
+def captured_shares(plain, codeshare, limit):
+    """Per round, the share of what plain's phase spends over the limit's
+    (finding, reading and unmarshalling) that codeshare's saves: the issue
+    reads its 1.10x-the-limit target as capturing at least ~80% of it."""
+    return [(p - c) / (p - l) for p, c, l in zip(plain, codeshare, limit)]
 
 
 def interval_text(interval):
@@ -337,8 +351,12 @@ class Measurement:
         samples = self.phase_samples
         phases = {name: [phase for phase, _ in values] for name, values in samples.items()}
         ratios = {name: paired_ratio(phases[name], phases["plain"]) for name in samples}
-        ratios["codeshare_to_limit"] = paired_ratio(phases["codeshare"], phases["limit"])
-        ratios["codeshare_to_limit_interval"] = paired_ratio_interval(phases["codeshare"], phases["limit"])
+        if statistics.median(phases["limit"]) >= 0.5:  # not `pass`: no import to compare
+            ratios["codeshare_to_limit"] = paired_ratio(phases["codeshare"], phases["limit"])
+            ratios["codeshare_to_limit_interval"] = paired_ratio_interval(phases["codeshare"], phases["limit"])
+            shares = captured_shares(phases["plain"], phases["codeshare"], phases["limit"])
+            ratios["captured"] = statistics.median(shares)
+            ratios["captured_interval"] = median_interval(shares)
         return ({name: statistics.median(values) for name, values in phases.items()},
                 {name: statistics.median(teardown for _, teardown in values) for name, values in samples.items()},
                 ratios)
@@ -375,12 +393,20 @@ def chart(results, path):
     figure.savefig(path, dpi=100)
 
 
-def limit_ratio(phase, ratios):
+def limit_ratio(ratios):
     """codeshare / limit and its interval, where there is an import to
     compare (not for `pass`)."""
-    if phase["limit"] < 0.5:
+    if "codeshare_to_limit" not in ratios:
         return "—"
     return f"{ratios['codeshare_to_limit']:.2f} ({interval_text(ratios['codeshare_to_limit_interval'])})"
+
+
+def captured_text(ratios):
+    """The share of plain's cost over the limit that codeshare saves, in %."""
+    if "captured" not in ratios:
+        return "—"
+    low, high = ratios["captured_interval"]
+    return f"{ratios['captured'] * 100:.0f}% ({low * 100:.0f}-{high * 100:.0f})"
 
 
 def cpu_model():
@@ -406,16 +432,16 @@ def markdown(report):
         f"interval of that median in parentheses where a target applies).",
         "",
         "| workload | plain | codeshare | code-data-share | codeshare / code-data-share | import phase: plain | codeshare "
-        "| cds | limit | codeshare / limit | teardown ms plain / cs / cds | peak RSS MiB plain / cs / cds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| cds | limit | codeshare / limit | captured | teardown ms plain / cs / cds | peak RSS MiB plain / cs / cds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in report["results"].items():
         p, c, d = (result["process"][tool] for tool in ("plain", "codeshare", "cds"))
         phase, teardown, ratios = result["import_phase"], result["teardown"], result["phase_ratios"]
         phase_cells = (f"{phase['plain']:.1f} ms | {phase['codeshare']:.1f} ms | {phase['cds']:.1f} ms | "
-                       f"{phase['limit']:.1f} ms | {limit_ratio(phase, ratios)} | "
+                       f"{phase['limit']:.1f} ms | {limit_ratio(ratios)} | {captured_text(ratios)} | "
                        f"{teardown['plain']:.1f} / {teardown['codeshare']:.1f} / {teardown['cds']:.1f}"
-                       if phase else "— | — | — | — | — | —")
+                       if phase else "— | — | — | — | — | — | —")
         lines.append(f"| {name} | {p['ms']:.1f} ms | {c['ms']:.1f} ms ({c['ratio']:.2f}x, "
                      f"{interval_text(c['ratio_interval'])}) | "
                      f"{d['ms']:.1f} ms ({d['ratio']:.2f}x) | {to_cds_text(c)} | {phase_cells} | "
@@ -438,7 +464,8 @@ def main():
     names = QUICK if options.quick else list(WORKLOADS)
     results = {}
     header = (f"{'workload':11} {'plain':>8} {'codeshare (95%)':>25} {'code-data-share':>17} {'cs/cds (95%)':>21} |"
-              f" {'import phase: plain':>19} {'codeshare':>9} {'cds':>7} {'limit':>7} {'cs/limit (95%)':>16} |"
+              f" {'import phase: plain':>19} {'codeshare':>9} {'cds':>7} {'limit':>7} {'cs/limit (95%)':>16}"
+              f" {'captured (95%)':>14} |"
               f" {'teardown ms p/cs/cds':>20} | {'peak RSS MiB p/cs/cds':>22} | {'faults p/cs/cds':>17}")
     tools = {}
     for name in names:
@@ -460,9 +487,9 @@ def main():
                          "import_phase": phase, "teardown": teardown, "phase_ratios": ratios}
         p, c, d = (process[tool] for tool in ("plain", "codeshare", "cds"))
         phase_text = (f" {phase['plain']:17.1f}ms {phase['codeshare']:7.1f}ms {phase['cds']:5.1f}ms "
-                      f"{phase['limit']:5.1f}ms {limit_ratio(phase, ratios):>16} |"
+                      f"{phase['limit']:5.1f}ms {limit_ratio(ratios):>16} {captured_text(ratios):>14} |"
                       f" {teardown['plain']:6.1f}/{teardown['codeshare']:6.1f}/{teardown['cds']:6.1f}"
-                      if phase else f" {'(script: whole process only)':>66} | {'':>20}")
+                      if phase else f" {'(script: whole process only)':>81} | {'':>20}")
         print(f"{name:11} {p['ms']:6.1f}ms {c['ms']:7.1f}ms {c['ratio']:5.2f}x {interval_text(c['ratio_interval'])} "
               f"{d['ms']:8.1f}ms {d['ratio']:5.2f}x {to_cds_text(c):>21} |{phase_text} |"
               f" {p['rss_kib'] / 1024:6.1f}/{c['rss_kib'] / 1024:6.1f}/{d['rss_kib'] / 1024:6.1f} |"
