@@ -16,9 +16,11 @@ def fail(message):
 
 
 def main(argv):
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:
+        return fail("no command given")
+    if argv[0] in ("-h", "--help"):
         print(USAGE)
-        return 0 if argv else 2
+        return 0
     command, arguments = argv[0], argv[1:]
     if command == "dump":
         from .dump import parse, run

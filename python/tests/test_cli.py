@@ -18,6 +18,7 @@ def test_usage_errors(tmp_path):
         (["dump", "main.py"], "-o OUTPUT is required"),
         (["dump", "-o", str(tmp_path / "a.csa")], "nothing to run: give a SCRIPT"),
         (["dump", "-o", str(tmp_path / "a.csa"), "--bogus"], "unknown option --bogus"),
+        ([], "no command given"),
         (["frobnicate"], "unknown command 'frobnicate'"),
         (["info"], "info takes one archive path"),
     ):
@@ -26,6 +27,9 @@ def test_usage_errors(tmp_path):
         assert result.stderr.startswith(f"codeshare: {message}"), result.stderr
         assert "python -m codeshare dump -o OUT" in result.stderr, "with the usage"
     assert not (tmp_path / "a.csa").exists()
+    asked = run_python(["-m", "codeshare", "--help"])
+    assert (asked.returncode, asked.stderr) == (0, "")
+    assert "python -m codeshare dump -o OUT" in asked.stdout
 
 
 def test_a_dump_that_cannot_write_its_archive_stops_before_the_program_runs(tmp_path):
