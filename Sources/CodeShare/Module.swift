@@ -9,7 +9,6 @@ import CodeShareFormat
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
 ///     observed(function, observer) -> method
-///     preceded(function, before) -> method
 ///     ArchiveError: the exception of every refused archive
 ///     ForeignArchiveError: its subclass for a sound archive of another
 ///         interpreter build, -O level or -X no_debug_ranges setting
@@ -334,11 +333,8 @@ private func loaderMethods(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
 // the loader above, no frame of codeshare stands between importlib's while
 // the function runs (a syntax error in a module the program imports shows
 // as under plain Python); the recorder's exists only once it has returned.
-// The dump's hooks on os.execv and os.execve write the archive first, then
-// call the function from C: a failed exec shows as under plain Python.
-/// The method definitions, one per kind, shared by every method of the kind.
+/// The method definition every observed method shares.
 private var observedMethodDefinition: UnsafeMutablePointer<PyMethodDef>? = nil
-private var precededMethodDefinition: UnsafeMutablePointer<PyMethodDef>? = nil
 
 private typealias KeywordsFunction = @convention(c) (PyObjectPointer?, PyObjectPointer?, PyObjectPointer?) -> PyObjectPointer?
 
@@ -368,30 +364,20 @@ private func callObserved(_ pair: PyObjectPointer?, _ args: PyObjectPointer?, _ 
     return result
 }
 
-/// `before(*args, **kwargs)`, then `function(*args, **kwargs)`; returns the
-/// function's result, or nil if either raised.
-private func callPreceded(_ pair: PyObjectPointer?, _ args: PyObjectPointer?, _ kwargs: PyObjectPointer?) -> PyObjectPointer? {
-    let function = PyTuple_GetItem(pair, 0), before = PyTuple_GetItem(pair, 1)
-    guard let done = PyObject_Call(before, args, kwargs) else { return nil }
-    cs_decref(done)
-    return PyObject_Call(function, args, kwargs)
-}
-
-/// A method (it binds as a function does) that calls `call` with
-/// (function, other) and the arguments it is given.
-private func method(around args: UnsafePointer<PyObjectPointer?>?, _ count: Int, named name: StaticString,
-                    _ definition: inout UnsafeMutablePointer<PyMethodDef>?, _ call: KeywordsFunction,
-                    _ doc: StaticString, usage: StaticString) -> PyObjectPointer? {
+/// A method (it binds as a function does) that calls callObserved with
+/// (function, observer) and the arguments it is given.
+private func observed(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard count == 2, PyCallable_Check(args![0]) != 0, PyCallable_Check(args![1]) != 0 else {
-        raise(PyExc_TypeError, usage)
+        raise(PyExc_TypeError, "observed() takes a function and an observer")
         return nil
     }
-    if definition == nil {
+    if observedMethodDefinition == nil {
         guard let memory = checkedMemory(for: PyMethodDef.self, count: 1) else { return PyErr_NoMemory() }
-        definition = memory
-        definition!.initialize(to: PyMethodDef(
-            ml_name: cString(name), ml_meth: unsafeBitCast(call, to: PyCFunction.self),
-            ml_flags: METH_VARARGS | METH_KEYWORDS, ml_doc: cString(doc)))
+        let call: KeywordsFunction = callObserved
+        memory.initialize(to: PyMethodDef(
+            ml_name: cString("observed"), ml_meth: unsafeBitCast(call, to: PyCFunction.self),
+            ml_flags: METH_VARARGS | METH_KEYWORDS, ml_doc: cString("the function's result, seen by the observer first")))
+        observedMethodDefinition = memory
     }
     guard let pair = PyTuple_New(2) else { return nil }
     defer { cs_decref(pair) }
@@ -399,19 +385,9 @@ private func method(around args: UnsafePointer<PyObjectPointer?>?, _ count: Int,
         cs_incref(args![index]!)
         PyTuple_SetItem(pair, index, args![index])
     }
-    guard let function = PyCMethod_New(definition, pair, nil, nil) else { return nil }
+    guard let function = PyCMethod_New(observedMethodDefinition, pair, nil, nil) else { return nil }
     defer { cs_decref(function) }
     return PyInstanceMethod_New(function)
-}
-
-private func observed(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    method(around: args, count, named: "observed", &observedMethodDefinition, callObserved,
-           "the function's result, seen by the observer first", usage: "observed() takes a function and an observer")
-}
-
-private func preceded(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    method(around: args, count, named: "preceded", &precededMethodDefinition, callPreceded,
-           "the function, called once `before` has returned", usage: "preceded() takes a function and a callable")
 }
 
 private func method(_ name: StaticString, _ function: FastFunction, _ doc: StaticString) -> PyMethodDef {
@@ -426,7 +402,6 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),
-        method("preceded", preceded, "preceded(function, before) -> a method: function(*args), once before(*args) has returned"),
         PyMethodDef())
     // The interpreter keeps pointers into the method table for ever. A
     // tuple, not an array, which would trap when memory runs out.

@@ -15,7 +15,7 @@ import types
 from _frozen_importlib import BuiltinImporter
 from _frozen_importlib_external import ExtensionFileLoader
 
-from . import _core, archive
+from . import archive
 from .recorder import Recorder
 from .resolution import RECENT_NS
 
@@ -178,14 +178,15 @@ def run(options):
 
     # An exec replaces the process, atexit and all: the archive is written
     # first, once, when the exec can succeed (execvp tries each PATH entry).
-    # The exec is called from C, so that a failed one shows no frame of ours.
-    def write_archive_before_exec(path, *arguments):
-        if os.getpid() == dump_process and may_execute(path):
+    # os.execv and os.execve (which execl, execvp... call) raise the audit
+    # event "os.exec" just before they exec: an audit hook leaves them the
+    # functions they are (`os.execve in os.supports_fd`), and puts no frame
+    # of ours in a failed exec's traceback.
+    def write_archive_before_exec(event, arguments):
+        if event == "os.exec" and os.getpid() == dump_process and may_execute(arguments[0]):
             write_archive()
 
-    # os.execl, execlp, execvp... all call one of these two.
-    os.execv = _core.preceded(os.execv, write_archive_before_exec)
-    os.execve = _core.preceded(os.execve, write_archive_before_exec)
+    sys.addaudithook(write_archive_before_exec)
 
     main = None
     if options.kind == "script":

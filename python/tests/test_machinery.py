@@ -140,6 +140,16 @@ def test_a_program_that_replaces_itself_with_exec_is_dumped_before_the_exec(tmp_
     assert_same_run(plain, dump(tmp_path / "failing.csa", ["-c", failing], cwd=tmp_path, check=False))
 
 
+
+def test_the_dump_leaves_the_exec_functions_what_they_are(tmp_path):
+    # test_posix tests `os.execve in os.supports_fd` as its class body runs:
+    # the dump's watch on execs must not replace os.execv or os.execve.
+    code = ("import os\nprint(os.execve in os.supports_fd, os.execv in os.supports_fd,"
+            " type(os.execv).__name__, os.execve.__module__)\n")
+    plain = run_python(["-c", code], cwd=tmp_path)
+    assert plain.stdout == "True False builtin_function_or_method posix\n"
+    assert_same_run(plain, dump(tmp_path / "app.csa", ["-c", code], cwd=tmp_path))
+
 def test_dump_leaves_out_the_codecs_imported_before_site(tmp_path):
     # The interpreter imports `encodings` and its stdio codecs before site.py
     # runs the start-up hook: never served, so not archived. A codec the
