@@ -10,6 +10,7 @@ built-in ones aside).
 """
 import atexit
 import os
+import posix
 import sys
 import types
 from _frozen_importlib import BuiltinImporter
@@ -166,7 +167,9 @@ def run(options):
     # handlers, which may import too.
     atexit.register(write_archive)
     # os._exit() skips atexit: the program's own process writes the
-    # archive first; a child it forked exits as it would have.
+    # archive first; a child it forked exits as it would have. The stand-in
+    # takes the builtin's names and its place in posix as in os (os._exit
+    # is posix._exit), where pickle looks for it.
     exit_now, dump_process = os._exit, os.getpid()
 
     def write_archive_and_exit(status):
@@ -174,7 +177,9 @@ def run(options):
             write_archive()
         exit_now(status)
 
-    os._exit = write_archive_and_exit
+    for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(write_archive_and_exit, attribute, getattr(exit_now, attribute))
+    os._exit = posix._exit = write_archive_and_exit
 
     # An exec replaces the process, atexit and all: the archive is written
     # first, once, when the exec can succeed (execvp tries each PATH entry).

@@ -118,6 +118,21 @@ def test_a_program_that_ends_with_os_exit_is_dumped_by_its_own_process(tmp_path)
     assert {"json", "decimal"} <= served(verbose.stderr)
 
 
+
+def test_the_dump_leaves_os_exit_where_pickle_and_posix_find_it(tmp_path):
+    # A program may pickle os._exit (ProcessPoolExecutor.submit(os._exit, 1))
+    # or call posix._exit, the same function under plain Python.
+    code = ("import os, pickle, posix, json\n"
+            "print(pickle.loads(pickle.dumps(os._exit)) is os._exit, os._exit is posix._exit,"
+            " os._exit.__name__, flush=True)\nimport decimal\nposix._exit(3)\n")
+    plain = run_python(["-c", code], cwd=tmp_path, check=False)
+    assert (plain.returncode, plain.stdout) == (3, "True True _exit\n")
+    archive = tmp_path / "app.csa"
+    assert_same_run(plain, dump(archive, ["-c", code], cwd=tmp_path, check=False))
+    names = run_python(["-c", "import codeshare.archive, sys; print(*codeshare.archive.open(sys.argv[1]).names)",
+                        str(archive)]).stdout.split()
+    assert {"json", "decimal"} <= set(names)
+
 def test_a_program_that_replaces_itself_with_exec_is_dumped_before_the_exec(tmp_path):
     # An exec skips atexit too. execvp tries each PATH entry in turn: the
     # archive is written once, before the exec that can succeed.
