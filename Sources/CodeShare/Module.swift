@@ -356,7 +356,13 @@ private func callObserved(_ pair: PyObjectPointer?, _ args: PyObjectPointer?, _ 
         cs_incref(item)
         PyTuple_SetItem(arguments, index + 1, item)
     }
-    guard let observed = PyObject_Call(observer, arguments, kwargs) else {
+    // As CPython runs an audit hook: a tracer or profiler (bdb, coverage,
+    // cProfile) sees the program's frames and importlib's, never the recorder's.
+    let thread = PyThreadState_Get()
+    PyThreadState_EnterTracing(thread)
+    let observed = PyObject_Call(observer, arguments, kwargs)
+    PyThreadState_LeaveTracing(thread)
+    guard let observed else {
         cs_decref(result)
         return nil
     }

@@ -156,6 +156,18 @@ def test_a_program_that_replaces_itself_with_exec_is_dumped_before_the_exec(tmp_
 
 
 
+
+def test_a_tracer_sees_the_same_frames_in_the_dumps_run(tmp_path):
+    # bdb, coverage and trace follow the imports; the recorder, called as
+    # importlib's functions return, must not show among their frames.
+    code = ("import os, sys\nseen = set()\n"
+            "def tracer(frame, event, arg):\n"
+            "    seen.add(os.path.basename(frame.f_code.co_filename))\n"
+            "sys.settrace(tracer)\nimport json\nsys.settrace(None)\nprint(sorted(seen))\n")
+    plain = run_python(["-c", code], cwd=tmp_path)
+    assert "__init__.py" in plain.stdout
+    assert_same_run(plain, dump(tmp_path / "app.csa", ["-c", code], cwd=tmp_path))
+
 def test_the_dump_leaves_the_exec_functions_what_they_are(tmp_path):
     # test_posix tests `os.execve in os.supports_fd` as its class body runs:
     # the dump's watch on execs must not replace os.execv or os.execve.
