@@ -9,6 +9,7 @@ exit status, and the same modules already imported (codeshare's own and
 built-in ones aside).
 """
 import atexit
+import builtins
 import os
 import posix
 import sys
@@ -99,8 +100,13 @@ def may_execute(path):
 
 
 def fresh_main(**attributes):
+    """A __main__ module as the interpreter starts one (a built-in module's
+    loader, `__annotations__`, the builtins module itself, in the same
+    order), then `attributes`."""
     module = types.ModuleType("__main__")
-    module.__dict__.update(__builtins__=__builtins__, **attributes)
+    module.__loader__ = BuiltinImporter
+    module.__dict__.update(__annotations__={}, __builtins__=builtins)
+    module.__dict__.update(attributes)
     sys.modules["__main__"] = module
     return module
 

@@ -307,6 +307,18 @@ def test_the_dump_runs_a_program_on_the_modules_python_starts_it_with(tmp_path):
     assert not {"collections", "functools", "importlib", "runpy", "warnings"} & set(listed.stdout.split())
 
 
+
+def test_the_dump_runs_a_program_in_the_main_module_python_starts_it_in(tmp_path):
+    # Its globals, in their order: the builtins module itself (not its dict),
+    # `__annotations__`, and for `-c` a built-in module's loader.
+    show = ("print(list(globals()), type(__builtins__).__name__, __annotations__,"
+            " getattr(__loader__, '__name__', type(__loader__).__name__))\n")
+    app = make_app(tmp_path / "app", {"main.py": show, "pkg/__init__.py": "", "pkg/__main__.py": show})
+    for program in (["main.py"], ["-c", show], ["-m", "pkg"]):
+        plain = run_python(program, cwd=app)
+        assert "'__annotations__', '__builtins__'" in plain.stdout and " module {} " in plain.stdout
+        assert_same_run(plain, dump(tmp_path / "app.csa", program, cwd=app))
+
 def test_cached_follows_the_pycache_prefix_of_the_run(tmp_path):
     # The dump records each module's __cached__; a run with another pycache
     # prefix, from the environment or set by the program, gets its own.
