@@ -245,5 +245,17 @@ def run(options):
         if traceback is not None:
             error.__traceback__ = traceback  # the hook prints the exception's own
         sys.excepthook(type(error), error, error.__traceback__)
+        if isinstance(error, KeyboardInterrupt):
+            # The interpreter ends a program that an interrupt stopped by
+            # SIGINT once it has finalized, so that its parent sees it so
+            # stopped (130 in a shell): raised on, the interrupt ends the
+            # dump so too, reported already.
+            sys.excepthook = reported_already
+            raise
         return 1
     return 0
+
+
+def reported_already(*exception):
+    """sys.excepthook for an exception the dump has reported as the
+    interpreter would (the program's frames only)."""

@@ -2,6 +2,9 @@
 ones (source, tracebacks, resources, reload, runpy, namespace packages,
 __path__ tricks, modules replacing themselves, PEP 263 coding lines)."""
 import os
+import signal
+import subprocess
+import sys
 
 from conftest import run_python
 from importing import assert_same_run, dump, make_app, run_both, served
@@ -132,6 +135,21 @@ def test_the_dump_leaves_os_exit_where_pickle_and_posix_find_it(tmp_path):
     names = run_python(["-c", "import codeshare.archive, sys; print(*codeshare.archive.open(sys.argv[1]).names)",
                         str(archive)]).stdout.split()
     assert {"json", "decimal"} <= set(names)
+
+
+def test_an_interrupted_program_ends_the_dump_as_it_ends_python(tmp_path):
+    # Ctrl-C: the traceback, the program's atexit handlers, then death by
+    # SIGINT (130 in a shell), the archive written before it.
+    code = ("import atexit, json, os, signal\natexit.register(print, 'atexit ran')\n"
+            "os.kill(os.getpid(), signal.SIGINT)\nsignal.pause()\n")
+    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    dumped = subprocess.run([sys.executable, "-m", "codeshare", "dump", "-o", "app.csa", "-c", code],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert (plain.returncode, plain.stdout) == (-signal.SIGINT, "atexit ran\n")
+    assert (dumped.returncode, dumped.stdout, dumped.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    names = run_python(["-c", "import codeshare.archive, sys; print(*codeshare.archive.open(sys.argv[1]).names)",
+                        str(tmp_path / "app.csa")]).stdout.split()
+    assert "json" in names
 
 def test_a_program_that_replaces_itself_with_exec_is_dumped_before_the_exec(tmp_path):
     # An exec skips atexit too. execvp tries each PATH entry in turn: the
