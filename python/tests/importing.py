@@ -25,6 +25,12 @@ def dump(archive, target, *, cwd, env=None, check=True):
     return run_python(["-m", "codeshare", "dump", "-o", str(archive), *target], cwd=cwd, env=env, check=check)
 
 
+def archived_names(archive):
+    """The names of the modules an archive holds, in its order."""
+    listed = run_python(["-c", "import sys, codeshare.archive as a; print(*a.open(sys.argv[1]).names)", str(archive)])
+    return listed.stdout.split()
+
+
 def run_both(target, archive, *, cwd, env=None, python_flags=(), timeout=600):
     """(plain, archived, verbose) runs of the same command."""
     base = dict(env or {})

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from conftest import run_python
-from importing import assert_same_run, dump, make_app, run_both, served
+from importing import archived_names, assert_same_run, dump, make_app, run_both, served
 
 FILES = {
     "main.py": """
@@ -113,13 +113,11 @@ def test_a_program_that_ends_with_os_exit_is_dumped_by_its_own_process(tmp_path)
     archive = tmp_path / "app.csa"
     dumped = dump(archive, ["-c", code], cwd=tmp_path, check=False)
     assert (dumped.returncode, dumped.stdout) == (3, "parent\n")
-    names = run_python(["-c", "import codeshare.archive, sys; print(*codeshare.archive.open(sys.argv[1]).names)",
-                        str(archive)]).stdout.split()
+    names = archived_names(archive)
     assert {"json", "decimal"} <= set(names) and "textwrap" not in names
     plain, archived, verbose = run_both(["-c", code], archive, cwd=tmp_path)
     assert_same_run(plain, archived)
     assert {"json", "decimal"} <= served(verbose.stderr)
-
 
 
 def test_the_dump_leaves_os_exit_where_pickle_and_posix_find_it(tmp_path):
@@ -132,14 +130,14 @@ def test_the_dump_leaves_os_exit_where_pickle_and_posix_find_it(tmp_path):
     assert (plain.returncode, plain.stdout) == (3, "True True _exit\n")
     archive = tmp_path / "app.csa"
     assert_same_run(plain, dump(archive, ["-c", code], cwd=tmp_path, check=False))
-    names = run_python(["-c", "import codeshare.archive, sys; print(*codeshare.archive.open(sys.argv[1]).names)",
-                        str(archive)]).stdout.split()
+    names = archived_names(archive)
     assert {"json", "decimal"} <= set(names)
 
 
 def test_an_interrupted_program_ends_the_dump_as_it_ends_python(tmp_path):
     # Ctrl-C: the traceback, the program's atexit handlers, then death by
-    # SIGINT (130 in a shell), the archive written before it.
+    # SIGINT (130 in a shell), the archive written before it. (Not
+    # run_python, which fails any process a signal ended.)
     code = ("import atexit, json, os, signal\natexit.register(print, 'atexit ran')\n"
             "os.kill(os.getpid(), signal.SIGINT)\nsignal.pause()\n")
     plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
@@ -147,9 +145,9 @@ def test_an_interrupted_program_ends_the_dump_as_it_ends_python(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert (plain.returncode, plain.stdout) == (-signal.SIGINT, "atexit ran\n")
     assert (dumped.returncode, dumped.stdout, dumped.stderr) == (plain.returncode, plain.stdout, plain.stderr)
-    names = run_python(["-c", "import codeshare.archive, sys; print(*codeshare.archive.open(sys.argv[1]).names)",
-                        str(tmp_path / "app.csa")]).stdout.split()
+    names = archived_names(tmp_path / "app.csa")
     assert "json" in names
+
 
 def test_a_program_that_replaces_itself_with_exec_is_dumped_before_the_exec(tmp_path):
     # An exec skips atexit too. execvp tries each PATH entry in turn: the
@@ -161,8 +159,7 @@ def test_a_program_that_replaces_itself_with_exec_is_dumped_before_the_exec(tmp_
     dumped = dump(archive, ["-c", code], cwd=tmp_path, env={"CODESHARE_VERBOSE": "1"})
     assert dumped.stdout == "replaced\n"
     assert dumped.stderr.count("codeshare: wrote") == 1, dumped.stderr
-    names = run_python(["-c", "import codeshare.archive, sys; print(*codeshare.archive.open(sys.argv[1]).names)",
-                        str(archive)]).stdout.split()
+    names = archived_names(archive)
     assert {"json", "decimal"} <= set(names)
     plain, archived, verbose = run_both(["-c", code], archive, cwd=tmp_path)
     assert_same_run(plain, archived)
@@ -171,8 +168,6 @@ def test_a_program_that_replaces_itself_with_exec_is_dumped_before_the_exec(tmp_
     plain = run_python(["-c", failing], cwd=tmp_path, check=False)
     assert "FileNotFoundError" in plain.stderr
     assert_same_run(plain, dump(tmp_path / "failing.csa", ["-c", failing], cwd=tmp_path, check=False))
-
-
 
 
 def test_a_tracer_sees_the_same_frames_in_the_dumps_run(tmp_path):
@@ -186,6 +181,7 @@ def test_a_tracer_sees_the_same_frames_in_the_dumps_run(tmp_path):
     assert "__init__.py" in plain.stdout
     assert_same_run(plain, dump(tmp_path / "app.csa", ["-c", code], cwd=tmp_path))
 
+
 def test_the_dump_leaves_the_exec_functions_what_they_are(tmp_path):
     # test_posix tests `os.execve in os.supports_fd` as its class body runs:
     # the dump's watch on execs must not replace os.execv or os.execve.
@@ -195,6 +191,7 @@ def test_the_dump_leaves_the_exec_functions_what_they_are(tmp_path):
     assert plain.stdout == "True False builtin_function_or_method posix\n"
     assert_same_run(plain, dump(tmp_path / "app.csa", ["-c", code], cwd=tmp_path))
 
+
 def test_dump_leaves_out_the_codecs_imported_before_site(tmp_path):
     # The interpreter imports `encodings` and its stdio codecs before site.py
     # runs the start-up hook: never served, so not archived. A codec the
@@ -202,8 +199,7 @@ def test_dump_leaves_out_the_codecs_imported_before_site(tmp_path):
     app = make_app(tmp_path, {"main.py": "import encodings.idna\nprint('ok')\n"})
     archive = tmp_path / "app.csa"
     dump(archive, ["main.py"], cwd=app)
-    listed = run_python(["-c", "import sys, codeshare.archive as a; print(*a.open(sys.argv[1]).names)", str(archive)])
-    names = set(listed.stdout.split())
+    names = set(archived_names(archive))
     assert "encodings.idna" in names
     assert not names & {"encodings", "encodings.aliases", "encodings.utf_8"}
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
@@ -320,10 +316,9 @@ def test_the_dump_runs_a_program_on_the_modules_python_starts_it_with(tmp_path):
     dumped = dump(archive, code, cwd=app)
     plain = run_python(code, cwd=app)
     assert dumped.stdout == plain.stdout == "[]\n"
-    listed = run_python(["-c", "import sys, codeshare.archive as a; print(*a.open(sys.argv[1]).names)", str(archive)])
-    assert "helper" in listed.stdout.split()
-    assert not {"collections", "functools", "importlib", "runpy", "warnings"} & set(listed.stdout.split())
-
+    names = archived_names(archive)
+    assert "helper" in names
+    assert not {"collections", "functools", "importlib", "runpy", "warnings"} & set(names)
 
 
 def test_the_dump_runs_a_program_in_the_main_module_python_starts_it_in(tmp_path):
@@ -336,6 +331,7 @@ def test_the_dump_runs_a_program_in_the_main_module_python_starts_it_in(tmp_path
         plain = run_python(program, cwd=app)
         assert "'__annotations__', '__builtins__'" in plain.stdout and " module {} " in plain.stdout
         assert_same_run(plain, dump(tmp_path / "app.csa", program, cwd=app))
+
 
 def test_cached_follows_the_pycache_prefix_of_the_run(tmp_path):
     # The dump records each module's __cached__; a run with another pycache
