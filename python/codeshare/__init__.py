@@ -40,6 +40,11 @@ a start runs them from there when the installed files are the dumped ones.
                                 also makes those pages fault on any later access
     CODESHARE_READAHEAD=off     prepare each module when it is imported (default:
                                 a thread prepares them all in import order)
+
+`python -m codeshare dump` execs the interpreter on the program with
+CODESHARE_DUMP set (and CODESHARE_ARCHIVE, empty if it was not set, for the
+.pth line): install() then records the imports instead (dump.record), and
+the program finds neither variable set by the dump in its environment.
 """
 import os
 import sys
@@ -132,17 +137,25 @@ def run_hook_modules(core, archive, verbose, release):
 
 
 def install():
+    loaded = set(sys.modules)
     try:
         path = os.environ.get("CODESHARE_ARCHIVE")
+        dump = os.environ.get("CODESHARE_DUMP")
         # Under -E and -I the interpreter ignores PYTHONPATH and the rest, so
         # that the environment cannot choose the code it runs: nor may it
         # through an archive. Decided here, not in the .pth line, where each
         # test compiled costs every start (~80 k instructions a served one).
-        if not path or sys.flags.ignore_environment:
+        # A dump, which serves nothing, records under them too.
+        if dump is None and (not path or sys.flags.ignore_environment):
             return
         site = sys.modules.get("site")
         if site is not None:
             site._codeshare_started = True
+        if dump is not None:
+            load_extension()
+            from .dump import record
+            record(dump)
+            return
         verbose = os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0")
         check = os.environ.get("CODESHARE_CHECK", "mtime")
         release = os.environ.get("CODESHARE_RELEASE", "on")
@@ -193,10 +206,11 @@ def install():
             import atexit
             atexit.register(lambda: print(finder.summary(), file=sys.stderr))
     finally:
-        # The program sees the modules it would see without codeshare, and
-        # no finder of this package's directory; the finder keeps what it
-        # needs alive.
-        for name in [name for name in sys.modules if name == "codeshare" or name.startswith("codeshare.")]:
+        # The program sees the modules it would see without codeshare (the
+        # built-in ones the hook imported, such as atexit, too), and no
+        # finder of this package's directory; the finder and the recorder
+        # keep what they need alive.
+        for name in [name for name in sys.modules if name not in loaded or name.partition(".")[0] == "codeshare"]:
             del sys.modules[name]
         for directory in __path__:
             sys.path_importer_cache.pop(directory, None)

@@ -3,23 +3,29 @@ every module it imports into an archive, written when the program ends
 (also on sys.exit(), os._exit(), an uncaught exception, or just before an
 exec replaces the process).
 
-The program sees what `python SCRIPT`, `python -m MODULE` or `python -c CODE`
-would show it: the same sys.argv, sys.path[0], __main__ module, output and
-exit status, and the same modules already imported (codeshare's own and
-built-in ones aside).
+The dump is two halves of one process. `run` checks the command, then
+execs the interpreter on the program, with the options the interpreter was
+given before `-m codeshare`, and CODESHARE_DUMP in the environment. There
+the start-up hook calls `record` as site.py runs the .pth files: it takes
+CODESHARE_DUMP out of the environment and starts recording. So the
+program is started by the interpreter itself: its sys.argv, sys.orig_argv,
+sys.path, __main__, stack, modules, output and exit status are those
+`python SCRIPT`, `python -m MODULE` or `python -c CODE` give it.
 """
 import atexit
-import builtins
 import os
 import posix
 import sys
-import types
-from _frozen_importlib import BuiltinImporter
-from _frozen_importlib_external import ExtensionFileLoader
 
-from . import archive
+from . import __path__ as package_path, archive, launched_program
 from .recorder import Recorder
 from .resolution import RECENT_NS
+
+# Set by `run` for the interpreter it execs: what `record` is to do.
+DUMP_VARIABLE = "CODESHARE_DUMP"
+# The events the interpreter raises just before it runs the program (the
+# interactive ones, after -i, are not a start).
+PROGRAM_START_EVENTS = ("cpython.run_command", "cpython.run_module", "cpython.run_file", "cpython.run_stdin")
 
 
 class Options:
@@ -66,6 +72,9 @@ def parse(arguments):
         raise ValueError("-o OUTPUT is required")
     if options.kind is None and not imports:
         raise ValueError("nothing to run: give a SCRIPT, -m MODULE, -c CODE or --import MODULES")
+    for name in imports:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise ValueError(f"--import {name!r} is not a module name")
     options.imports = imports
     return options
 
@@ -87,56 +96,50 @@ def output_problem(output):
     return None
 
 
-def may_execute(path):
-    """Whether an exec of `path` (a path or, for execve, a descriptor) can
-    replace the process. A path exec would refuse is left to exec, to raise
-    its own error."""
-    if isinstance(path, int):
-        return True
-    try:
-        return os.access(path, os.X_OK) and not os.path.isdir(path)
-    except (TypeError, ValueError):
-        return False
+def hook_problem():
+    """Why the interpreter the dump execs would not run codeshare's start-up
+    hook, or None: site.py reads codeshare.pth only from a site-packages
+    directory, and not at all under -S."""
+    if sys.flags.no_site:
+        return "-S leaves out site.py, which runs codeshare's start-up hook"
+    import site
+    directories = site.getsitepackages() + ([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])
+    installed = os.path.dirname(os.path.realpath(package_path[0]))
+    if not any(os.path.realpath(directory) == installed for directory in directories):
+        return f"this codeshare ({installed}) is not installed in site-packages, where its start-up hook would run"
+    return None
 
 
-def fresh_main(**attributes):
-    """A __main__ module as the interpreter starts one (a built-in module's
-    loader, `__annotations__`, the builtins module itself, in the same
-    order), then `attributes`."""
-    module = types.ModuleType("__main__")
-    module.__loader__ = BuiltinImporter
-    module.__dict__.update(__annotations__={}, __builtins__=builtins)
-    module.__dict__.update(attributes)
-    sys.modules["__main__"] = module
-    return module
+def interpreter_options():
+    """The options the interpreter was given before `-m codeshare`, as they
+    were given, or None if sys.orig_argv does not show them (an embedding
+    application's runpy call)."""
+    # sys.argv is the module's path and the dump's arguments; before them in
+    # sys.orig_argv: the module's name, after -m or glued to it ("-Imcodeshare").
+    position = len(sys.orig_argv) - len(sys.argv)
+    if position < 1 or sys.orig_argv[position + 1:] != sys.argv[1:]:
+        return None
+    name = sys.orig_argv[position]
+    if name.startswith("-"):
+        cluster = name[:name.index("m") + 1]
+    elif position >= 2 and sys.orig_argv[position - 1].startswith("-") and sys.orig_argv[position - 1].endswith("m"):
+        cluster = sys.orig_argv[position - 1]
+        position -= 1
+    else:
+        return None
+    return sys.orig_argv[1:position] + ([cluster[:-1]] if len(cluster) > 2 else [])
 
 
-def forget_imports_of_the_dump():
-    """sys.modules as `python -c` or `python SCRIPT` starts with: what
-    `python -m codeshare` imported after site.py (runpy and importlib,
-    collections, functools... with it) is dropped, so that the program
-    imports it again, recorded, in its own order, and an archive holds only
-    what the program imports. codeshare's own modules stay (the dump runs
-    on them), and so do built-in and extension modules (they cannot be
-    created twice; none is recorded)."""
-    names = list(sys.modules)
-    if "site" not in names:
-        return
-    for name in names[names.index("site") + 1:]:
-        spec = getattr(sys.modules[name], "__spec__", None)
-        if (name.partition(".")[0] != "codeshare" and spec is not None
-                and type(spec.loader) is not ExtensionFileLoader and spec.loader is not BuiltinImporter):
-            del sys.modules[name]
-
-
-def recorded_program(options):
-    """The program the dump runs, as the manifest records it ("program"):
-    a run of the same program starts reading ahead with the interpreter."""
+def program_arguments(options):
+    """The interpreter's arguments that run the program: --import alone runs
+    empty code once the imports are done."""
     if options.kind == "script":
-        return ["script", options.target]
+        return [options.target, *options.arguments]
     if options.kind == "module":
-        return ["module", options.target]
-    return ["code"] if options.kind == "code" else []
+        return ["-m", options.target, *options.arguments]
+    if options.kind == "code":
+        return ["-c", options.target, *options.arguments]
+    return ["-c", ""]
 
 
 def run(options):
@@ -146,10 +149,68 @@ def run(options):
     if problem is not None:
         print(f"codeshare: cannot write {options.output}: {problem}", file=sys.stderr)
         return 2
-    # Serve nothing while recording (CODESHARE_ARCHIVE may be set here too).
-    sys.meta_path[:] = [finder for finder in sys.meta_path if type(finder).__name__ != "ArchiveFinder"]
-    # The interpreter put sys.path[0] (cwd for -m) first after site.py ran.
-    recorder = Recorder(site_path=sys.path[0 if sys.flags.safe_path else 1:], program=recorded_program(options))
+    problem = hook_problem()
+    options_given = interpreter_options()
+    if problem is None and options_given is None:
+        problem = "sys.orig_argv does not show how the interpreter was started"
+    if problem is None and not sys.executable:
+        problem = "sys.executable is empty"
+    if problem is not None:
+        print(f"codeshare: cannot dump: {problem}", file=sys.stderr)
+        return 2
+    environment = dict(os.environ)
+    # The hook runs only where CODESHARE_ARCHIVE is set; `record` takes out
+    # what the dump set, so that the program sees the environment it was given.
+    added = "CODESHARE_ARCHIVE" not in environment
+    if added:
+        environment["CODESHARE_ARCHIVE"] = ""
+    environment[DUMP_VARIABLE] = instruction(output, options.imports, added, options.kind is not None)
+    arguments = [sys.orig_argv[0], *options_given, *program_arguments(options)]
+    try:
+        os.execve(sys.executable, arguments, environment)
+    except OSError as error:
+        print(f"codeshare: cannot dump: cannot run {sys.executable}: {error.strerror}", file=sys.stderr)
+        return 2
+
+
+def instruction(output, imports, added_archive_variable, has_program):
+    """CODESHARE_DUMP's value: a line of words, then the archive's absolute
+    path, whatever characters it has. The words: "+archive" when the dump
+    added an empty CODESHARE_ARCHIVE, "-program" when it runs no program
+    (--import alone), then the modules to import."""
+    words = ["+archive"] * added_archive_variable + ["-program"] * (not has_program) + list(imports)
+    return " ".join(words) + "\n" + output
+
+
+def read_instruction(value):
+    """(output, imports, added_archive_variable, has_program) from
+    CODESHARE_DUMP's value, or None when `run` did not write it."""
+    head, newline, output = value.partition("\n")
+    words = head.split()
+    flags = [word for word in words if word[0] in "+-"]
+    if not newline or not os.path.isabs(output) or not set(flags) <= {"+archive", "-program"}:
+        return None
+    return output, words[len(flags):], "+archive" in flags, "-program" not in flags
+
+
+def unset(name):
+    """Takes `name` out of the environment, as a program that set it would."""
+    os.environ.pop(name, None)
+    posix.environ.pop(os.fsencode(name), None)   # which the .pth line reads
+
+
+def record(value):
+    """Called by the start-up hook under CODESHARE_DUMP: records this process's
+    imports from now on and writes the archive when the process ends."""
+    read = read_instruction(value)
+    unset(DUMP_VARIABLE)
+    if read is None:
+        print(f"codeshare: not dumping: {DUMP_VARIABLE} is set only by `python -m codeshare dump`", file=sys.stderr)
+        return
+    output, imports, added_archive_variable, has_program = read
+    if added_archive_variable:
+        unset("CODESHARE_ARCHIVE")
+    recorder = Recorder(launched_program() if has_program else [])
     written = False
 
     def write_archive():
@@ -162,15 +223,15 @@ def run(options):
             modules, extensions, recent = recorder.write(output)
         except Exception as error:  # the program's own exit status stands
             # A MemoryError says nothing of itself: its name does.
-            print(f"codeshare: could not write {options.output}: {str(error) or type(error).__name__}", file=sys.stderr)
+            print(f"codeshare: could not write {output}: {str(error) or type(error).__name__}", file=sys.stderr)
             return
         if os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0"):
-            print(f"codeshare: wrote {options.output}: {modules} modules, "
+            print(f"codeshare: wrote {output}: {modules} modules, "
                   f"{extensions} extension locations; {recent} directories changed in the "
                   f"{RECENT_NS / 1e9:g} s before the dump, listed on every run", file=sys.stderr)
 
-    # Registered first, so it runs last: after the program's own atexit
-    # handlers, which may import too.
+    # Registered as site.py runs, before the program's atexit handlers,
+    # so it runs after them: they may import too.
     atexit.register(write_archive)
     # os._exit() skips atexit: the program's own process writes the
     # archive first; a child it forked exits as it would have. The stand-in
@@ -187,75 +248,43 @@ def run(options):
         setattr(write_archive_and_exit, attribute, getattr(exit_now, attribute))
     os._exit = posix._exit = write_archive_and_exit
 
-    # An exec replaces the process, atexit and all: the archive is written
-    # first, once, when the exec can succeed (execvp tries each PATH entry).
-    # os.execv and os.execve (which execl, execvp... call) raise the audit
-    # event "os.exec" just before they exec: an audit hook leaves them the
+    # Audit events: os.execv and os.execve (which execl, execvp... call)
+    # raise "os.exec" just before they exec, which replaces the process,
+    # atexit and all: the archive is written first, once, when the exec can
+    # succeed (execvp tries each PATH entry). An audit hook leaves them the
     # functions they are (`os.execve in os.supports_fd`), and puts no frame
-    # of ours in a failed exec's traceback.
-    def write_archive_before_exec(event, arguments):
+    # of ours in a failed exec's traceback. The program's start marks the
+    # modules before it as the start-up's, and is where the --import ones
+    # are imported, on the program's sys.path.
+    def watch(event, arguments):
         if event == "os.exec" and os.getpid() == dump_process and may_execute(arguments[0]):
             write_archive()
+        elif event in PROGRAM_START_EVENTS and not recorder.program_started:
+            recorder.program_starts()
+            site = sys.modules.get("site")
+            if site is not None:
+                site.__dict__.pop("_codeshare_started", None)
+            for name in imports:
+                try:
+                    __import__(name)
+                except Exception as error:
+                    # Reported as the import's own (without this frame), and
+                    # the program does not run.
+                    error.__traceback__ = error.__traceback__.tb_next
+                    sys.excepthook(type(error), error, error.__traceback__)
+                    raise SystemExit(1)
 
-    sys.addaudithook(write_archive_before_exec)
-
-    main = None
-    if options.kind == "script":
-        sys.argv = [options.target, *options.arguments]
-        program_entry = os.path.dirname(os.path.realpath(options.target))
-        script = os.path.abspath(options.target)  # as __main__.__file__ is
-    elif options.kind == "code":
-        sys.argv = ["-c", *options.arguments]
-        program_entry = ""
-    elif options.kind == "module":
-        sys.argv = [options.target, *options.arguments]  # runpy sets argv[0]
-        program_entry = os.getcwd()
-    # The entry the interpreter put first for `-m codeshare` becomes the
-    # program's; under -P (-I, PYTHONSAFEPATH) it put none, nor would for the program.
-    if options.kind is not None and not sys.flags.safe_path:
-        sys.path[0] = program_entry
-    if options.kind != "module":   # `python -m MODULE` imports runpy too
-        forget_imports_of_the_dump()
+    sys.addaudithook(watch)
     recorder.install()
 
+
+def may_execute(path):
+    """Whether an exec of `path` (a path or, for execve, a descriptor) can
+    replace the process. A path exec would refuse is left to exec, to raise
+    its own error."""
+    if isinstance(path, int):
+        return True
     try:
-        for name in options.imports:
-            __import__(name)
-        if options.kind == "script":
-            from _frozen_importlib_external import SourceFileLoader
-            main = fresh_main(__file__=script, __cached__=None, __loader__=SourceFileLoader("__main__", script))
-            with open(script, "rb") as file:
-                code = compile(file.read(), script, "exec", dont_inherit=True)
-            exec(code, main.__dict__)
-        elif options.kind == "code":
-            main = fresh_main()
-            exec(compile(options.target, "<string>", "exec", dont_inherit=True), main.__dict__)
-        elif options.kind == "module":
-            import runpy
-            main = fresh_main()
-            runpy._run_module_as_main(options.target, alter_argv=True)
-    except SystemExit:
-        raise
-    except BaseException as error:
-        # As the interpreter would report it: the program's frames only.
-        traceback = error.__traceback__
-        user_globals = main.__dict__ if main is not None else None
-        while traceback is not None and traceback.tb_frame.f_globals is not user_globals:
-            traceback = traceback.tb_next
-        if traceback is not None:
-            error.__traceback__ = traceback  # the hook prints the exception's own
-        sys.excepthook(type(error), error, error.__traceback__)
-        if isinstance(error, KeyboardInterrupt):
-            # The interpreter ends a program that an interrupt stopped by
-            # SIGINT once it has finalized, so that its parent sees it so
-            # stopped (130 in a shell): raised on, the interrupt ends the
-            # dump so too, reported already.
-            sys.excepthook = reported_already
-            raise
-        return 1
-    return 0
-
-
-def reported_already(*exception):
-    """sys.excepthook for an exception the dump has reported as the
-    interpreter would (the program's frames only)."""
+        return os.access(path, os.X_OK) and not os.path.isdir(path)
+    except (TypeError, ValueError):
+        return False

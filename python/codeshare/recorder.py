@@ -23,23 +23,29 @@ from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode
 
 
 class Recorder:
-    def __init__(self, site_path, program):
+    def __init__(self, program):
         self.found = {}   # name -> (search list, origin, kind, is_package)
         self.codes = {}   # name -> (path, code, size, mtime_ns)
-        # sys.path while site.py ran: without the program's sys.path[0],
-        # which the interpreter adds after site.py.
-        self.site_path = list(site_path)
         self.program = program
-        self.program_path = None
+        # How many modules had been recorded when the program started
+        # (site.py's, imported as it ran the .pth files after codeshare's and
+        # sitecustomize), or None before.
+        self.started_after = None
         self._originals = None
 
+    @property
+    def program_started(self):
+        return self.started_after is not None
+
     def install(self):
-        """Records from now on; sys.path is now the one the program starts with."""
-        self.program_path = list(sys.path)
+        """Records from now on."""
         find_spec, get_code = PathFinder.__dict__["find_spec"], SourceLoader.get_code
         self._originals = (find_spec, get_code)
         PathFinder.find_spec = classmethod(_core.observed(find_spec.__func__, self._spec_found))
         SourceLoader.get_code = _core.observed(get_code, self._code_got)
+
+    def program_starts(self):
+        self.started_after = len(self.codes)
 
     def uninstall(self):
         if self._originals:
@@ -76,50 +82,16 @@ class Recorder:
             return
         self.codes[name] = (path, code, status.st_size, status.st_mtime_ns)
 
-    def _record_earlier_imports(self):
-        """Modules imported before recording began (by site.py or runpy):
-        compiled from their source now, each with the sys.path it was
-        searched on. Importing a module moves it to the end of sys.modules
-        once its body has run, so what sys.modules lists before `site` was
-        imported by .pth files or sitecustomize, on site.py's sys.path;
-        what comes after (runpy and its imports, kept by the dump only for
-        `-m MODULE`) a served `python -m MODULE` imports itself, on its own
-        sys.path. Not the
-        `encodings` package and the codecs it loaded then: the interpreter
-        imports them before site.py runs the start-up hook, so no run could
-        be served them."""
-        modules = list(sys.modules.items())
-        names = [name for name, _ in modules]
-        program_start = names.index("site") + 1 if "site" in names else 0
-        for position, (name, module) in enumerate(modules):
-            spec = getattr(module, "__spec__", None)
-            if (name in self.codes or name == "__main__" or name.partition(".")[0] in ("codeshare", "encodings")
-                    or spec is None or type(spec.loader) is not SourceFileLoader):
-                continue
-            parent = sys.modules.get(name.rpartition(".")[0]) if "." in name else None
-            if parent is not None:
-                search = list(getattr(parent, "__path__", []))
-            else:
-                search = list(self.site_path if position < program_start else self.program_path)
-            code = compiled(spec.origin)
-            if code is None:
-                continue
-            self.found.setdefault(name, (search, spec.origin, "source", spec.submodule_search_locations is not None))
-            self._code(name, spec.origin, code)
-
     def entries_and_manifest(self):
         """The archive's entries and manifest for what was loaded."""
-        recorded = list(self.codes)
-        self._record_earlier_imports()
-        earlier = list(self.codes)[len(recorded):]
         # Archive order is the order imports started in (get_code runs
         # before the body imports anything): the order a run asks for them,
         # which the read-ahead thread keeps a window ahead of. sys.modules
         # has them in the order they finished, a package after its
         # submodules: asked for first, it sent the window to the end of the
-        # archive. Modules imported before recording began come first
-        # (site.py's are asked for first; runpy's are ready when wanted).
-        order = {name: index for index, name in enumerate(earlier + recorded)}
+        # archive.
+        order = {name: index for index, name in enumerate(self.codes)}
+        started_after = len(self.codes) if self.started_after is None else self.started_after
         searches, search_index, directories, listings = [], {}, {}, {}
         entries, extensions = [], {}
 
@@ -159,7 +131,7 @@ class Recorder:
                 if located is not None:
                     extensions[name] = (origin, *located)
         entries.sort(key=lambda entry: order[entry[0]])
-        startup = sum(order[name] < len(earlier) for name, _, _ in entries)
+        startup = sum(order[name] < started_after for name, _, _ in entries)
         hook = self._hook_entries(resolution)
         # A listing is needed only when its directory's mtime moved: each is
         # kept as marshal bytes, so that opening the archive parses none and

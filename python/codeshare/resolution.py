@@ -25,7 +25,8 @@ from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
 # what the dump ran, ["script", path as given], ["module", name], ["code"]
 # for -c, or [] for --import alone; "startup": how many modules, first in
 # the archive, the interpreter imported before the program: the hook's
-# own, site.py's, and runpy's for -m), and each module's metadata:
+# own, and site.py's after the hook, sitecustomize's for one), and each
+# module's metadata:
 #     (origin, package, search, entry, size, mtime_ns, cached)
 # the source file found, whether it is a package's __init__, the index in
 # "searches" of the list searched, the index in that list of the entry whose

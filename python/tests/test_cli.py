@@ -58,7 +58,7 @@ def test_a_dump_whose_archive_write_fails_says_so_in_one_line_and_leaves_nothing
     result = subprocess.run([sys.executable, "-m", "codeshare", "dump", "-o", "app.csa", "main.py"], cwd=tmp_path,
                             capture_output=True, text=True, preexec_fn=limit_file_size, timeout=600)
     assert (result.returncode, result.stdout) == (0, "ran\n")
-    assert result.stderr == f"codeshare: could not write app.csa: [Errno {errno.EFBIG}] {os.strerror(errno.EFBIG)}\n"
+    assert result.stderr == f"codeshare: could not write {tmp_path / 'app.csa'}: [Errno {errno.EFBIG}] {os.strerror(errno.EFBIG)}\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["main.py"]
 
 
@@ -84,7 +84,7 @@ def test_a_dump_that_runs_out_of_memory_as_it_writes_says_so_and_the_program_kee
     result = subprocess.run([sys.executable, *flags, "-m", "codeshare", "dump", "-o", "app.csa", "main.py"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert (result.returncode, result.stdout) == (0, "ran\n")
-    assert result.stderr == f"codeshare: could not write app.csa: {reason}\n"
+    assert result.stderr == f"codeshare: could not write {tmp_path / 'app.csa'}: {reason}\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["main.py"]
 
 
@@ -188,6 +188,9 @@ def test_info_names_the_program_dumped(tmp_path):
         run_python(["-m", "codeshare", "dump", "-o", str(archive), *program], cwd=tmp_path)
         info = run_python(["-m", "codeshare", "info", str(archive)])
         assert f"\ndumped for:   {shown}\n" in info.stdout
+    # --import alone runs no program: no run of one starts the thread early.
+    run_python(["-m", "codeshare", "dump", "-o", str(archive), "--import", "json"], cwd=tmp_path)
+    assert "dumped for" not in run_python(["-m", "codeshare", "info", str(archive)]).stdout
     # An archive written through the API may hold anything there.
     run_python(["-c", f"import codeshare.archive; codeshare.archive.write({str(archive)!r}, "
                       "[('m', compile('x = 1', 'm.py', 'exec'), None)], {'program': [1]})"])

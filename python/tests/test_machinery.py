@@ -2,6 +2,7 @@
 ones (source, tracebacks, resources, reload, runpy, namespace packages,
 __path__ tricks, modules replacing themselves, PEP 263 coding lines)."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,6 +105,10 @@ def test_dump_of_imports_only(tmp_path):
     assert archived.returncode == 0
     assert {"json", "json.decoder", "mypkg.mod"} <= served(verbose.stderr)
     assert os.path.getsize(archive) > 0
+    # One that fails is reported as the import's own error, and nothing runs.
+    failed = dump(tmp_path / "failed.csa", ["--import", "json", "nosuch", "--", "-c", "print('ran')"], cwd=app,
+                  check=False)
+    assert (failed.returncode, failed.stdout, failed.stderr) == (1, "", "ModuleNotFoundError: No module named 'nosuch'\n")
 
 
 def test_a_program_that_ends_with_os_exit_is_dumped_by_its_own_process(tmp_path):
@@ -140,9 +145,9 @@ def test_an_interrupted_program_ends_the_dump_as_it_ends_python(tmp_path):
     # run_python, which fails any process a signal ended.)
     code = ("import atexit, json, os, signal\natexit.register(print, 'atexit ran')\n"
             "os.kill(os.getpid(), signal.SIGINT)\nsignal.pause()\n")
-    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     dumped = subprocess.run([sys.executable, "-m", "codeshare", "dump", "-o", "app.csa", "-c", code],
-                            capture_output=True, text=True, cwd=tmp_path)
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert (plain.returncode, plain.stdout) == (-signal.SIGINT, "atexit ran\n")
     assert (dumped.returncode, dumped.stdout, dumped.stderr) == (plain.returncode, plain.stdout, plain.stderr)
     names = archived_names(tmp_path / "app.csa")
@@ -225,8 +230,9 @@ def test_modules_imported_while_site_runs_are_served_without_a_search(tmp_path):
 
 def test_modules_runpy_imports_for_the_dump_are_served_without_a_search(tmp_path):
     # `python -m codeshare dump` imports runpy, and with it collections,
-    # functools... before the program runs; a served `-c` program or script
-    # (which never imports runpy) imports them itself, on its own sys.path.
+    # functools..., before it execs the program; a `-c` program or script
+    # (which never imports runpy) imports them itself, on its own sys.path,
+    # in the dump's run as in a served one.
     app = tmp_path / "app"
     app.mkdir()
     archive = tmp_path / "app.csa"
@@ -305,8 +311,9 @@ def test_the_dump_under_safe_path_leaves_sys_path_as_python_does(tmp_path):
 
 def test_the_dump_runs_a_program_on_the_modules_python_starts_it_with(tmp_path):
     # `python -m codeshare dump` imports runpy, collections, functools...
-    # for itself: a `-c` program or a script does not find them loaded, as
-    # under plain Python, and the archive holds only what the program imports.
+    # for itself, before it execs the program: a `-c` program or a script
+    # does not find them loaded, as under plain Python, and the archive holds
+    # only what the program imports.
     app = tmp_path / "app"
     app.mkdir()
     (app / "helper.py").write_text("VALUE = 1\n")
@@ -331,6 +338,53 @@ def test_the_dump_runs_a_program_in_the_main_module_python_starts_it_in(tmp_path
         plain = run_python(program, cwd=app)
         assert "'__annotations__', '__builtins__'" in plain.stdout and " module {} " in plain.stdout
         assert_same_run(plain, dump(tmp_path / "app.csa", program, cwd=app))
+
+
+STARTED = """import inspect, os, site, sys, traceback
+print(sys.orig_argv[1:], sys.argv[1:], sys.flags.optimize, sys.flags.utf8_mode)
+print([frame.function for frame in inspect.stack()], sys._getframe().f_back)
+traceback.print_stack()
+print(sorted(sys.modules), hasattr(site, '_codeshare_started'))
+print(sorted(name for name in os.environ if name.startswith('CODESHARE')))
+"""
+
+
+def test_the_dump_leaves_a_program_started_as_python_starts_it(tmp_path):
+    # The dump execs the interpreter on the program, with the options given
+    # before `-m codeshare`: the program's stack holds its own frames only,
+    # sys.orig_argv is its command line, and it finds neither a module nor a
+    # variable of the dump's.
+    app = make_app(tmp_path / "app", {"main.py": STARTED, "pkg/__init__.py": "", "pkg/__main__.py": STARTED})
+    for options in ([], ["-O", "-X", "utf8"], ["-Omcodeshare"]):
+        for program in (["main.py", "x"], ["-c", STARTED, "x"], ["-m", "pkg", "x"]):
+            python_options = [option.removesuffix("mcodeshare") for option in options]
+            plain = run_python([*python_options, *program], cwd=app)
+            dump_command = [*options, "dump", "-o", str(tmp_path / "app.csa"), *program]
+            if "-Omcodeshare" not in options:
+                dump_command[len(options):len(options)] = ["-m", "codeshare"]
+            assert_same_run(plain, run_python(dump_command, cwd=app))
+
+
+def test_a_dump_that_could_not_record_stops_before_the_program_runs(tmp_path):
+    # The interpreter the dump execs runs codeshare's hook only from
+    # site-packages, and not under -S: the program is not run for nothing.
+    (tmp_path / "main.py").write_text("print('ran')\n")
+    installed = site_packages()
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(os.path.join(installed, "codeshare"), copy / "codeshare")
+    for flags, env, problem in (
+            (["-S"], {"PYTHONPATH": installed}, "-S leaves out site.py, which runs codeshare's start-up hook"),
+            ([], {"PYTHONPATH": str(copy)}, f"this codeshare ({copy}) is not installed in site-packages")):
+        result = run_python([*flags, "-m", "codeshare", "dump", "-o", "app.csa", "main.py"], cwd=tmp_path, env=env,
+                            check=False)
+        assert (result.returncode, result.stdout) == (2, "")
+        assert result.stderr.startswith(f"codeshare: cannot dump: {problem}") and result.stderr.count("\n") == 1
+        assert not (tmp_path / "app.csa").exists()
+
+
+def site_packages():
+    """The directory codeshare is installed in."""
+    return run_python(["-c", "import codeshare, os; print(os.path.dirname(codeshare.__path__[0]))"]).stdout.strip()
 
 
 def test_cached_follows_the_pycache_prefix_of_the_run(tmp_path):
