@@ -154,8 +154,9 @@ def install():
         if dump is not None:
             load_extension()
             from .dump import record
-            record(dump)
-            return
+            # One it cannot read is reported, and serving goes on as usual.
+            if record(dump) or not path or sys.flags.ignore_environment:
+                return
         verbose = os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0")
         check = os.environ.get("CODESHARE_CHECK", "mtime")
         release = os.environ.get("CODESHARE_RELEASE", "on")

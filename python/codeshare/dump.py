@@ -73,7 +73,7 @@ def parse(arguments):
     if options.kind is None and not imports:
         raise ValueError("nothing to run: give a SCRIPT, -m MODULE, -c CODE or --import MODULES")
     for name in imports:
-        if not all(part.isidentifier() for part in name.split(".")):
+        if not is_module_name(name):
             raise ValueError(f"--import {name!r} is not a module name")
     options.imports = imports
     return options
@@ -143,6 +143,8 @@ def program_arguments(options):
 
 
 def run(options):
+    """Execs the interpreter on the program, to record it; returns the exit
+    status of a dump that cannot."""
     # From the directory the dump started in: the program may change it.
     output = os.path.abspath(options.output)
     problem = output_problem(output)
@@ -169,7 +171,7 @@ def run(options):
     try:
         os.execve(sys.executable, arguments, environment)
     except OSError as error:
-        print(f"codeshare: cannot dump: cannot run {sys.executable}: {error.strerror}", file=sys.stderr)
+        print(f"codeshare: cannot dump: cannot run {sys.executable}: {error}", file=sys.stderr)
         return 2
 
 
@@ -187,10 +189,14 @@ def read_instruction(value):
     CODESHARE_DUMP's value, or None when `run` did not write it."""
     head, newline, output = value.partition("\n")
     words = head.split()
-    flags = [word for word in words if word[0] in "+-"]
-    if not newline or not os.path.isabs(output) or not set(flags) <= {"+archive", "-program"}:
+    imports = [word for word in words if word not in ("+archive", "-program")]
+    if not newline or not os.path.isabs(output) or not all(is_module_name(name) for name in imports):
         return None
-    return output, words[len(flags):], "+archive" in flags, "-program" not in flags
+    return output, imports, "+archive" in words, "-program" not in words
+
+
+def is_module_name(name):
+    return all(part.isidentifier() for part in name.split("."))
 
 
 def unset(name):
@@ -201,21 +207,24 @@ def unset(name):
 
 def record(value):
     """Called by the start-up hook under CODESHARE_DUMP: records this process's
-    imports from now on and writes the archive when the process ends."""
+    imports from now on and writes the archive when the process ends.
+    Whether it does: a value `run` did not write is left as it is."""
     read = read_instruction(value)
-    unset(DUMP_VARIABLE)
     if read is None:
-        print(f"codeshare: not dumping: {DUMP_VARIABLE} is set only by `python -m codeshare dump`", file=sys.stderr)
-        return
+        print(f"codeshare: not recording: {DUMP_VARIABLE} is not one `python -m codeshare dump` sets", file=sys.stderr)
+        return False
+    unset(DUMP_VARIABLE)
     output, imports, added_archive_variable, has_program = read
     if added_archive_variable:
         unset("CODESHARE_ARCHIVE")
     recorder = Recorder(launched_program() if has_program else [])
-    written = False
+    dump_process, written = os.getpid(), False
 
     def write_archive():
+        """In the program's own process, once: not in a child it forked,
+        which inherits the atexit handlers, nor after an exec that failed."""
         nonlocal written
-        if written:   # before an exec that then failed
+        if written or os.getpid() != dump_process:
             return
         written = True
         recorder.uninstall()
@@ -234,14 +243,12 @@ def record(value):
     # so it runs after them: they may import too.
     atexit.register(write_archive)
     # os._exit() skips atexit: the program's own process writes the
-    # archive first; a child it forked exits as it would have. The stand-in
-    # takes the builtin's names and its place in posix as in os (os._exit
-    # is posix._exit), where pickle looks for it.
-    exit_now, dump_process = os._exit, os.getpid()
+    # archive first. The stand-in takes the builtin's names and its place in
+    # posix as in os (os._exit is posix._exit), where pickle looks for it.
+    exit_now = os._exit
 
     def write_archive_and_exit(status):
-        if os.getpid() == dump_process:
-            write_archive()
+        write_archive()
         exit_now(status)
 
     for attribute in ("__module__", "__name__", "__qualname__", "__doc__"):
@@ -257,7 +264,7 @@ def record(value):
     # modules before it as the start-up's, and is where the --import ones
     # are imported, on the program's sys.path.
     def watch(event, arguments):
-        if event == "os.exec" and os.getpid() == dump_process and may_execute(arguments[0]):
+        if event == "os.exec" and may_execute(arguments[0]):
             write_archive()
         elif event in PROGRAM_START_EVENTS and not recorder.program_started:
             recorder.program_starts()
@@ -276,6 +283,7 @@ def record(value):
 
     sys.addaudithook(watch)
     recorder.install()
+    return True
 
 
 def may_execute(path):

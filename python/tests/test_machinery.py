@@ -125,6 +125,17 @@ def test_a_program_that_ends_with_os_exit_is_dumped_by_its_own_process(tmp_path)
     assert {"json", "decimal"} <= served(verbose.stderr)
 
 
+def test_a_forked_child_that_exits_normally_writes_no_archive(tmp_path):
+    # It runs the atexit handlers it inherited, the dump's among them.
+    code = ("import os, sys, json\npid = os.fork()\nif pid == 0:\n    import textwrap\n    sys.exit(0)\n"
+            "os.waitpid(pid, 0)\nimport decimal\n")
+    archive = tmp_path / "app.csa"
+    dumped = dump(archive, ["-c", code], cwd=tmp_path, env={"CODESHARE_VERBOSE": "1"})
+    assert dumped.stderr.count("codeshare: wrote") == 1, dumped.stderr
+    names = archived_names(archive)
+    assert {"json", "decimal"} <= set(names) and "textwrap" not in names
+
+
 def test_the_dump_leaves_os_exit_where_pickle_and_posix_find_it(tmp_path):
     # A program may pickle os._exit (ProcessPoolExecutor.submit(os._exit, 1))
     # or call posix._exit, the same function under plain Python.
@@ -145,9 +156,15 @@ def test_an_interrupted_program_ends_the_dump_as_it_ends_python(tmp_path):
     # run_python, which fails any process a signal ended.)
     code = ("import atexit, json, os, signal\natexit.register(print, 'atexit ran')\n"
             "os.kill(os.getpid(), signal.SIGINT)\nsignal.pause()\n")
-    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    # Started with SIGINT at its default, which Python then handles: a shell
+    # starts a background job with SIGINT ignored, and so its children.
+    def interruptible():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                           preexec_fn=interruptible, timeout=60)
     dumped = subprocess.run([sys.executable, "-m", "codeshare", "dump", "-o", "app.csa", "-c", code],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+                            capture_output=True, text=True, cwd=tmp_path, preexec_fn=interruptible, timeout=60)
     assert (plain.returncode, plain.stdout) == (-signal.SIGINT, "atexit ran\n")
     assert (dumped.returncode, dumped.stdout, dumped.stderr) == (plain.returncode, plain.stdout, plain.stderr)
     names = archived_names(tmp_path / "app.csa")

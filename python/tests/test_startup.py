@@ -111,6 +111,19 @@ def test_an_empty_archive_variable_leaves_no_trace(app):
     assert verbose.stderr == plain.stderr == "", verbose.stderr
 
 
+def test_a_dump_variable_the_dump_did_not_set_is_reported_and_imports_are_served(tmp_path, app):
+    # CODESHARE_DUMP, which `python -m codeshare dump` sets for the process
+    # it execs, set by hand: one line, no recording, the archive served.
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app, check=False)
+    bogus = {"CODESHARE_DUMP": "record please"}
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=bogus)
+    assert (archived.returncode, archived.stdout) == (plain.returncode, plain.stdout)
+    assert archived.stderr == "codeshare: not recording: CODESHARE_DUMP is not one `python -m codeshare dump` sets\n"
+    assert {"json", "textwrap"} <= served(verbose.stderr)
+    assert sorted(os.listdir(tmp_path)) == ["app", "app.csa"]
+
+
 @pytest.mark.skipif(not os.environ.get("CODESHARE_DEBIAN_PYTHON"), reason="no venv of Debian's python3.11")
 def test_an_archive_of_another_interpreter_build_is_passed_over_silently(tmp_path, app):
     # As a child of a program dumped under another build inherits it.
