@@ -23,9 +23,9 @@ from .resolution import RECENT_NS
 
 # Set by `run` for the interpreter it execs: what `record` is to do.
 DUMP_VARIABLE = "CODESHARE_DUMP"
-# The events the interpreter raises just before it runs the program (the
-# interactive ones, after -i, are not a start).
-PROGRAM_START_EVENTS = ("cpython.run_command", "cpython.run_module", "cpython.run_file", "cpython.run_stdin")
+# The events the interpreter raises just before it runs the program, as
+# `run` starts it (-i's interactive ones come after).
+PROGRAM_START_EVENTS = ("cpython.run_command", "cpython.run_module", "cpython.run_file")
 
 
 class Options:
