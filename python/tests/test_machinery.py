@@ -6,6 +6,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 
 from conftest import run_python
 from importing import archived_names, assert_same_run, dump, make_app, run_both, served
@@ -380,6 +381,23 @@ def test_the_dump_leaves_a_program_started_as_python_starts_it(tmp_path):
             if "-Omcodeshare" not in options:
                 dump_command[len(options):len(options)] = ["-m", "codeshare"]
             assert_same_run(plain, run_python(dump_command, cwd=app))
+
+
+def test_the_dump_runs_a_directory_or_a_zip_file_as_python_does(tmp_path):
+    # `python DIRECTORY` and `python FILE.zip` run their __main__.py; the
+    # dump opened the path as a script's source and failed.
+    main = "import json, sys\nprint('main', json.dumps(sys.argv), __name__)\n"
+    app = make_app(tmp_path / "app", {"appdir/__main__.py": main})
+    with zipfile.ZipFile(os.path.join(app, "app.zip"), "w") as archive_file:
+        archive_file.writestr("__main__.py", main)
+    archive = tmp_path / "app.csa"
+    for program in (["appdir", "x"], ["app.zip", "x"]):
+        plain = run_python(program, cwd=app)
+        assert plain.stdout == f'main ["{program[0]}", "x"] __main__\n'
+        assert_same_run(plain, dump(archive, program, cwd=app))
+        plain, archived, verbose = run_both(program, archive, cwd=app)
+        assert_same_run(plain, archived)
+        assert "json" in served(verbose.stderr)
 
 
 def test_a_dump_that_could_not_record_stops_before_the_program_runs(tmp_path):
