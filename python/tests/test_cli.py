@@ -58,7 +58,8 @@ def test_a_dump_whose_archive_write_fails_says_so_in_one_line_and_leaves_nothing
     result = subprocess.run([sys.executable, "-m", "codeshare", "dump", "-o", "app.csa", "main.py"], cwd=tmp_path,
                             capture_output=True, text=True, preexec_fn=limit_file_size, timeout=600)
     assert (result.returncode, result.stdout) == (0, "ran\n")
-    assert result.stderr == f"codeshare: could not write {tmp_path / 'app.csa'}: [Errno {errno.EFBIG}] {os.strerror(errno.EFBIG)}\n"
+    reason = f"[Errno {errno.EFBIG}] {os.strerror(errno.EFBIG)}"
+    assert result.stderr == f"codeshare: could not write {tmp_path / 'app.csa'}: {reason}\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["main.py"]
 
 

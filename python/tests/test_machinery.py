@@ -109,7 +109,8 @@ def test_dump_of_imports_only(tmp_path):
     # One that fails is reported as the import's own error, and nothing runs.
     failed = dump(tmp_path / "failed.csa", ["--import", "json", "nosuch", "--", "-c", "print('ran')"], cwd=app,
                   check=False)
-    assert (failed.returncode, failed.stdout, failed.stderr) == (1, "", "ModuleNotFoundError: No module named 'nosuch'\n")
+    assert (failed.returncode, failed.stdout) == (1, "")
+    assert failed.stderr == "ModuleNotFoundError: No module named 'nosuch'\n"
 
 
 def test_a_program_that_ends_with_os_exit_is_dumped_by_its_own_process(tmp_path):
@@ -373,14 +374,16 @@ def test_the_dump_leaves_a_program_started_as_python_starts_it(tmp_path):
     # sys.orig_argv is its command line, and it finds neither a module nor a
     # variable of the dump's.
     app = make_app(tmp_path / "app", {"main.py": STARTED, "pkg/__init__.py": "", "pkg/__main__.py": STARTED})
-    for options in ([], ["-O", "-X", "utf8"], ["-Omcodeshare"]):
+    # Under -I (no sys.path[0]) `-m pkg` fails, as under python.
+    for options in ([], ["-O", "-X", "utf8"], ["-Omcodeshare"], ["-I"]):
         for program in (["main.py", "x"], ["-c", STARTED, "x"], ["-m", "pkg", "x"]):
             python_options = [option.removesuffix("mcodeshare") for option in options]
-            plain = run_python([*python_options, *program], cwd=app)
+            plain = run_python([*python_options, *program], cwd=app, check=False)
+            assert plain.returncode == (1 if options == ["-I"] and "-m" in program else 0), plain.stderr
             dump_command = [*options, "dump", "-o", str(tmp_path / "app.csa"), *program]
             if "-Omcodeshare" not in options:
                 dump_command[len(options):len(options)] = ["-m", "codeshare"]
-            assert_same_run(plain, run_python(dump_command, cwd=app))
+            assert_same_run(plain, run_python(dump_command, cwd=app, check=False))
 
 
 def test_the_dump_runs_a_directory_or_a_zip_file_as_python_does(tmp_path):
@@ -402,16 +405,23 @@ def test_the_dump_runs_a_directory_or_a_zip_file_as_python_does(tmp_path):
 
 def test_a_dump_that_could_not_record_stops_before_the_program_runs(tmp_path):
     # The interpreter the dump execs runs codeshare's hook only from
-    # site-packages, and not under -S: the program is not run for nothing.
+    # site-packages, and not under -S; it takes the options the interpreter
+    # was given from sys.orig_argv, which a runpy call from a program does
+    # not set for it. The program is not run for nothing.
     (tmp_path / "main.py").write_text("print('ran')\n")
     installed = site_packages()
     copy = tmp_path / "elsewhere"
     shutil.copytree(os.path.join(installed, "codeshare"), copy / "codeshare")
-    for flags, env, problem in (
-            (["-S"], {"PYTHONPATH": installed}, "-S leaves out site.py, which runs codeshare's start-up hook"),
-            ([], {"PYTHONPATH": str(copy)}, f"this codeshare ({copy}) is not installed in site-packages")):
-        result = run_python([*flags, "-m", "codeshare", "dump", "-o", "app.csa", "main.py"], cwd=tmp_path, env=env,
-                            check=False)
+    dump_command = ["dump", "-o", "app.csa", "main.py"]
+    from_runpy = (f"import runpy, sys; sys.argv = ['codeshare', *{dump_command!r}]; "
+                  "runpy.run_module('codeshare', run_name='__main__')")
+    for arguments, env, problem in (
+            (["-S", "-m", "codeshare", *dump_command], {"PYTHONPATH": installed},
+             "-S leaves out site.py, which runs codeshare's start-up hook"),
+            (["-m", "codeshare", *dump_command], {"PYTHONPATH": str(copy)},
+             f"this codeshare ({copy}) is not installed in site-packages"),
+            (["-c", from_runpy], {}, "sys.orig_argv does not show how the interpreter was started")):
+        result = run_python(arguments, cwd=tmp_path, env=env, check=False)
         assert (result.returncode, result.stdout) == (2, "")
         assert result.stderr.startswith(f"codeshare: cannot dump: {problem}") and result.stderr.count("\n") == 1
         assert not (tmp_path / "app.csa").exists()
