@@ -207,11 +207,13 @@ def install():
             import atexit
             atexit.register(lambda: print(finder.summary(), file=sys.stderr))
     finally:
-        # The program sees the modules it would see without codeshare (the
-        # built-in ones the hook imported, such as atexit, too), and no
-        # finder of this package's directory; the finder and the recorder
-        # keep what they need alive.
-        for name in [name for name in sys.modules if name not in loaded or name.partition(".")[0] == "codeshare"]:
+        # The program sees the modules it would see without codeshare: none
+        # the hook imported (its own, and built-in ones such as atexit), nor
+        # this package, which the .pth line imported; and no finder of this
+        # package's directory. The finder and the recorder keep what they
+        # need alive.
+        for name in [name for name in sys.modules if name not in loaded]:
             del sys.modules[name]
+        sys.modules.pop(__name__, None)
         for directory in __path__:
             sys.path_importer_cache.pop(directory, None)
