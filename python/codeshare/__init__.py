@@ -151,8 +151,8 @@ def install():
         site = sys.modules.get("site")
         if site is not None:
             site._codeshare_started = True
+        core = load_extension()
         if dump is not None:
-            load_extension()
             from .dump import record
             # One it cannot read is reported, and serving goes on as usual.
             if record(dump) or not path or sys.flags.ignore_environment:
@@ -161,7 +161,6 @@ def install():
         check = os.environ.get("CODESHARE_CHECK", "mtime")
         release = os.environ.get("CODESHARE_RELEASE", "on")
         read_ahead = os.environ.get("CODESHARE_READAHEAD", "on")
-        core = load_extension()
         try:
             # Open until close_file(): the reads of the hook's own modules
             # need no open of their own.
