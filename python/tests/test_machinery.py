@@ -409,7 +409,8 @@ def test_a_dump_that_could_not_record_stops_before_the_program_runs(tmp_path):
     # was given from sys.orig_argv, which a runpy call from a program does
     # not set for it. The program is not run for nothing.
     (tmp_path / "main.py").write_text("print('ran')\n")
-    installed = site_packages()
+    import codeshare
+    installed = os.path.dirname(os.path.dirname(codeshare.__file__))
     copy = tmp_path / "elsewhere"
     shutil.copytree(os.path.join(installed, "codeshare"), copy / "codeshare")
     dump_command = ["dump", "-o", "app.csa", "main.py"]
@@ -425,11 +426,6 @@ def test_a_dump_that_could_not_record_stops_before_the_program_runs(tmp_path):
         assert (result.returncode, result.stdout) == (2, "")
         assert result.stderr.startswith(f"codeshare: cannot dump: {problem}") and result.stderr.count("\n") == 1
         assert not (tmp_path / "app.csa").exists()
-
-
-def site_packages():
-    """The directory codeshare is installed in."""
-    return run_python(["-c", "import codeshare, os; print(os.path.dirname(codeshare.__path__[0]))"]).stdout.strip()
 
 
 def test_cached_follows_the_pycache_prefix_of_the_run(tmp_path):
