@@ -432,8 +432,9 @@ def markdown(report):
         f"interval of that median in parentheses where a target applies).",
         "",
         "| workload | plain | codeshare | code-data-share | codeshare / code-data-share | import phase: plain | codeshare "
-        "| cds | limit | codeshare / limit | captured | teardown ms plain / cs / cds | peak RSS MiB plain / cs / cds |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| cds | limit | codeshare / limit | captured | teardown ms plain / cs / cds | peak RSS MiB plain / cs / cds "
+        "| minor faults plain / cs / cds |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in report["results"].items():
         p, c, d = (result["process"][tool] for tool in ("plain", "codeshare", "cds"))
@@ -445,7 +446,8 @@ def markdown(report):
         lines.append(f"| {name} | {p['ms']:.1f} ms | {c['ms']:.1f} ms ({c['ratio']:.2f}x, "
                      f"{interval_text(c['ratio_interval'])}) | "
                      f"{d['ms']:.1f} ms ({d['ratio']:.2f}x) | {to_cds_text(c)} | {phase_cells} | "
-                     f"{p['rss_kib'] / 1024:.1f} / {c['rss_kib'] / 1024:.1f} / {d['rss_kib'] / 1024:.1f} |")
+                     f"{p['rss_kib'] / 1024:.1f} / {c['rss_kib'] / 1024:.1f} / {d['rss_kib'] / 1024:.1f} | "
+                     f"{p['minor_faults']:,.0f} / {c['minor_faults']:,.0f} / {d['minor_faults']:,.0f} |")
     return "\n".join(lines) + "\n"
 
 
