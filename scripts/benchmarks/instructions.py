@@ -10,6 +10,10 @@ resolve here are seen exactly. Each count is the median over hash seeds
 
   plain                the venv without codeshare;
   hook set aside       the codeshare venv with its codeshare.pth renamed away;
+  empty .pth           ... with an empty file in its place, and
+  `import posix` .pth  ... with that one line: what any .pth hook costs at
+                       least, the file read and a line compiled and run (in
+                       a venv, site.py reads its site-packages' .pth files twice);
   hook disabled        the codeshare venv, CODESHARE_ARCHIVE unset;
   codeshare            the codeshare venv serving the archive dumped for `-c pass`;
   cds disabled         the code-data-share venv, PYCDSMODE unset;
@@ -45,6 +49,9 @@ from overhead import hook_path, set_aside
 from workloads import LIMIT_SETUP, Tools, WORKLOADS, clean_environment
 
 SEEDS = (0, 1, 2)
+# .pth files that run the least a hook can: none, and one line that imports
+# what a test of the environment needs.
+FLOOR_HOOKS = {"empty .pth": "", "`import posix` .pth": "import posix\n"}
 # A counted phase: the statement, then the process ends without teardown.
 COUNTED = "{statement}\nimport os\nos._exit(0)\n"
 
@@ -114,15 +121,20 @@ def main():
     command = {tool: [python, *tools.argv] for tool, python in tools.pythons.items()}
     environment = clean_environment()
     counts = {"plain": instructions(command["plain"], environment)}
-    with set_aside(hook_path(options.codeshare, environment)):
+    hook = hook_path(options.codeshare, environment)
+    with set_aside(hook):
         counts["hook set aside"] = instructions(command["codeshare"], environment)
+    for label, stand_in in FLOOR_HOOKS.items():
+        with set_aside(hook, stand_in):
+            counts[label] = instructions(command["codeshare"], environment)
     counts["hook disabled"] = instructions(command["codeshare"], environment)
     counts["codeshare"] = instructions(command["codeshare"], tools.environments["codeshare"])
     counts["cds disabled"] = instructions(command["cds"], environment)
     counts["code-data-share"] = instructions(command["cds"], tools.environments["cds"])
     for module in ("codeshare", "codeshare._core"):
         counts[f"import {module}"] = instructions([tools.pythons["codeshare"], "-c", f"import {module}"], environment)
-    over = {"hook set aside": "plain", "hook disabled": "hook set aside", "codeshare": "plain",
+    over = {"hook set aside": "plain", **{label: "hook set aside" for label in FLOOR_HOOKS},
+            "hook disabled": "hook set aside", "codeshare": "plain",
             "cds disabled": "plain", "code-data-share": "plain",
             "import codeshare": "hook disabled", "import codeshare._core": "import codeshare"}
     print(f"python -c pass (or the import named), instructions (callgrind, median of hash seeds "

@@ -59,14 +59,18 @@ def hook_path(python, environment):
 
 
 @contextlib.contextmanager
-def set_aside(hook):
-    """The venv without its codeshare.pth meanwhile. Renaming it moves
-    site-packages' mtime, which archives dumped in this venv recorded: it is
-    put back, or every later served start would list site-packages to check it."""
+def set_aside(hook, stand_in=None):
+    """The venv without its codeshare.pth meanwhile, or with a .pth of the
+    text `stand_in` in its place. Renaming it moves site-packages' mtime,
+    which archives dumped in this venv recorded: it is put back, or every
+    later served start would list site-packages to check it."""
     site_packages = os.path.dirname(hook)
     times = os.stat(site_packages)
     os.rename(hook, hook + ".aside")
     try:
+        if stand_in is not None:
+            with open(hook, "w") as file:
+                file.write(stand_in)
         yield
     finally:
         os.rename(hook + ".aside", hook)
