@@ -16,12 +16,15 @@ PYTHON* variables, codeshare ignores its variables too.
 
 Whatever install() decides, the program finds none of this package's
 modules in sys.modules, nor the finder of its directory in
-sys.path_importer_cache; under -E or -I, or with CODESHARE_ARCHIVE empty,
-not the mark below either. site.py may process a .pth file twice (it does
-in venvs): install() leaves a mark on the site module when it starts, and
-the .pth line, which runs in site.py's globals, tests it before it
-compiles the rest (which the second pass would compile for nothing, 0.18
-M instructions of every served start). The .pth
+sys.path_importer_cache. site.py may process a .pth file twice (it does
+in venvs, handing both passes one set of the paths it knows,
+`known_paths`): install() adds "codeshare" to that set, which holds
+absolute paths only and which the program never sees, and the .pth line
+tests it first, so that the second pass neither compiles the rest (0.18 M
+instructions of every served start) nor imports this package again where
+install() served nothing (an empty CODESHARE_ARCHIVE, -E, -I: 0.8 M). A
+program that runs site.addsitedir() on this directory runs the hook again,
+with a set of its own: install() then finds its finder in place. The .pth
 line imports this package from the site directory it is in (site.py's
 `sitedir`), put first on sys.path for that one import, so that no other
 `codeshare` on PYTHONPATH stands in for it. Everything but the environment
@@ -136,8 +139,9 @@ def run_hook_modules(core, archive, verbose, release):
             print(f"codeshare: ran the hook's {name} from the archive", file=sys.stderr)
 
 
-def install():
+def install(known_paths):
     loaded = set(sys.modules)
+    known_paths.add("codeshare")
     try:
         path = os.environ.get("CODESHARE_ARCHIVE")
         dump = os.environ.get("CODESHARE_DUMP")
@@ -148,9 +152,9 @@ def install():
         # A dump, which serves nothing, records under them too.
         if dump is None and (not path or sys.flags.ignore_environment):
             return
-        site = sys.modules.get("site")
-        if site is not None:
-            site._codeshare_started = True
+        # The hook run again (site.addsitedir): one finder, one archive.
+        if any(type(finder).__module__ == "codeshare.finder" for finder in sys.meta_path):
+            return
         core = load_extension()
         if dump is not None:
             from .dump import record

@@ -268,9 +268,6 @@ def record(value):
             write_archive()
         elif event in PROGRAM_START_EVENTS and not recorder.program_started:
             recorder.program_starts()
-            site = sys.modules.get("site")
-            if site is not None:
-                site.__dict__.pop("_codeshare_started", None)
             for name in imports:
                 try:
                     __import__(name)

@@ -363,7 +363,7 @@ STARTED = """import inspect, os, site, sys, traceback
 print(sys.orig_argv[1:], sys.argv[1:], sys.flags.optimize, sys.flags.utf8_mode)
 print([frame.function for frame in inspect.stack()], sys._getframe().f_back)
 traceback.print_stack()
-print(sorted(sys.modules), hasattr(site, '_codeshare_started'))
+print(sorted(sys.modules), sorted(vars(site)))
 print(sorted(name for name in os.environ if name.startswith('CODESHARE')))
 """
 

@@ -88,19 +88,50 @@ LEFT_BEHIND = """import os, site, sys
 print(sorted(name for name in sys.modules if name.split(".")[0] == "codeshare"))
 print(sorted(entry for entry in sys.path_importer_cache if os.path.basename(entry) == "codeshare"))
 print([type(finder).__name__ for finder in sys.meta_path if "PathFinder" not in repr(finder)][-1:])
-print(vars(site).get("_codeshare_started"))
+print(sorted(vars(site)))
 """
 
 
-def test_a_served_program_finds_nothing_of_codeshare_but_its_finder_and_the_mark(tmp_path, app):
+def test_a_served_program_finds_nothing_of_codeshare_but_its_finder(tmp_path, app):
     # The modules the hook imported, and the finder of its package's
-    # directory that importing them cached, are gone once it has run.
+    # directory that importing them cached, are gone once it has run; the
+    # site module has what it has under plain Python (it had a mark that
+    # kept site.py from running the hook twice).
     with open(os.path.join(app, "left.py"), "w") as file:
         file.write(LEFT_BEHIND)
     archive = tmp_path / "left.csa"
     dump(archive, ["left.py"], cwd=app)
-    result = run_python(["left.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)})
-    assert result.stdout == "[]\n[]\n['ArchiveFinder']\nTrue\n", result.stdout
+    plain = run_python(["left.py"], cwd=app).stdout.splitlines()
+    result = run_python(["left.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)}).stdout.splitlines()
+    assert result[:3] == ["[]", "[]", "['ArchiveFinder']"], result
+    assert result[3] == plain[3]
+
+
+def test_the_hook_imports_its_package_once_in_a_process(tmp_path, app):
+    # site.py runs a venv's .pth files twice. Where the hook served nothing
+    # (an empty CODESHARE_ARCHIVE, -E), the second pass imported the
+    # package again: 0.8 M instructions more than one import.
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app, check=False)
+    for flags, value in (([], ""), (["-E"], str(archive)), ([], str(archive))):
+        result = run_python([*flags, "-X", "importtime", "-c", "pass"], cwd=app, env={"CODESHARE_ARCHIVE": value})
+        imports = [line for line in result.stderr.splitlines() if line.rpartition("|")[2].strip() == "codeshare"]
+        assert len(imports) == 1, (flags, value, result.stderr)
+
+
+def test_a_program_that_runs_the_hook_again_keeps_one_finder(tmp_path, app):
+    # site.addsitedir() of the site directory runs its .pth files again.
+    program = ("import site, sys\nsite.addsitedir(site.getsitepackages()[0])\n"
+               "print([getattr(finder, '__name__', type(finder).__name__) for finder in sys.meta_path])\n" + MAIN)
+    with open(os.path.join(app, "again.py"), "w") as file:
+        file.write(program)
+    archive = tmp_path / "app.csa"
+    dump(archive, ["again.py"], cwd=app, check=False)
+    plain, archived, verbose = run_both(["again.py"], archive, cwd=app)
+    assert plain.returncode == 7 and "'PathFinder'" in plain.stdout
+    assert archived.stdout == plain.stdout.replace("'PathFinder'", "'ArchiveFinder', 'PathFinder'")
+    assert archived.stderr == plain.stderr
+    assert "codeshare: served json" in verbose.stderr, verbose.stderr
 
 
 def test_an_empty_archive_variable_leaves_no_trace(app):
