@@ -218,15 +218,15 @@ def record(value):
     if added_archive_variable:
         unset("CODESHARE_ARCHIVE")
     recorder = Recorder(launched_program() if has_program else [])
-    dump_process, written = os.getpid(), False
+    dump_process, archive_due = os.getpid(), True
 
     def write_archive():
         """In the program's own process, once: not in a child it forked,
         which inherits the atexit handlers, nor after an exec that failed."""
-        nonlocal written
-        if written or os.getpid() != dump_process:
+        nonlocal archive_due
+        if not archive_due or os.getpid() != dump_process:
             return
-        written = True
+        archive_due = False
         recorder.uninstall()
         try:
             modules, extensions, recent = recorder.write(output)
@@ -264,8 +264,16 @@ def record(value):
     # modules before it as the start-up's, and is where the --import ones
     # are imported, on the program's sys.path.
     def watch(event, arguments):
+        nonlocal archive_due
         if event == "os.exec" and may_execute(arguments[0]):
             write_archive()
+        elif event == "cpython.run_file" and not os.access(arguments[0], os.R_OK):
+            # The interpreter cannot open the script (a mistyped path): it
+            # says so and exits, no program runs, and an archive already at
+            # the output (a good one, maybe) stays as it is.
+            archive_due = False
+            if os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0"):
+                print(f"codeshare: not writing {output}: the program did not start", file=sys.stderr)
         elif event in PROGRAM_START_EVENTS and not recorder.program_started:
             recorder.program_starts()
             for name in imports:

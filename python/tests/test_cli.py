@@ -44,6 +44,22 @@ def test_a_dump_that_cannot_write_its_archive_stops_before_the_program_runs(tmp_
     assert (tmp_path / "fifo").is_fifo()
 
 
+def test_a_dump_of_a_script_python_cannot_open_leaves_the_archive_it_would_replace(tmp_path):
+    # A mistyped script: python says it cannot open it and exits; the dump
+    # wrote an archive of the start-up's modules over the one at -o.
+    (tmp_path / "main.py").write_text("import json\n")
+    archive = tmp_path / "app.csa"
+    run_python(["-m", "codeshare", "dump", "-o", "app.csa", "main.py"], cwd=tmp_path)
+    dumped = archive.read_bytes()
+    plain = run_python(["mian.py"], cwd=tmp_path, check=False)
+    for output in ("app.csa", "new.csa"):
+        result = run_python(["-m", "codeshare", "dump", "-o", output, "mian.py"], cwd=tmp_path, check=False)
+        assert (result.returncode, result.stdout, result.stderr) == (2, "", plain.stderr)
+        assert "can't open file" in result.stderr
+    assert archive.read_bytes() == dumped
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["app.csa", "main.py"]
+
+
 def test_a_dump_whose_archive_write_fails_says_so_in_one_line_and_leaves_nothing(tmp_path):
     # The writer writes the file a segment at a time (Swift, pwrite): a
     # failed write must be an OSError, the archive and its temporary file
