@@ -217,14 +217,29 @@ def record(value):
     output, imports, added_archive_variable, has_program = read
     if added_archive_variable:
         unset("CODESHARE_ARCHIVE")
-    recorder = Recorder(launched_program() if has_program else [])
+    program = launched_program() if has_program else []
+    recorder = Recorder(program)
     dump_process, archive_due = os.getpid(), True
+    verbose = os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0")
+
+    def program_did_not_start():
+        """Python could not find the program (a mistyped script or module),
+        or an --import failed: the error is out, the process exits, and an
+        archive already at the output (a good one, maybe) stays as it is."""
+        nonlocal archive_due
+        archive_due = False
+        if verbose:
+            print(f"codeshare: not writing {output}: the program did not start", file=sys.stderr)
 
     def write_archive():
         """In the program's own process, once: not in a child it forked,
         which inherits the atexit handlers, nor after an exec that failed."""
         nonlocal archive_due
         if not archive_due or os.getpid() != dump_process:
+            return
+        # runpy sets sys.argv[0] to the module's file before it runs it.
+        if program[:1] == ["module"] and sys.argv[:1] == ["-m"]:
+            program_did_not_start()
             return
         archive_due = False
         recorder.uninstall()
@@ -234,7 +249,7 @@ def record(value):
             # A MemoryError says nothing of itself: its name does.
             print(f"codeshare: could not write {output}: {str(error) or type(error).__name__}", file=sys.stderr)
             return
-        if os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0"):
+        if verbose:
             print(f"codeshare: wrote {output}: {modules} modules, "
                   f"{extensions} extension locations; {recent} directories changed in the "
                   f"{RECENT_NS / 1e9:g} s before the dump, listed on every run", file=sys.stderr)
@@ -264,16 +279,10 @@ def record(value):
     # modules before it as the start-up's, and is where the --import ones
     # are imported, on the program's sys.path.
     def watch(event, arguments):
-        nonlocal archive_due
         if event == "os.exec" and may_execute(arguments[0]):
             write_archive()
         elif event == "cpython.run_file" and not os.access(arguments[0], os.R_OK):
-            # The interpreter cannot open the script (a mistyped path): it
-            # says so and exits, no program runs, and an archive already at
-            # the output (a good one, maybe) stays as it is.
-            archive_due = False
-            if os.environ.get("CODESHARE_VERBOSE", "") not in ("", "0"):
-                print(f"codeshare: not writing {output}: the program did not start", file=sys.stderr)
+            program_did_not_start()
         elif event in PROGRAM_START_EVENTS and not recorder.program_started:
             recorder.program_starts()
             for name in imports:
@@ -284,6 +293,7 @@ def record(value):
                     # the program does not run.
                     error.__traceback__ = error.__traceback__.tb_next
                     sys.excepthook(type(error), error, error.__traceback__)
+                    program_did_not_start()
                     raise SystemExit(1)
 
     sys.addaudithook(watch)

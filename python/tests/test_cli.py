@@ -44,18 +44,20 @@ def test_a_dump_that_cannot_write_its_archive_stops_before_the_program_runs(tmp_
     assert (tmp_path / "fifo").is_fifo()
 
 
-def test_a_dump_of_a_script_python_cannot_open_leaves_the_archive_it_would_replace(tmp_path):
-    # A mistyped script: python says it cannot open it and exits; the dump
-    # wrote an archive of the start-up's modules over the one at -o.
+def test_a_dump_of_a_program_python_cannot_find_leaves_the_archive_it_would_replace(tmp_path):
+    # A mistyped script or module: python says so and exits; the dump wrote
+    # an archive of the start-up's modules over the one at -o.
     (tmp_path / "main.py").write_text("import json\n")
     archive = tmp_path / "app.csa"
     run_python(["-m", "codeshare", "dump", "-o", "app.csa", "main.py"], cwd=tmp_path)
     dumped = archive.read_bytes()
-    plain = run_python(["mian.py"], cwd=tmp_path, check=False)
-    for output in ("app.csa", "new.csa"):
-        result = run_python(["-m", "codeshare", "dump", "-o", output, "mian.py"], cwd=tmp_path, check=False)
-        assert (result.returncode, result.stdout, result.stderr) == (2, "", plain.stderr)
-        assert "can't open file" in result.stderr
+    for program, status, error in ((["mian.py"], 2, "can't open file"), (["-m", "mian"], 1, "No module named mian"),
+                                   (["-m", "json.nosuch"], 1, "No module named json.nosuch")):
+        plain = run_python(program, cwd=tmp_path, check=False)
+        for output in ("app.csa", "new.csa"):
+            result = run_python(["-m", "codeshare", "dump", "-o", output, *program], cwd=tmp_path, check=False)
+            assert (result.returncode, result.stdout, result.stderr) == (status, "", plain.stderr)
+            assert error in result.stderr
     assert archive.read_bytes() == dumped
     assert sorted(path.name for path in tmp_path.iterdir()) == ["app.csa", "main.py"]
 

@@ -111,6 +111,7 @@ def test_dump_of_imports_only(tmp_path):
                   check=False)
     assert (failed.returncode, failed.stdout) == (1, "")
     assert failed.stderr == "ModuleNotFoundError: No module named 'nosuch'\n"
+    assert not (tmp_path / "failed.csa").exists()
 
 
 def test_a_program_that_ends_with_os_exit_is_dumped_by_its_own_process(tmp_path):
