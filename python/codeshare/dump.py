@@ -1,7 +1,8 @@
 """`python -m codeshare dump`: runs a program as Python would and records
 every module it imports into an archive, written when the program ends
 (also on sys.exit(), os._exit(), an uncaught exception, or just before an
-exec replaces the process).
+exec replaces the process), and not when it never started (python could
+not find it, or an --import failed).
 
 The dump is two halves of one process. `run` checks the command, then
 execs the interpreter on the program, with the options the interpreter was
