@@ -212,8 +212,8 @@ private func fileUnchanged(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
 
 // finder.py's ArchiveLoader: get_code and exec_module are importlib's own
 // (SourceFileLoader's, the class's base), called from these C methods
-// around the loader's part, `_archived_code(fullname)` before and
-// `_executed(module)` after. A C call leaves no frame between importlib's
+// around codeshare's part, `loader._archived_code(fullname)` before and
+// `finder._executed(loader)` after. A C call leaves no frame between importlib's
 // frames, which the interpreter trims from the traceback of an exception
 // raised while importing (the body's, or the compiler's on a changed
 // source) and `warnings` skips to find the importer; a Python method of
@@ -225,6 +225,7 @@ private func fileUnchanged(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
 // cleared when it ends, and its site.py runs the hook too.
 private var archivedCodeName: PyObjectPointer!
 private var executedName: PyObjectPointer!
+private var finderName: PyObjectPointer!
 private var getCodeName: PyObjectPointer!
 private var execModuleName: PyObjectPointer!
 /// The two methods' table; the interpreter keeps pointers into it for ever.
@@ -234,9 +235,9 @@ private typealias DefiningClassFunction = @convention(c) (
     PyObjectPointer?, UnsafeMutablePointer<PyTypeObject>?, UnsafePointer<PyObjectPointer?>?, Int, PyObjectPointer?
 ) -> PyObjectPointer?
 
-/// `loader.name(argument)`: the loader's own part, in finder.py.
-private func callOwn(_ name: PyObjectPointer, _ loader: PyObjectPointer?, _ argument: PyObjectPointer?) -> PyObjectPointer? {
-    var arguments = (loader, argument)   // a tuple, not an array: nothing to allocate
+/// `object.name(argument)`: codeshare's own part, in finder.py.
+private func callOwn(_ name: PyObjectPointer, _ object: PyObjectPointer?, _ argument: PyObjectPointer?) -> PyObjectPointer? {
+    var arguments = (object, argument)   // a tuple, not an array: nothing to allocate
     return withUnsafeMutablePointer(to: &arguments) {
         $0.withMemoryRebound(to: PyObjectPointer?.self, capacity: 2) { PyObject_VectorcallMethod(name, $0, 2, nil) }
     }
@@ -282,14 +283,23 @@ private func loaderGetCode(_ loader: PyObjectPointer?, _ cls: UnsafeMutablePoint
 }
 
 /// loader.exec_module(module): importlib's exec_module, then
-/// `loader._executed(module)` unless the body raised.
+/// `finder._executed(loader)` unless the body raised. The finder is taken
+/// first: get_code turns the loader into a plain SourceFileLoader.
 private func loaderExecModule(_ loader: PyObjectPointer?, _ cls: UnsafeMutablePointer<PyTypeObject>?,
                               _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int, _ keywords: PyObjectPointer?) -> PyObjectPointer? {
-    guard let module = onlyArgument(args, count, keywords, "exec_module() takes a module"),
-          let executed = callBase(execModuleName, of: cls, loader, module)
-    else { return nil }
+    guard let module = onlyArgument(args, count, keywords, "exec_module() takes a module") else { return nil }
+    // No finder once get_code has run (this method bound before it did):
+    // the base's exec_module then loads as plain import does.
+    let finder = PyObject_GetAttr(loader, finderName)
+    if finder == nil {
+        guard PyErr_ExceptionMatches(PyExc_AttributeError) != 0 else { return nil }
+        PyErr_Clear()
+    }
+    defer { if let finder { cs_decref(finder) } }
+    guard let executed = callBase(execModuleName, of: cls, loader, module) else { return nil }
+    guard let finder else { return executed }
     cs_decref(executed)
-    return callOwn(executedName, loader, module)
+    return callOwn(executedName, finder, loader)
 }
 
 /// The two methods as descriptors of `cls`, around its base's get_code and exec_module.
@@ -301,15 +311,16 @@ private func loaderMethods(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
     if loaderMethodTable == nil {
         archivedCodeName = PyUnicode_InternFromString(cString("_archived_code"))
         executedName = PyUnicode_InternFromString(cString("_executed"))
+        finderName = PyUnicode_InternFromString(cString("_finder"))
         getCodeName = PyUnicode_InternFromString(cString("get_code"))
         execModuleName = PyUnicode_InternFromString(cString("exec_module"))
-        guard archivedCodeName != nil, executedName != nil, getCodeName != nil, execModuleName != nil else { return nil }
+        guard archivedCodeName != nil, executedName != nil, finderName != nil, getCodeName != nil, execModuleName != nil else { return nil }
         let flags = METH_METHOD | METH_FASTCALL | METH_KEYWORDS
         let table = (
             PyMethodDef(ml_name: cString("get_code"), ml_meth: unsafeBitCast(loaderGetCode as DefiningClassFunction, to: PyCFunction.self),
                         ml_flags: flags, ml_doc: cString("get_code(fullname): the archived code, or the base class's")),
             PyMethodDef(ml_name: cString("exec_module"), ml_meth: unsafeBitCast(loaderExecModule as DefiningClassFunction, to: PyCFunction.self),
-                        ml_flags: flags, ml_doc: cString("exec_module(module): the base class's, then _executed(module)")))
+                        ml_flags: flags, ml_doc: cString("exec_module(module): the base class's, then the finder's _executed(loader)")))
         guard let memory = checkedMemory(for: PyMethodDef.self, count: 2) else { return PyErr_NoMemory() }
         withUnsafeBytes(of: table) { UnsafeMutableRawPointer(memory).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         loaderMethodTable = memory

@@ -6,9 +6,9 @@ would find the same file (see resolution.py); if not, it asks PathFinder and
 serves the archived code only if PathFinder picks the recorded file.
 `ArchiveLoader` is a SourceFileLoader whose get_code returns the archived
 code object when the source is unchanged (size and mtime), and otherwise
-does exactly what SourceFileLoader does; once a module body has run, it
-gives back what only the body used, and leaves the module the loader plain
-import gives it.
+does exactly what SourceFileLoader does. As it gives the code, it becomes
+the loader plain import gives the module, before the body runs; once the
+body has run, the finder gives back what only the body used.
 """
 import _imp
 import os
@@ -44,6 +44,13 @@ class ArchiveFinder:
         self.counts["fell back"] += 1
         if self.verbose:
             self.log(f"fell back on {name}: {reason}")
+
+    def _executed(self, loader):
+        """The body of the module `loader` loaded has run: what only it used
+        can go, as unmarshalled code would be freed (a no-op when its code did
+        not come from the archive)."""
+        if self.release != "off":
+            self.archive.release(loader.name, protect=self.release == "protect")
 
     def invalidate_caches(self):
         self.resolver.invalidate()
@@ -110,8 +117,8 @@ class ArchiveLoader(SourceFileLoader):
     archive while the source file is the one that was dumped.
 
     get_code and exec_module are SourceFileLoader's own, called from C
-    methods around this class's part (`_archived_code` before, `_executed`
-    after; set below the class): the interpreter trims importlib's frames
+    methods around codeshare's part (this class's `_archived_code` before,
+    its finder's `_executed` after; set below the class): the interpreter trims importlib's frames
     from the traceback of an exception raised while importing (the body's,
     or the compiler's on a changed source), and a frame of this class
     between them would keep them all, and show itself; `warnings` would
@@ -134,12 +141,18 @@ class ArchiveLoader(SourceFileLoader):
     __hash__ = SourceFileLoader.__hash__
 
     def _archived_code(self, fullname):
-        """The archived code of this module, or None (SourceFileLoader's then)."""
+        """The archived code of this module, or None (SourceFileLoader's then).
+        Either way this loader is from now on the SourceFileLoader plain
+        import gives the module, wherever the module, its spec or a copy of
+        its globals holds it, and as the body sees it: a spec then compares
+        equal to one importlib makes (pydoc.importfile, for one)."""
         if fullname != self.name:
             return None
-        finder = self._finder
+        finder, source = self._finder, self._source
+        del self._finder, self._source
+        self.__class__ = SourceFileLoader
         reason = None
-        if finder.check_sources and not file_unchanged(self.path, *self._source):
+        if finder.check_sources and not file_unchanged(self.path, *source):
             reason = "source changed since the dump"
         if reason is None:
             try:
@@ -154,19 +167,6 @@ class ArchiveLoader(SourceFileLoader):
                 return code
         finder.fell_back(fullname, reason)
         return None
-
-    def _executed(self, module):
-        """The body has run: what only it used can go (as unmarshalled code
-        would be freed; a no-op when the code did not come from the archive),
-        and this loader becomes the SourceFileLoader plain import gives the
-        module, wherever the module, its spec or a copy of its globals holds
-        it: a spec then compares equal to one importlib makes
-        (pydoc.importfile, for one)."""
-        finder = self._finder
-        if finder.release != "off":
-            finder.archive.release(self.name, protect=finder.release == "protect")
-        del self._finder, self._source
-        self.__class__ = SourceFileLoader
 
 
 ArchiveLoader.get_code, ArchiveLoader.exec_module = loader_methods(ArchiveLoader)

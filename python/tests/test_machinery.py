@@ -471,26 +471,43 @@ def test_a_subinterpreter_that_ran_the_hook_and_ended_leaves_the_main_one_served
 
 
 SPECS = """
-import importlib.machinery, importlib.util
+import importlib.machinery, importlib.util, sys
 found = importlib.util.find_spec("colorsys")
 print(found.loader == importlib.machinery.SourceFileLoader("colorsys", found.origin),
       importlib.machinery.SourceFileLoader("colorsys", found.origin) == found.loader)
 import colorsys, pydoc
 print(colorsys.__spec__ == found, found == colorsys.__spec__, hash(found.loader) == hash(colorsys.__loader__))
 print(pydoc.importfile(colorsys.__file__).__spec__ == colorsys.__spec__)
+import body
+lazy = importlib.util.find_spec("lazybody")
+lazy.loader = importlib.util.LazyLoader(lazy.loader)
+module = sys.modules["lazybody"] = importlib.util.module_from_spec(lazy)
+lazy.loader.exec_module(module)
+print("lazybody", module.ran)
+"""
+
+# What a module's body sees of its loader, printed as it runs.
+BODY = """import importlib.machinery, re
+print(__name__, type(__loader__) is importlib.machinery.SourceFileLoader, type(__spec__.loader).__name__,
+      sorted(vars(__loader__)), re.sub(" at 0x[0-9a-f]+", "", repr(__spec__)).replace(__file__, "FILE"))
+ran = True
 """
 
 
-def test_specs_of_served_modules_compare_as_those_plain_import_makes(tmp_path):
+def test_specs_and_loaders_of_served_modules_are_those_plain_import_makes(tmp_path):
     # A spec found before the import holds codeshare's loader, which
-    # compares as a SourceFileLoader; after the import the module has one.
-    app = make_app(tmp_path / "app", {"main.py": SPECS})
+    # compares as a SourceFileLoader; from the moment it gives the module's
+    # code it is one, so the body (also one a LazyLoader runs) sees plain's.
+    app = make_app(tmp_path / "app", {"main.py": SPECS, "body.py": BODY, "lazybody.py": BODY})
     archive = tmp_path / "app.csa"
     dump(archive, ["main.py"], cwd=app)
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
-    assert plain.stdout == "True True\nTrue True True\nTrue\n", plain.stderr
+    assert plain.stdout.startswith("True True\nTrue True True\nTrue\nbody True SourceFileLoader ['name', 'path'] "
+                                   "ModuleSpec(name='body', loader=<_frozen_importlib_external.SourceFileLoader object>, "
+                                   "origin='FILE')\nlazybody True SourceFileLoader"), plain.stderr
+    assert plain.stdout.endswith("\nlazybody True\n"), plain.stdout
     assert_same_run(plain, archived)
-    assert {"colorsys", "pydoc"} <= served(verbose.stderr)
+    assert {"colorsys", "pydoc", "body", "lazybody"} <= served(verbose.stderr)
 
 
 def test_a_program_that_changes_directory_is_dumped_and_served_by_relative_paths(tmp_path):
