@@ -118,11 +118,11 @@ class ArchiveLoader(SourceFileLoader):
 
     get_code and exec_module are SourceFileLoader's own, called from C
     methods around codeshare's part (this class's `_archived_code` before,
-    its finder's `_executed` after; set below the class): the interpreter trims importlib's frames
-    from the traceback of an exception raised while importing (the body's,
-    or the compiler's on a changed source), and a frame of this class
-    between them would keep them all, and show itself; `warnings` would
-    also take it for the importer."""
+    its finder's `_executed` after; set below the class): the interpreter
+    trims importlib's frames from the traceback of an exception raised
+    while importing (the body's, or the compiler's on a changed source),
+    and a frame of codeshare between them would keep them all, and show
+    itself; `warnings` would also take it for the importer."""
 
     def __init__(self, fullname, path, finder, source):
         super().__init__(fullname, path)
