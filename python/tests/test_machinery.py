@@ -46,7 +46,8 @@ os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
     "mypkg/__init__.py": "",
     "mypkg/data.txt": "packaged data\n",
     "mypkg/mod.py": "def double(x):\n    # a comment getsource keeps\n    return 2 * x\n\n"
-                    "if __name__ == '__main__':\n    import sys\n    print('run as main', double(21), sys.argv)\n",
+                    "if __name__ == '__main__':\n    import sys\n"
+                    "    print('run as main', double(21), sys.argv, type(__loader__).__name__)\n",
     "mypkg/failing.py": "def explode():\n    values = {'a': 1}\n    return values['a'] / (len(values) - 1)\n",
     "latin.py": b"# -*- coding: latin-1 -*-\nTEXT = '\xe9t\xe9 \xe0 la plage'\n",
     "selfreplace.py": "import sys, types\nclass Replacement(types.ModuleType):\n    ANSWER = 42\n"
@@ -82,7 +83,7 @@ def test_run_module_through_runpy(tmp_path):
     archive = tmp_path / "app.csa"
     dumped = dump(archive, ["-m", "mypkg.mod", "an", "argument"], cwd=app)
     plain, archived, verbose = run_both(["-m", "mypkg.mod", "an", "argument"], archive, cwd=app)
-    assert "run as main 42" in plain.stdout and dumped.stdout == plain.stdout
+    assert "run as main 42" in plain.stdout and "SourceFileLoader" in plain.stdout and dumped.stdout == plain.stdout
     assert_same_run(plain, archived)
     assert {"mypkg", "mypkg.mod"} <= served(verbose.stderr)
 
