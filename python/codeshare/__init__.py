@@ -214,8 +214,12 @@ def install(known_paths):
         # the hook imported (its own, and built-in ones such as atexit), nor
         # this package, which the .pth line imported; and no finder of this
         # package's directory. The finder and the recorder keep what they
-        # need alive.
-        for name in [name for name in sys.modules if name not in loaded]:
+        # need alive. A codec's module stays (under -X dev, loading an
+        # extension module looks up "ascii"): the codec registry keeps the
+        # codec for the process, and the program's first extension module
+        # would have imported it; imported again, it would not be the
+        # codec's.
+        for name in [name for name in sys.modules if name not in loaded and not name.startswith("encodings.")]:
             del sys.modules[name]
         sys.modules.pop(__name__, None)
         for directory in __path__:

@@ -107,6 +107,30 @@ def test_a_served_program_finds_nothing_of_codeshare_but_its_finder(tmp_path, ap
     assert result[3] == plain[3]
 
 
+# Under -X dev, loading an extension module looks up the "ascii" codec,
+# whose module the codec registry then keeps: the hook's extension does
+# so first, and json's (_json) does under plain Python.
+MODULES = """import sys
+import json
+import codecs, encodings.ascii
+print(sorted(sys.modules))
+print(codecs.lookup("ascii").incrementalencoder is encodings.ascii.IncrementalEncoder)
+"""
+
+
+@pytest.mark.parametrize("flags", [[], ["-X", "dev"]])
+def test_a_served_program_has_the_modules_plain_python_gives_it(tmp_path, app, flags):
+    with open(os.path.join(app, "modules.py"), "w") as file:
+        file.write(MODULES)
+    archive = tmp_path / "modules.csa"
+    dumped = run_python([*flags, "-m", "codeshare", "dump", "-o", str(archive), "modules.py"], cwd=app)
+    plain, archived, verbose = run_both(["modules.py"], archive, cwd=app, python_flags=flags)
+    assert plain.stdout.endswith("\nTrue\n"), plain.stdout
+    assert dumped.stdout == plain.stdout
+    assert_same_run(plain, archived)
+    assert "json" in served(verbose.stderr)
+
+
 def test_the_hook_imports_its_package_once_in_a_process(tmp_path, app):
     # site.py runs a venv's .pth files twice. Where the hook served nothing
     # (an empty CODESHARE_ARCHIVE, -E), the second pass imported the
