@@ -115,6 +115,36 @@ def test_sys_path_changed_at_run_time_resolves_as_plain(tmp_path):
     assert "textwrap" in served(verbose.stderr), "verified by the normal search, still served"
 
 
+# An import hook as beartype.claw installs one: a path hook whose loader
+# compiles each source its own way, the path finders' cache cleared.
+HOOKED = """import os, sys
+if os.environ.get("HOOK"):
+    from importlib.machinery import FileFinder, SOURCE_SUFFIXES, SourceFileLoader
+    class MarkingLoader(SourceFileLoader):
+        def source_to_code(self, data, path, *, _optimize=-1):
+            return compile(data + b"\\nMARKED = True\\n", path, "exec", dont_inherit=True)
+    sys.path_hooks.insert(0, FileFinder.path_hook((MarkingLoader, SOURCE_SUFFIXES)))
+    sys.path_importer_cache.clear()
+import helper, textwrap
+print(getattr(helper, "MARKED", False), type(helper.__loader__).__name__, type(textwrap.__loader__).__name__)
+"""
+
+
+def test_a_path_hook_added_at_run_time_loads_as_plain(tmp_path):
+    app = make_app(tmp_path / "app", {"main.py": HOOKED, "helper.py": "VALUE = 1\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"HOOK": "1"})
+    assert plain.stdout == "True MarkingLoader MarkingLoader\n", plain.stderr
+    assert_same_run(plain, archived)
+    assert "fell back on helper: sys.path_hooks changed since start-up" in verbose.stderr
+    # Without the hook, the same archive serves both.
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "False SourceFileLoader SourceFileLoader\n"
+    assert_same_run(plain, archived)
+    assert {"helper", "textwrap"} <= served(verbose.stderr)
+
+
 def test_other_optimization_or_debug_ranges_is_passed_over_silently(tmp_path):
     # A child run with other flags inherits CODESHARE_ARCHIVE: its output
     # stays plain's; the reason is there for whoever asks.
