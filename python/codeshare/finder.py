@@ -30,6 +30,9 @@ class ArchiveFinder:
         self.resolver = Resolver(manifest)
         self.extensions = manifest["extensions"]
         self.bytecode = manifest["bytecode"]
+        # importlib's, unless the program replaces it (a finder's attribute
+        # named get_code might pass for a loader's)
+        self.source_get_code = SourceFileLoader.get_code
         # For the CODESHARE_VERBOSE summary line: a dict, not a class of its
         # own, which cost every served start 43 k instructions more.
         self.counts = {"served": 0, "fell back": 0, "not in the archive": 0}
@@ -67,6 +70,11 @@ class ArchiveFinder:
         return None
 
     def _source_spec(self, name, path):
+        # A get_code the program put on SourceFileLoader (one that compiles
+        # every source afresh, say) is what plain import would run.
+        if SourceFileLoader.get_code is not self.source_get_code:
+            self.fell_back(name, "SourceFileLoader.get_code replaced since start-up")
+            return None
         record = module_record(self.archive.metadata(name), self.resolver.searches)
         if record is None:
             self.fell_back(name, "its metadata is not what `python -m codeshare dump` writes")

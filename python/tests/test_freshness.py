@@ -145,6 +145,34 @@ def test_a_path_hook_added_at_run_time_loads_as_plain(tmp_path):
     assert {"helper", "textwrap"} <= served(verbose.stderr)
 
 
+# What a program does to have every source compiled afresh, or to watch
+# which modules it loads: replace importlib's get_code.
+PATCHED = """import os, sys
+if os.environ.get("PATCH"):
+    from importlib.machinery import SourceFileLoader
+    original = SourceFileLoader.get_code
+    def get_code(loader, fullname):
+        print("get_code", fullname)
+        return original(loader, fullname)
+    SourceFileLoader.get_code = get_code
+import helper, textwrap
+"""
+
+
+def test_a_get_code_the_program_puts_on_the_source_loader_runs_as_plain(tmp_path):
+    app = make_app(tmp_path / "app", {"main.py": PATCHED, "helper.py": "VALUE = 1\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PATCH": "1"})
+    assert plain.stdout.startswith("get_code helper\nget_code textwrap\nget_code re\n"), plain.stderr
+    assert_same_run(plain, archived)
+    assert "fell back on helper: SourceFileLoader.get_code replaced since start-up" in verbose.stderr
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == ""
+    assert_same_run(plain, archived)
+    assert {"helper", "textwrap"} <= served(verbose.stderr)
+
+
 def test_other_optimization_or_debug_ranges_is_passed_over_silently(tmp_path):
     # A child run with other flags inherits CODESHARE_ARCHIVE: its output
     # stays plain's; the reason is there for whoever asks.
