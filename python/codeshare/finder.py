@@ -30,8 +30,9 @@ class ArchiveFinder:
         self.resolver = Resolver(manifest)
         self.extensions = manifest["extensions"]
         self.bytecode = manifest["bytecode"]
-        # importlib's, unless the program replaces it (a finder's attribute
-        # named get_code might pass for a loader's)
+        # importlib's own, which the program may replace (a finder's
+        # attribute named get_code might pass for a loader's)
+        self.path_find_spec = PathFinder.__dict__["find_spec"]
         self.source_get_code = SourceFileLoader.get_code
         # For the CODESHARE_VERBOSE summary line: a dict, not a class of its
         # own, which cost every served start 43 k instructions more.
@@ -69,11 +70,21 @@ class ArchiveFinder:
             self.log(f"not in the archive: {name}")
         return None
 
-    def _source_spec(self, name, path):
-        # A get_code the program put on SourceFileLoader (one that compiles
-        # every source afresh, say) is what plain import would run.
+    def _replaced(self):
+        """What the program replaced of importlib's path search or source
+        loading, or None. Plain import would run the replacement, once: a
+        find_spec on PathFinder that hides a module or watches the imports,
+        a get_code on SourceFileLoader that compiles every source afresh."""
+        if PathFinder.__dict__["find_spec"] is not self.path_find_spec:
+            return "PathFinder.find_spec replaced since start-up"
         if SourceFileLoader.get_code is not self.source_get_code:
-            self.fell_back(name, "SourceFileLoader.get_code replaced since start-up")
+            return "SourceFileLoader.get_code replaced since start-up"
+        return None
+
+    def _source_spec(self, name, path):
+        replaced = self._replaced()
+        if replaced is not None:
+            self.fell_back(name, replaced)
             return None
         record = module_record(self.archive.metadata(name), self.resolver.searches)
         if record is None:
@@ -103,6 +114,10 @@ class ArchiveFinder:
         return spec
 
     def _extension_spec(self, name, path, location):
+        replaced = self._replaced()
+        if replaced is not None:
+            self.fell_back(name, replaced)
+            return None
         record = extension_record(location, self.resolver.searches)
         if record is None:
             self.fell_back(name, "its location is not what `python -m codeshare dump` writes")

@@ -5,6 +5,8 @@ import re
 import sys
 import zipfile
 
+import pytest
+
 from conftest import run_python
 from importing import assert_same_run, dump, make_app, run_both, served
 
@@ -145,32 +147,43 @@ def test_a_path_hook_added_at_run_time_loads_as_plain(tmp_path):
     assert {"helper", "textwrap"} <= served(verbose.stderr)
 
 
-# What a program does to have every source compiled afresh, or to watch
-# which modules it loads: replace importlib's get_code.
+# What programs put on importlib's classes: a get_code that compiles every
+# source afresh, or watches which modules load; a find_spec that hides a
+# module (an optional dependency, _json here) or watches the searches.
 PATCHED = """import os, sys
-if os.environ.get("PATCH"):
-    from importlib.machinery import SourceFileLoader
+from importlib.machinery import PathFinder, SourceFileLoader
+if os.environ.get("PATCH") == "get_code":
     original = SourceFileLoader.get_code
     def get_code(loader, fullname):
         print("get_code", fullname)
         return original(loader, fullname)
     SourceFileLoader.get_code = get_code
-import helper, textwrap
+if os.environ.get("PATCH") == "find_spec":
+    found = PathFinder.find_spec
+    def find_spec(name, path=None, target=None):
+        print("find_spec", name)
+        return None if name == "_json" else found(name, path, target)
+    PathFinder.find_spec = staticmethod(find_spec)
+import helper, textwrap, json.scanner
+print(json.scanner.c_make_scanner)
 """
 
 
-def test_a_get_code_the_program_puts_on_the_source_loader_runs_as_plain(tmp_path):
+@pytest.mark.parametrize("patched", ["get_code", "find_spec"])
+def test_what_the_program_puts_on_importlibs_classes_runs_as_under_plain_python(tmp_path, patched):
     app = make_app(tmp_path / "app", {"main.py": PATCHED, "helper.py": "VALUE = 1\n"})
     archive = tmp_path / "app.csa"
     dump(archive, ["main.py"], cwd=app)
-    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PATCH": "1"})
-    assert plain.stdout.startswith("get_code helper\nget_code textwrap\nget_code re\n"), plain.stderr
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PATCH": patched})
+    assert plain.stdout.startswith(f"{patched} helper\n{patched} textwrap\n{patched} re\n"), plain.stderr
+    assert plain.stdout.endswith("\nNone\n") == (patched == "find_spec"), plain.stdout
     assert_same_run(plain, archived)
-    assert "fell back on helper: SourceFileLoader.get_code replaced since start-up" in verbose.stderr
+    assert f"fell back on helper: {'SourceFileLoader' if patched == 'get_code' else 'PathFinder'}.{patched} replaced" \
+        in verbose.stderr
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
-    assert plain.stdout == ""
+    assert plain.stdout == "<class '_json.Scanner'>\n"
     assert_same_run(plain, archived)
-    assert {"helper", "textwrap"} <= served(verbose.stderr)
+    assert {"helper", "textwrap"} <= served(verbose.stderr) and "served the location of _json" in verbose.stderr
 
 
 def test_other_optimization_or_debug_ranges_is_passed_over_silently(tmp_path):
