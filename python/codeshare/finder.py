@@ -14,7 +14,7 @@ import _imp
 import os
 import sys
 from _frozen_importlib import ModuleSpec
-from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader
+from _frozen_importlib_external import ExtensionFileLoader, FileFinder, PathFinder, SourceFileLoader
 
 from ._core import ArchiveError, file_unchanged, loader_methods
 from .resolution import Resolver, bytecode_conditions, extension_record, module_record
@@ -33,6 +33,7 @@ class ArchiveFinder:
         # importlib's own, which the program may replace (a finder's
         # attribute named get_code might pass for a loader's)
         self.path_find_spec = PathFinder.__dict__["find_spec"]
+        self.file_find_spec = FileFinder.find_spec
         self.source_get_code = SourceFileLoader.get_code
         # For the CODESHARE_VERBOSE summary line: a dict, not a class of its
         # own, which cost every served start 43 k instructions more.
@@ -73,10 +74,13 @@ class ArchiveFinder:
     def _replaced(self):
         """What the program replaced of importlib's path search or source
         loading, or None. Plain import would run the replacement, once: a
-        find_spec on PathFinder that hides a module or watches the imports,
-        a get_code on SourceFileLoader that compiles every source afresh."""
+        find_spec on PathFinder or FileFinder that hides a module or watches
+        the searches, a get_code on SourceFileLoader that compiles every
+        source afresh."""
         if PathFinder.__dict__["find_spec"] is not self.path_find_spec:
             return "PathFinder.find_spec replaced since start-up"
+        if FileFinder.find_spec is not self.file_find_spec:
+            return "FileFinder.find_spec replaced since start-up"
         if SourceFileLoader.get_code is not self.source_get_code:
             return "SourceFileLoader.get_code replaced since start-up"
         return None
