@@ -192,6 +192,18 @@ def test_what_the_program_puts_on_importlibs_classes_runs_as_under_plain_python(
     assert {"helper", "textwrap"} <= served(verbose.stderr) and "served the location of _json" in verbose.stderr
 
 
+def test_an_attribute_set_on_importlibs_classes_leaves_imports_served(tmp_path):
+    # Only what replaces importlib's own methods leaves imports to it.
+    main = ("from importlib.machinery import PathFinder, SourceFileLoader\n"
+            "PathFinder.seen = SourceFileLoader.seen = True\nimport helper, textwrap\n")
+    app = make_app(tmp_path / "app", {"main.py": main, "helper.py": "VALUE = 1\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert_same_run(plain, archived)
+    assert {"helper", "textwrap"} <= served(verbose.stderr) and "fell back on" not in verbose.stderr
+
+
 def test_other_optimization_or_debug_ranges_is_passed_over_silently(tmp_path):
     # A child run with other flags inherits CODESHARE_ARCHIVE: its output
     # stays plain's; the reason is there for whoever asks.
