@@ -32,6 +32,7 @@ class ArchiveFinder:
         self.bytecode = manifest["bytecode"]
         # importlib's own, which the program may replace (a finder's
         # attribute named get_code might pass for a loader's)
+        self.path_hooks = list(sys.path_hooks)
         self.path_find_spec = PathFinder.__dict__["find_spec"]
         self.file_find_spec = FileFinder.find_spec
         self.source_get_code = SourceFileLoader.get_code
@@ -74,9 +75,12 @@ class ArchiveFinder:
     def _replaced(self):
         """What the program replaced of importlib's path search or source
         loading, or None. Plain import would run the replacement, once: a
-        find_spec on PathFinder or FileFinder that hides a module or watches
-        the searches, a get_code on SourceFileLoader that compiles every
-        source afresh."""
+        path hook that makes every directory's finder (an import hook that
+        compiles sources its own way), a find_spec on PathFinder or
+        FileFinder that hides a module or watches the searches, a get_code
+        on SourceFileLoader that compiles every source afresh."""
+        if sys.path_hooks != self.path_hooks:
+            return "sys.path_hooks changed since start-up"
         if PathFinder.__dict__["find_spec"] is not self.path_find_spec:
             return "PathFinder.find_spec replaced since start-up"
         if FileFinder.find_spec is not self.file_find_spec:

@@ -163,7 +163,6 @@ class Resolver:
         self._unchanged = {}    # directory -> still as recorded
         self._trails = {}       # (search, entry[, cwd]) -> None or the reason
         self._relative = {}     # search -> holds a relative entry ('' is the cwd), or None if not all str
-        self._path_hooks = list(sys.path_hooks)   # as the interpreter starts, the dump's
 
     def invalidate(self):
         self._unchanged.clear()
@@ -171,10 +170,6 @@ class Resolver:
 
     def why_not(self, name, path, search_index, entry_index):
         """None if plain import would resolve `name` as recorded, else the reason."""
-        # A path hook added since (an import hook that compiles sources its
-        # own way) makes the finder of every directory: plain import decides.
-        if sys.path_hooks != self._path_hooks:
-            return "sys.path_hooks changed since start-up"
         recorded = self.searches[search_index]
         current = sys.path if path is None else path
         if (current if type(current) is list else list(current)) != recorded:
