@@ -63,10 +63,10 @@ class ArchiveFinder:
 
     def find_spec(self, name, path=None, target=None):
         if name in self.archive:
-            return self._source_spec(name, path)
+            return self._source_spec(name, path, target)
         extension = self.extensions.get(name)
         if extension is not None:
-            return self._extension_spec(name, path, extension)
+            return self._extension_spec(name, path, target, extension)
         self.counts["not in the archive"] += 1
         if self.verbose:
             self.log(f"not in the archive: {name}")
@@ -89,11 +89,44 @@ class ArchiveFinder:
             return "SourceFileLoader.get_code replaced since start-up"
         return None
 
-    def _source_spec(self, name, path):
+    def _asked_before_path_finder(self, name, path, target):
+        """Plain import asks the finders on sys.meta_path in turn, and this
+        one stands in for PathFinder alone. A finder the program put between
+        the two (`insert(-1, ...)`, or at PathFinder's index) is asked here,
+        in turn and once, as plain import would ask it. (None, None) if
+        PathFinder is next; else why plain import decides, and the spec a
+        finder found (None: importlib asks the rest, none of them asked)."""
+        meta_path = sys.meta_path
+        try:
+            after = meta_path.index(self) + 1
+            end = meta_path.index(PathFinder, after)
+        except ValueError:
+            return "PathFinder does not follow codeshare's finder on sys.meta_path", None
+        if end == after:
+            return None, None
+        between = meta_path[after:end]
+        find_specs = [getattr(finder, "find_spec", None) for finder in between]
+        if None in find_specs:
+            return "a finder without find_spec stands before PathFinder on sys.meta_path", None
+        for finder, find_spec in zip(between, find_specs):
+            spec = find_spec(name, path, target)
+            if spec is not None:
+                return f"{finder!r}, before PathFinder on sys.meta_path, found it", spec
+        return None, None
+
+    def _plain_import_decides(self, name, path, target):
+        """(None, None) if the archive may answer for PathFinder, else why
+        not and what the program's own machinery found."""
         replaced = self._replaced()
         if replaced is not None:
-            self.fell_back(name, replaced)
-            return None
+            return replaced, None
+        return self._asked_before_path_finder(name, path, target)
+
+    def _source_spec(self, name, path, target):
+        reason, spec = self._plain_import_decides(name, path, target)
+        if reason is not None:
+            self.fell_back(name, reason)
+            return spec
         record = module_record(self.archive.metadata(name), self.resolver.searches)
         if record is None:
             self.fell_back(name, "its metadata is not what `python -m codeshare dump` writes")
@@ -112,7 +145,7 @@ class ArchiveFinder:
                 spec.cached = cached
             return spec
         # Resolution may have changed: let plain import decide.
-        spec = PathFinder.find_spec(name, path)
+        spec = PathFinder.find_spec(name, path, target)
         if spec is not None and spec.origin == origin and type(spec.loader) is SourceFileLoader:
             if self.verbose:
                 self.log(f"{name}: {reason}; the normal search found the recorded file")
@@ -121,11 +154,11 @@ class ArchiveFinder:
         self.fell_back(name, f"{reason}; the normal search found {spec and spec.origin}")
         return spec
 
-    def _extension_spec(self, name, path, location):
-        replaced = self._replaced()
-        if replaced is not None:
-            self.fell_back(name, replaced)
-            return None
+    def _extension_spec(self, name, path, target, location):
+        reason, spec = self._plain_import_decides(name, path, target)
+        if reason is not None:
+            self.fell_back(name, reason)
+            return spec
         record = extension_record(location, self.resolver.searches)
         if record is None:
             self.fell_back(name, "its location is not what `python -m codeshare dump` writes")

@@ -204,6 +204,66 @@ def test_an_attribute_set_on_importlibs_classes_leaves_imports_served(tmp_path):
     assert {"helper", "textwrap"} <= served(verbose.stderr) and "fell back on" not in verbose.stderr
 
 
+# Finders programs put before PathFinder on sys.meta_path (`insert(-1, ...)`
+# or at PathFinder's index), or in its place: one that wraps each module's
+# loader to act on the module once it has run (a dependency injector), one
+# that watches each import and finds nothing, one with only the legacy
+# find_module.
+META_PATH = """import os, sys
+from importlib.machinery import PathFinder, SourceFileLoader
+finder = os.environ.get("FINDER")
+class Injecting(SourceFileLoader):
+    def exec_module(self, module):
+        super().exec_module(module)
+        module.INJECTED = True
+class InjectingFinder:
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        spec = PathFinder.find_spec(name, path, target)
+        if spec is not None and type(spec.loader) is SourceFileLoader:
+            spec.loader.__class__ = Injecting
+        return spec
+class Watching:
+    def find_spec(self, name, path=None, target=None):
+        print("asked", name)
+class Legacy:
+    def find_module(self, name, path=None):
+        print("asked the legacy way", name)
+if finder == "injecting":
+    sys.meta_path.insert(-1, InjectingFinder)
+if finder == "in PathFinder's place":
+    sys.meta_path[sys.meta_path.index(PathFinder)] = InjectingFinder
+if finder == "watching":
+    sys.meta_path.insert(sys.meta_path.index(PathFinder), Watching())
+if finder == "legacy":
+    sys.meta_path.insert(-1, Legacy())
+import helper, textwrap
+print(getattr(helper, "INJECTED", False), getattr(textwrap, "INJECTED", False))
+"""
+
+
+@pytest.mark.parametrize("finder, injected, asked, reason", [
+    ("injecting", True, None, "<class '__main__.InjectingFinder'>, before PathFinder on sys.meta_path, found it"),
+    ("in PathFinder's place", True, None, "PathFinder does not follow codeshare's finder on sys.meta_path"),
+    ("watching", False, "asked", None),
+    ("legacy", False, "asked the legacy way", "a finder without find_spec stands before PathFinder on sys.meta_path")])
+def test_finders_the_program_puts_before_pathfinder_are_asked_as_under_plain_python(tmp_path, finder, injected,
+                                                                                      asked, reason):
+    app = make_app(tmp_path / "app", {"main.py": META_PATH, "helper.py": "VALUE = 1\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"FINDER": finder})
+    assert plain.stdout.endswith(f"{injected} {injected}\n"), plain.stdout
+    if asked:
+        # Asked once for each import, in turn.
+        assert f"{asked} helper\n{asked} textwrap\n" in plain.stdout, plain.stdout
+    assert_same_run(plain, archived)
+    if reason is None:
+        assert {"helper", "textwrap"} <= served(verbose.stderr)
+    else:
+        assert f"fell back on helper: {reason}" in verbose.stderr, verbose.stderr
+
+
 def test_other_optimization_or_debug_ranges_is_passed_over_silently(tmp_path):
     # A child run with other flags inherits CODESHARE_ARCHIVE: its output
     # stays plain's; the reason is there for whoever asks.
