@@ -72,30 +72,25 @@ class ArchiveFinder:
             self.log(f"not in the archive: {name}")
         return None
 
-    def _replaced(self):
-        """What the program replaced of importlib's path search or source
-        loading, or None. Plain import would run the replacement, once: a
-        path hook that makes every directory's finder (an import hook that
-        compiles sources its own way), a find_spec on PathFinder or
-        FileFinder that hides a module or watches the searches, a get_code
-        on SourceFileLoader that compiles every source afresh."""
-        if sys.path_hooks != self.path_hooks:
-            return "sys.path_hooks changed since start-up"
-        if PathFinder.__dict__["find_spec"] is not self.path_find_spec:
-            return "PathFinder.find_spec replaced since start-up"
-        if FileFinder.find_spec is not self.file_find_spec:
-            return "FileFinder.find_spec replaced since start-up"
-        if SourceFileLoader.get_code is not self.source_get_code:
-            return "SourceFileLoader.get_code replaced since start-up"
-        return None
+    def _plain_import_decides(self, name, path, target):
+        """(None, None) if the archive may answer for PathFinder; else why
+        plain import decides, and the spec a finder of the program's found.
 
-    def _asked_before_path_finder(self, name, path, target):
-        """Plain import asks the finders on sys.meta_path in turn, and this
-        one stands in for PathFinder alone. A finder the program put between
-        the two (`insert(-1, ...)`, or at PathFinder's index) is asked here,
-        in turn and once, as plain import would ask it. (None, None) if
-        PathFinder is next; else why plain import decides, and the spec a
-        finder found (None: importlib asks the rest, none of them asked)."""
+        Plain import would run what the program put in importlib's path
+        search or source loading, once: a path hook that makes every
+        directory's finder (an import hook that compiles sources its own
+        way), a find_spec on PathFinder or FileFinder that hides a module or
+        watches the searches, a get_code on SourceFileLoader that compiles
+        every source afresh, a finder on sys.meta_path between this one and
+        PathFinder, or in PathFinder's place."""
+        if sys.path_hooks != self.path_hooks:
+            return "sys.path_hooks changed since start-up", None
+        if PathFinder.__dict__["find_spec"] is not self.path_find_spec:
+            return "PathFinder.find_spec replaced since start-up", None
+        if FileFinder.find_spec is not self.file_find_spec:
+            return "FileFinder.find_spec replaced since start-up", None
+        if SourceFileLoader.get_code is not self.source_get_code:
+            return "SourceFileLoader.get_code replaced since start-up", None
         meta_path = sys.meta_path
         try:
             after = meta_path.index(self) + 1
@@ -104,7 +99,14 @@ class ArchiveFinder:
             return "PathFinder does not follow codeshare's finder on sys.meta_path", None
         if end == after:
             return None, None
-        between = meta_path[after:end]
+        return self._asked_before_path_finder(meta_path[after:end], name, path, target)
+
+    def _asked_before_path_finder(self, between, name, path, target):
+        """The finders the program put between this one and PathFinder on
+        sys.meta_path (`insert(-1, ...)`, or at PathFinder's index), asked
+        in turn, once each, as plain import would ask them: (None, None) if
+        none found the module. A finder without find_spec leaves the search
+        to importlib before any is asked."""
         find_specs = [getattr(finder, "find_spec", None) for finder in between]
         if None in find_specs:
             return "a finder without find_spec stands before PathFinder on sys.meta_path", None
@@ -113,14 +115,6 @@ class ArchiveFinder:
             if spec is not None:
                 return f"{finder!r}, before PathFinder on sys.meta_path, found it", spec
         return None, None
-
-    def _plain_import_decides(self, name, path, target):
-        """(None, None) if the archive may answer for PathFinder, else why
-        not and what the program's own machinery found."""
-        replaced = self._replaced()
-        if replaced is not None:
-            return replaced, None
-        return self._asked_before_path_finder(name, path, target)
 
     def _source_spec(self, name, path, target):
         reason, spec = self._plain_import_decides(name, path, target)
