@@ -10,7 +10,9 @@ check is one stat of each directory (its mtime, as FileFinder checks it);
 only when the mtime moved, or the dump could not vouch for it, is the
 directory listed and its module-like names compared (an archive written
 next to the script moves the mtime too). A file on the path, such as a zip
-archive, means a normal search.
+archive, means a normal search, as does a finder of the program's that
+sys.path_importer_cache holds for one of those entries (checked on every
+lookup: the program may put one there at any time).
 
 Imports nothing beyond what every interpreter has loaded at start-up.
 """
@@ -18,7 +20,7 @@ import _imp
 import marshal
 import os
 import sys
-from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES
+from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES, FileFinder
 
 # The manifest a dump writes: {"version", "searches", "directories",
 # "listings", "extensions", "bytecode", "program", "startup"} ("program":
@@ -94,6 +96,7 @@ def _is_location(origin, search, entry, searches):
 
 MISSING = -1
 NOT_A_DIRECTORY = -2
+_NOT_CACHED = object()
 # Recorded instead of the mtime of a directory that had changed less than
 # RECENT_NS before the dump listed it: it may have changed again within the
 # same mtime tick (a jiffy on ext4, up to 2 s on other filesystems) without
@@ -161,7 +164,7 @@ class Resolver:
         self.directories = manifest["directories"]   # directory -> mtime at the dump
         self._listings = manifest["listings"]         # directory -> its module-like names, marshalled
         self._unchanged = {}    # directory -> still as recorded
-        self._trails = {}       # (search, entry[, cwd]) -> None or the reason
+        self._trails = {}       # (search, entry, cwd or None) -> None or the reason
         self._relative = {}     # search -> holds a relative entry ('' is the cwd), or None if not all str
 
     def invalidate(self):
@@ -182,12 +185,15 @@ class Resolver:
                 not all(os.path.isabs(entry) for entry in recorded) if plain_entries(recorded) else None)
         if relative is None:
             return "the search path holds an entry that is not a str"
-        key = (search_index, entry_index, os.getcwd()) if relative else (search_index, entry_index)
+        cwd = os.getcwd() if relative else None
+        key = (search_index, entry_index, cwd)
         try:
-            return self._trails[key]
+            verdict = self._trails[key]
         except KeyError:
             verdict = self._trails[key] = self._trail_verdict(recorded[:entry_index + 1])
+        if verdict is not None:
             return verdict
+        return self._cached_finders_verdict(recorded, entry_index, cwd)
 
     def _trail_verdict(self, entries):
         for entry in entries:
@@ -199,6 +205,27 @@ class Resolver:
                 if self.directories.get(key) == NOT_A_DIRECTORY:
                     return f"{key} is not a directory: which modules it holds was not recorded"
                 return f"{key} changed since the dump"
+        return None
+
+    def _cached_finders_verdict(self, entries, last, cwd):
+        """Why plain import would not search entries[:last + 1] with the
+        FileFinders the path hooks make, or None. PathFinder asks the finder
+        sys.path_importer_cache holds for an entry ('' under the working
+        directory's path) and makes one only where it holds none: a program
+        may put its own finder there, or None, which skips the entry (as
+        one cached while the directory did not exist does, until
+        importlib.invalidate_caches()); skipped, an entry before the
+        module's holds no module of its name."""
+        cache = sys.path_importer_cache
+        for entry in entries[:last]:
+            finder = cache.get(entry or cwd)
+            if finder is not None and type(finder) is not FileFinder:
+                return f"sys.path_importer_cache holds a {type(finder).__name__} for {entry!r}"
+        entry = entries[last]
+        finder = cache.get(entry or cwd, _NOT_CACHED)
+        if finder is not _NOT_CACHED and type(finder) is not FileFinder:
+            held = "None" if finder is None else f"a {type(finder).__name__}"
+            return f"sys.path_importer_cache holds {held} for {entry!r}"
         return None
 
     def _same(self, directory):

@@ -264,6 +264,57 @@ def test_finders_the_program_puts_before_pathfinder_are_asked_as_under_plain_pyt
         assert f"fell back on helper: {reason}" in verbose.stderr, verbose.stderr
 
 
+# What a program puts in sys.path_importer_cache for a directory, where
+# PathFinder looks before it makes a FileFinder: a finder of its own (one
+# whose loader acts on each module once it has run), or None, which makes
+# PathFinder skip the directory.
+CACHED = """import os, sys
+from importlib.machinery import FileFinder, SourceFileLoader, SOURCE_SUFFIXES
+class Marking(SourceFileLoader):
+    def exec_module(self, module):
+        super().exec_module(module)
+        module.MARKED = True
+class MarkingFinder(FileFinder):
+    def __init__(self, path):
+        super().__init__(path, (Marking, SOURCE_SUFFIXES))
+cached = os.environ.get("CACHED")
+if cached == "a finder":
+    sys.path_importer_cache[os.getcwd()] = MarkingFinder(os.getcwd())
+if cached == "None":
+    sys.path_importer_cache[os.getcwd()] = None
+try:
+    import helper
+    print(getattr(helper, "MARKED", False))
+except ImportError as error:
+    print(error)
+import textwrap
+print(getattr(textwrap, "MARKED", False))
+"""
+
+
+@pytest.mark.parametrize("cached, output, held", [
+    ("a finder", "True\nFalse\n", "a MarkingFinder"),
+    ("None", "No module named 'helper'\nFalse\n", "None")])
+def test_what_the_program_puts_in_the_path_importer_cache_is_asked_as_under_plain_python(tmp_path, cached,
+                                                                                           output, held):
+    app = make_app(tmp_path / "app", {"main.py": CACHED, "helper.py": "VALUE = 1\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"CACHED": cached})
+    assert plain.stdout == output, plain.stderr
+    assert_same_run(plain, archived)
+    reason = f"sys.path_importer_cache holds {held} for {app!r}; the normal search found"
+    assert f"fell back on helper: {reason}" in verbose.stderr, verbose.stderr
+    # The script's directory comes first in every search: a module found
+    # further on is checked by a normal search (the finder asked, as plain
+    # import asks it), or skips it (None), and is served.
+    assert "textwrap" in served(verbose.stderr)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "False\nFalse\n"
+    assert_same_run(plain, archived)
+    assert {"helper", "textwrap"} <= served(verbose.stderr)
+
+
 def test_other_optimization_or_debug_ranges_is_passed_over_silently(tmp_path):
     # A child run with other flags inherits CODESHARE_ARCHIVE: its output
     # stays plain's; the reason is there for whoever asks.
