@@ -16,8 +16,26 @@ import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import ExtensionFileLoader, FileFinder, PathFinder, SourceFileLoader
 
-from ._core import ArchiveError, file_unchanged, loader_methods
+from ._core import ArchiveError, file_unchanged, loader_methods, type_versions
 from .resolution import Resolver, bytecode_conditions, extension_record, module_record
+
+# importlib's classes whose methods plain import runs to search the path and
+# load a source: a program may replace any of them, on them or on a base.
+IMPORTLIB_CLASSES = (PathFinder, FileFinder, SourceFileLoader)
+IMPORTLIB_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+
+
+def replaced_method(classes):
+    """The first method of the classes or their bases (but object) whose
+    code is not importlib's, as 'Class.name', or None. What else a program
+    sets on them (a mark, a value) importlib does not call."""
+    for cls in classes:
+        for base in cls.__mro__[:-1]:
+            for name, value in base.__dict__.items():
+                function = getattr(value, "__func__", value)   # of a classmethod or staticmethod
+                if callable(function) and getattr(getattr(function, "__code__", None), "co_filename", None) not in IMPORTLIB_FILES:
+                    return f"{base.__name__}.{name}"
+    return None
 
 
 class ArchiveFinder:
@@ -30,12 +48,12 @@ class ArchiveFinder:
         self.resolver = Resolver(manifest)
         self.extensions = manifest["extensions"]
         self.bytecode = manifest["bytecode"]
-        # importlib's own, which the program may replace (a finder's
-        # attribute named get_code might pass for a loader's)
+        # What plain import runs, which the program may replace: the path
+        # hooks as at start-up, and importlib's methods, looked at when
+        # CPython's version tags say that one of their classes changed.
         self.path_hooks = list(sys.path_hooks)
-        self.path_find_spec = PathFinder.__dict__["find_spec"]
-        self.file_find_spec = FileFinder.find_spec
-        self.source_get_code = SourceFileLoader.get_code
+        self.importlib_versions = type_versions(IMPORTLIB_CLASSES)
+        self.importlib_replaced = None
         # For the CODESHARE_VERBOSE summary line: a dict, not a class of its
         # own, which cost every served start 43 k instructions more.
         self.counts = {"served": 0, "fell back": 0, "not in the archive": 0}
@@ -79,18 +97,20 @@ class ArchiveFinder:
         Plain import would run what the program put in importlib's path
         search or source loading, once: a path hook that makes every
         directory's finder (an import hook that compiles sources its own
-        way), a find_spec on PathFinder or FileFinder that hides a module or
-        watches the searches, a get_code on SourceFileLoader that compiles
-        every source afresh, a finder on sys.meta_path between this one and
-        PathFinder, or in PathFinder's place."""
+        way), a method of importlib's finders or loader replaced (a
+        find_spec that hides a module or watches the searches, a get_code
+        that compiles every source afresh, a get_data that watches what is
+        read), a finder on sys.meta_path between this one and PathFinder, or
+        in PathFinder's place."""
         if sys.path_hooks != self.path_hooks:
             return "sys.path_hooks changed since start-up", None
-        if PathFinder.__dict__["find_spec"] is not self.path_find_spec:
-            return "PathFinder.find_spec replaced since start-up", None
-        if FileFinder.find_spec is not self.file_find_spec:
-            return "FileFinder.find_spec replaced since start-up", None
-        if SourceFileLoader.get_code is not self.source_get_code:
-            return "SourceFileLoader.get_code replaced since start-up", None
+        versions = type_versions(IMPORTLIB_CLASSES)
+        if versions is None or versions != self.importlib_versions:
+            # One of the classes or their bases was modified since the last look.
+            self.importlib_versions = versions
+            self.importlib_replaced = replaced_method(IMPORTLIB_CLASSES)
+        if self.importlib_replaced is not None:
+            return f"{self.importlib_replaced} replaced since start-up", None
         meta_path = sys.meta_path
         try:
             after = meta_path.index(self) + 1

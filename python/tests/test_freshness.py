@@ -149,10 +149,18 @@ def test_a_path_hook_added_at_run_time_loads_as_plain(tmp_path):
 
 # What programs put on importlib's classes: a get_code that compiles every
 # source afresh, or watches which modules load; a find_spec that hides a
-# module (an optional dependency, _json here) or watches the searches.
+# module (an optional dependency, _json here) or watches the searches; a
+# get_data, on a base class, that watches which files are read.
 PATCHED = """import os
 from importlib.machinery import FileFinder, PathFinder, SourceFileLoader
+from importlib._bootstrap_external import FileLoader
 patch = os.environ.get("PATCH")
+if patch == "FileLoader.get_data":
+    read = FileLoader.get_data
+    def get_data(loader, path):
+        print(patch, os.path.basename(path).partition(".")[0])
+        return read(loader, path)
+    FileLoader.get_data = get_data
 if patch == "SourceFileLoader.get_code":
     original = SourceFileLoader.get_code
     def get_code(loader, name):
@@ -176,7 +184,8 @@ print(json.scanner.c_make_scanner)
 """
 
 
-@pytest.mark.parametrize("patched", ["SourceFileLoader.get_code", "PathFinder.find_spec", "FileFinder.find_spec"])
+@pytest.mark.parametrize("patched", ["SourceFileLoader.get_code", "PathFinder.find_spec", "FileFinder.find_spec",
+                                     "FileLoader.get_data"])
 def test_what_the_program_puts_on_importlibs_classes_runs_as_under_plain_python(tmp_path, patched):
     app = make_app(tmp_path / "app", {"main.py": PATCHED, "helper.py": "VALUE = 1\n"})
     archive = tmp_path / "app.csa"

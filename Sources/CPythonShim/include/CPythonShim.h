@@ -107,6 +107,15 @@ static inline const char *cs_bytes_data(PyObject *b) { return PyBytes_AS_STRING(
 static inline double cs_float_value(PyObject *f) { return PyFloat_AS_DOUBLE(f); }
 static inline Py_complex cs_complex_value(PyObject *c) { return PyComplex_AsCComplex(c); }
 
+/* A class's version tag, 0 while it has no valid one. CPython takes the tag
+ * away when the class or one of its bases is modified (PyType_Modified, on
+ * every attribute set or deleted), and gives it a new one when an attribute
+ * of it is next looked up; a class with a valid tag has bases with one. */
+static inline unsigned int cs_type_version(PyObject *type) {
+    PyTypeObject *t = (PyTypeObject *)type;
+    return (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? t->tp_version_tag : 0;
+}
+
 // The interpreter configuration an archive depends on.
 static inline int cs_optimization_level(void) {
     return _PyInterpreterState_GetConfig(PyInterpreterState_Get())->optimization_level;
