@@ -7,7 +7,7 @@ import CodeShareFormat
 ///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool, fd: int) -> int
 ///     Archive(path): an open archive (archive_type.c, ArchiveObject.swift)
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
-///     type_versions(classes: tuple) -> tuple[int, ...] | None
+///     types_version(classes: tuple) -> int | None
 ///     loader_methods(cls) -> (get_code, exec_module)
 ///     observed(function, observer) -> method
 ///     ArchiveError: the exception of every refused archive
@@ -211,41 +211,35 @@ private func fileUnchanged(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
     return PyBool_FromLong(status == FileStatus(size: size, mtimeNanoseconds: mtime) ? 1 : 0)
 }
 
-/// The classes' version tags, or None if one has none: a tuple equal to an
-/// earlier one means that no class, nor any of their bases, was modified in
-/// between. A class modified since its tag was last given gets a new one
-/// (an attribute looked up gives it).
-private func typeVersions(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+/// The sum of the classes' version tags, or None if one has none. A class
+/// modified since its tag was given gets a new one (an attribute looked up
+/// gives it), and tags only grow: the sum grows whenever one of the
+/// classes, or one of their bases, is modified.
+private func typesVersion(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard count == 1, let classes = args![0], cs_is_tuple(classes) != 0 else {
-        raise(PyExc_TypeError, "type_versions() takes a tuple of classes")
+        raise(PyExc_TypeError, "types_version() takes a tuple of classes")
         return nil
     }
-    let size = PyTuple_Size(classes)
-    guard let versions = PyTuple_New(size) else { return nil }
-    for index in 0..<size {
+    var sum: UInt64 = 0
+    for index in 0..<PyTuple_Size(classes) {
         let cls = PyTuple_GetItem(classes, index)!
         guard PyType_Check(cls) != 0 else {
-            cs_decref(versions)
-            raise(PyExc_TypeError, "type_versions() takes a tuple of classes")
+            raise(PyExc_TypeError, "types_version() takes a tuple of classes")
             return nil
         }
         if cs_type_version(cls) == 0 {
-            guard let attribute = PyObject_GetAttrString(cls, cString("__init__")) else {
-                cs_decref(versions)
-                return nil
-            }
+            guard let attribute = PyObject_GetAttrString(cls, cString("__init__")) else { return nil }
             cs_decref(attribute)
         }
         let version = cs_type_version(cls)
-        // None when the interpreter has run out of tags: no tuple compares equal.
+        // None when the interpreter has run out of tags: it equals no sum.
         guard version != 0 else {
-            cs_decref(versions)
             cs_incref(cs_none())
             return cs_none()
         }
-        PyTuple_SetItem(versions, index, PyLong_FromUnsignedLong(UInt(version)))
+        sum += UInt64(version)
     }
-    return versions
+    return PyLong_FromUnsignedLongLong(sum)
 }
 
 // finder.py's ArchiveLoader: get_code and exec_module are importlib's own
@@ -455,7 +449,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
     let table = (
         method("write", write, "write(entries, manifest, together, fd) -> int: an archive of (name, code, metadata) entries, written to fd"),
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
-        method("type_versions", typeVersions, "type_versions(classes) -> the classes' version tags, or None"),
+        method("types_version", typesVersion, "types_version(classes) -> the sum of the classes' version tags, or None"),
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),
         PyMethodDef())

@@ -16,7 +16,7 @@ import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import ExtensionFileLoader, FileFinder, PathFinder, SourceFileLoader
 
-from ._core import ArchiveError, file_unchanged, loader_methods, type_versions
+from ._core import ArchiveError, file_unchanged, loader_methods, types_version
 from .resolution import Resolver, bytecode_conditions, extension_record, module_record
 
 # importlib's classes whose methods plain import runs to search the path and
@@ -52,8 +52,11 @@ class ArchiveFinder:
         # hooks as at start-up, and importlib's methods, looked at when
         # CPython's version tags say that one of their classes changed.
         self.path_hooks = list(sys.path_hooks)
-        self.importlib_versions = type_versions(IMPORTLIB_CLASSES)
+        self.importlib_version = types_version(IMPORTLIB_CLASSES)
         self.importlib_replaced = None
+        # Where PathFinder followed this finder on sys.meta_path at the last
+        # look (1: not yet looked; this finder is never first there).
+        self.meta_path_after = 1
         # For the CODESHARE_VERBOSE summary line: a dict, not a class of its
         # own, which cost every served start 43 k instructions more.
         self.counts = {"served": 0, "fell back": 0, "not in the archive": 0}
@@ -104,29 +107,35 @@ class ArchiveFinder:
         in PathFinder's place."""
         if sys.path_hooks != self.path_hooks:
             return "sys.path_hooks changed since start-up", None
-        versions = type_versions(IMPORTLIB_CLASSES)
-        if versions is None or versions != self.importlib_versions:
+        version = types_version(IMPORTLIB_CLASSES)
+        if version is None or version != self.importlib_version:
             # One of the classes or their bases was modified since the last look.
-            self.importlib_versions = versions
+            self.importlib_version = version
             self.importlib_replaced = replaced_method(IMPORTLIB_CLASSES)
         if self.importlib_replaced is not None:
             return f"{self.importlib_replaced} replaced since start-up", None
         meta_path = sys.meta_path
+        after = self.meta_path_after
+        if len(meta_path) > after and meta_path[after] is PathFinder and meta_path[after - 1] is self:
+            return None, None
+        return self._asked_before_path_finder(meta_path, name, path, target)
+
+    def _asked_before_path_finder(self, meta_path, name, path, target):
+        """Where PathFinder stands on sys.meta_path, after this finder, and
+        the finders the program put between the two (`insert(-1, ...)`, or
+        at PathFinder's index), asked in turn, once each, as plain import
+        would ask them: (None, None) if none found the module. A finder
+        without find_spec leaves the search to importlib before any is
+        asked."""
         try:
             after = meta_path.index(self) + 1
             end = meta_path.index(PathFinder, after)
         except ValueError:
             return "PathFinder does not follow codeshare's finder on sys.meta_path", None
         if end == after:
+            self.meta_path_after = after
             return None, None
-        return self._asked_before_path_finder(meta_path[after:end], name, path, target)
-
-    def _asked_before_path_finder(self, between, name, path, target):
-        """The finders the program put between this one and PathFinder on
-        sys.meta_path (`insert(-1, ...)`, or at PathFinder's index), asked
-        in turn, once each, as plain import would ask them: (None, None) if
-        none found the module. A finder without find_spec leaves the search
-        to importlib before any is asked."""
+        between = meta_path[after:end]
         find_specs = [getattr(finder, "find_spec", None) for finder in between]
         if None in find_specs:
             return "a finder without find_spec stands before PathFinder on sys.meta_path", None
