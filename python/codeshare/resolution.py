@@ -96,7 +96,6 @@ def _is_location(origin, search, entry, searches):
 
 MISSING = -1
 NOT_A_DIRECTORY = -2
-_NOT_CACHED = object()
 # Recorded instead of the mtime of a directory that had changed less than
 # RECENT_NS before the dump listed it: it may have changed again within the
 # same mtime tick (a jiffy on ext4, up to 2 s on other filesystems) without
@@ -152,6 +151,11 @@ def module_entry(search, origin, is_package):
         if entry_key(entry) == directory:
             return index
     return None
+
+
+# No finder in sys.path_importer_cache for an entry: PathFinder makes one
+# with the path hooks (None there means no finder: the entry is skipped).
+_NOT_CACHED = object()
 
 
 class Resolver:
