@@ -38,6 +38,13 @@ def replaced_method(classes):
     return None
 
 
+def finder_name(finder):
+    """A finder as the verbose lines name it, without running its code (a
+    repr of the program's may fail): its class, or the class it is."""
+    cls = type(finder)
+    return (finder if issubclass(cls, type) else cls).__qualname__
+
+
 class ArchiveFinder:
     def __init__(self, archive, *, verbose=False, check_sources=True, release="on"):
         self.archive = archive
@@ -142,7 +149,7 @@ class ArchiveFinder:
         for finder, find_spec in zip(between, find_specs):
             spec = find_spec(name, path, target)
             if spec is not None:
-                return f"{finder!r}, before PathFinder on sys.meta_path, found it", spec
+                return f"{finder_name(finder)}, before PathFinder on sys.meta_path, found it", spec
         return None, None
 
     def _source_spec(self, name, path, target):

@@ -217,7 +217,7 @@ def test_an_attribute_set_on_importlibs_classes_leaves_imports_served(tmp_path):
 # or at PathFinder's index), or in its place: one that wraps each module's
 # loader to act on the module once it has run (a dependency injector), one
 # that watches each import and finds nothing, one with only the legacy
-# find_module.
+# find_module. The injector's repr fails: plain import never calls it.
 META_PATH = """import os, sys
 from importlib.machinery import PathFinder, SourceFileLoader
 finder = os.environ.get("FINDER")
@@ -226,12 +226,13 @@ class Injecting(SourceFileLoader):
         super().exec_module(module)
         module.INJECTED = True
 class InjectingFinder:
-    @classmethod
-    def find_spec(cls, name, path=None, target=None):
+    def find_spec(self, name, path=None, target=None):
         spec = PathFinder.find_spec(name, path, target)
         if spec is not None and type(spec.loader) is SourceFileLoader:
             spec.loader.__class__ = Injecting
         return spec
+    def __repr__(self):
+        raise RuntimeError("no repr")
 class Watching:
     def find_spec(self, name, path=None, target=None):
         print("asked", name)
@@ -239,9 +240,9 @@ class Legacy:
     def find_module(self, name, path=None):
         print("asked the legacy way", name)
 if finder == "injecting":
-    sys.meta_path.insert(-1, InjectingFinder)
+    sys.meta_path.insert(-1, InjectingFinder())
 if finder == "in PathFinder's place":
-    sys.meta_path[sys.meta_path.index(PathFinder)] = InjectingFinder
+    sys.meta_path[sys.meta_path.index(PathFinder)] = InjectingFinder()
 if finder == "watching":
     sys.meta_path.insert(sys.meta_path.index(PathFinder), Watching())
 if finder == "legacy":
@@ -252,7 +253,7 @@ print(getattr(helper, "INJECTED", False), getattr(textwrap, "INJECTED", False))
 
 
 @pytest.mark.parametrize("finder, injected, asked, reason", [
-    ("injecting", True, None, "<class '__main__.InjectingFinder'>, before PathFinder on sys.meta_path, found it"),
+    ("injecting", True, None, "InjectingFinder, before PathFinder on sys.meta_path, found it"),
     ("in PathFinder's place", True, None, "PathFinder does not follow codeshare's finder on sys.meta_path"),
     ("watching", False, "asked", None),
     ("legacy", False, "asked the legacy way", "a finder without find_spec stands before PathFinder on sys.meta_path")])
