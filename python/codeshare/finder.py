@@ -38,6 +38,15 @@ def replaced_method(classes):
     return None
 
 
+def position(items, item, start=0):
+    """The index of `item` itself in `items` from `start`, or -1: list.index
+    compares with ==, which would run the program's __eq__."""
+    for index in range(start, len(items)):
+        if items[index] is item:
+            return index
+    return -1
+
+
 def finder_name(finder):
     """A finder as the verbose lines name it, without running its code (a
     repr of the program's may fail): its class, or the class it is."""
@@ -134,17 +143,16 @@ class ArchiveFinder:
         would ask them: (None, None) if none found the module. A finder
         without find_spec leaves the search to importlib before any is
         asked."""
-        try:
-            after = meta_path.index(self) + 1
-            end = meta_path.index(PathFinder, after)
-        except ValueError:
+        after = position(meta_path, self) + 1
+        end = position(meta_path, PathFinder, after) if after else -1
+        if end < 0:
             return "PathFinder does not follow codeshare's finder on sys.meta_path", None
         if end == after:
             self.meta_path_after = after
             return None, None
         between = meta_path[after:end]
         find_specs = [getattr(finder, "find_spec", None) for finder in between]
-        if None in find_specs:
+        if any(find_spec is None for find_spec in find_specs):
             return "a finder without find_spec stands before PathFinder on sys.meta_path", None
         for finder, find_spec in zip(between, find_specs):
             spec = find_spec(name, path, target)

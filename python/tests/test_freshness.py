@@ -217,7 +217,8 @@ def test_an_attribute_set_on_importlibs_classes_leaves_imports_served(tmp_path):
 # or at PathFinder's index), or in its place: one that wraps each module's
 # loader to act on the module once it has run (a dependency injector), one
 # that watches each import and finds nothing, one with only the legacy
-# find_module. The injector's repr fails: plain import never calls it.
+# find_module. The injector's repr fails, and a finder put first fails any
+# comparison: plain import calls neither.
 META_PATH = """import os, sys
 from importlib.machinery import PathFinder, SourceFileLoader
 finder = os.environ.get("FINDER")
@@ -236,6 +237,12 @@ class InjectingFinder:
 class Watching:
     def find_spec(self, name, path=None, target=None):
         print("asked", name)
+class Strict:
+    def find_spec(self, name, path=None, target=None):
+        return None
+    def __eq__(self, other):
+        raise RuntimeError("no comparisons")
+    __hash__ = object.__hash__
 class Legacy:
     def find_module(self, name, path=None):
         print("asked the legacy way", name)
@@ -245,6 +252,7 @@ if finder == "in PathFinder's place":
     sys.meta_path[sys.meta_path.index(PathFinder)] = InjectingFinder()
 if finder == "watching":
     sys.meta_path.insert(sys.meta_path.index(PathFinder), Watching())
+    sys.meta_path.insert(0, Strict())
 if finder == "legacy":
     sys.meta_path.insert(-1, Legacy())
 import helper, textwrap
