@@ -8,6 +8,7 @@ import CodeShareFormat
 ///     Archive(path): an open archive (archive_type.c, ArchiveObject.swift)
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
 ///     types_version(classes: tuple) -> int | None
+///     same_items(a: list, b: list) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
 ///     observed(function, observer) -> method
 ///     ArchiveError: the exception of every refused archive
@@ -242,6 +243,21 @@ private func typesVersion(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPoi
     return PyLong_FromUnsignedLongLong(sum)
 }
 
+/// Whether two lists hold the same objects in the same order. By identity:
+/// `==` would run the objects' own __eq__, which plain import never calls.
+private func sameItems(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 2, let first = args![0], let second = args![1], cs_is_list(first) != 0, cs_is_list(second) != 0 else {
+        raise(PyExc_TypeError, "same_items() takes two lists")
+        return nil
+    }
+    let size = PyList_Size(first)
+    guard size == PyList_Size(second) else { return PyBool_FromLong(0) }
+    for index in 0..<size where PyList_GetItem(first, index) != PyList_GetItem(second, index) {
+        return PyBool_FromLong(0)
+    }
+    return PyBool_FromLong(1)
+}
+
 // finder.py's ArchiveLoader: get_code and exec_module are importlib's own
 // (SourceFileLoader's, the class's base), called from these C methods
 // around codeshare's part, `loader._archived_code(fullname)` before and
@@ -449,6 +465,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
     let table = (
         method("write", write, "write(entries, manifest, together, fd) -> int: an archive of (name, code, metadata) entries, written to fd"),
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
+        method("same_items", sameItems, "same_items(a, b) -> bool: the two lists hold the same objects, in order"),
         method("types_version", typesVersion, "types_version(classes) -> the sum of the classes' version tags, or None"),
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),

@@ -16,7 +16,7 @@ import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import ExtensionFileLoader, FileFinder, PathFinder, SourceFileLoader
 
-from ._core import ArchiveError, file_unchanged, loader_methods, types_version
+from ._core import ArchiveError, file_unchanged, loader_methods, same_items, types_version
 from .resolution import Resolver, bytecode_conditions, extension_record, module_record
 
 # importlib's classes whose methods plain import runs to search the path and
@@ -121,7 +121,7 @@ class ArchiveFinder:
         that compiles every source afresh, a get_data that watches what is
         read), a finder on sys.meta_path between this one and PathFinder, or
         in PathFinder's place."""
-        if sys.path_hooks != self.path_hooks:
+        if not same_items(sys.path_hooks, self.path_hooks):
             return "sys.path_hooks changed since start-up", None
         version = types_version(IMPORTLIB_CLASSES)
         if version is None or version != self.importlib_version:

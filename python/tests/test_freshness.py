@@ -118,14 +118,27 @@ def test_sys_path_changed_at_run_time_resolves_as_plain(tmp_path):
 
 
 # An import hook as beartype.claw installs one: a path hook whose loader
-# compiles each source its own way, the path finders' cache cleared.
+# compiles each source its own way, in the place of importlib's, the path
+# finders' cache cleared. The hook fails any comparison: plain import never
+# makes one.
 HOOKED = """import os, sys
 if os.environ.get("HOOK"):
-    from importlib.machinery import FileFinder, SOURCE_SUFFIXES, SourceFileLoader
+    from importlib.machinery import (BYTECODE_SUFFIXES, EXTENSION_SUFFIXES, SOURCE_SUFFIXES, ExtensionFileLoader,
+                                     FileFinder, SourceFileLoader, SourcelessFileLoader)
     class MarkingLoader(SourceFileLoader):
         def source_to_code(self, data, path, *, _optimize=-1):
             return compile(data + b"\\nMARKED = True\\n", path, "exec", dont_inherit=True)
-    sys.path_hooks.insert(0, FileFinder.path_hook((MarkingLoader, SOURCE_SUFFIXES)))
+    class Hook:
+        def __init__(self, hook):
+            self.hook = hook
+        def __call__(self, path):
+            return self.hook(path)
+        def __eq__(self, other):
+            raise RuntimeError("no comparisons")
+        __hash__ = object.__hash__
+    sys.path_hooks[-1] = Hook(FileFinder.path_hook((ExtensionFileLoader, EXTENSION_SUFFIXES),
+                                                   (MarkingLoader, SOURCE_SUFFIXES),
+                                                   (SourcelessFileLoader, BYTECODE_SUFFIXES)))
     sys.path_importer_cache.clear()
 import helper, textwrap
 print(getattr(helper, "MARKED", False), type(helper.__loader__).__name__, type(textwrap.__loader__).__name__)
