@@ -23,17 +23,21 @@ from .resolution import Resolver, bytecode_conditions, extension_record, module_
 # load a source: a program may replace any of them, on them or on a base.
 IMPORTLIB_CLASSES = (PathFinder, FileFinder, SourceFileLoader)
 IMPORTLIB_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+FunctionType = type(lambda: None)
 
 
 def replaced_method(classes):
     """The first method of the classes or their bases (but object) whose
     code is not importlib's, as 'Class.name', or None. What else a program
-    sets on them (a mark, a value) importlib does not call."""
+    sets on them (a mark, a value) importlib does not call. Types only are
+    asked, never the program's objects, whose attributes may run code."""
     for cls in classes:
         for base in cls.__mro__[:-1]:
             for name, value in base.__dict__.items():
-                function = getattr(value, "__func__", value)   # of a classmethod or staticmethod
-                if callable(function) and getattr(getattr(function, "__code__", None), "co_filename", None) not in IMPORTLIB_FILES:
+                if type(value) is classmethod or type(value) is staticmethod:
+                    value = value.__func__
+                if callable(value) and (type(value) is not FunctionType
+                                        or value.__code__.co_filename not in IMPORTLIB_FILES):
                     return f"{base.__name__}.{name}"
     return None
 

@@ -215,9 +215,13 @@ def test_what_the_program_puts_on_importlibs_classes_runs_as_under_plain_python(
 
 
 def test_an_attribute_set_on_importlibs_classes_leaves_imports_served(tmp_path):
-    # Only what replaces importlib's own methods leaves imports to it.
+    # Only what replaces importlib's own methods leaves imports to it. The
+    # second mark fails at any attribute asked of it: plain import asks none.
     main = ("from importlib.machinery import PathFinder, SourceFileLoader\n"
-            "PathFinder.seen = SourceFileLoader.seen = True\nimport helper, textwrap\n")
+            "class Strict:\n"
+            "    def __getattr__(self, name):\n"
+            "        raise RuntimeError(name)\n"
+            "PathFinder.seen = True\nSourceFileLoader.seen = Strict()\nimport helper, textwrap\n")
     app = make_app(tmp_path / "app", {"main.py": main, "helper.py": "VALUE = 1\n"})
     archive = tmp_path / "app.csa"
     dump(archive, ["main.py"], cwd=app)
