@@ -14,13 +14,16 @@ archive, means a normal search, as does a finder of the program's that
 sys.path_importer_cache holds for one of those entries (checked on every
 lookup: the program may put one there at any time).
 
-Imports nothing beyond what every interpreter has loaded at start-up.
+Imports nothing beyond what every interpreter has loaded at start-up, and
+codeshare's extension, which the hook loads first.
 """
 import _imp
 import marshal
 import os
 import sys
 from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES, FileFinder
+
+from ._core import same_strings
 
 # The manifest a dump writes: {"version", "searches", "directories",
 # "listings", "extensions", "bytecode", "program", "startup"} ("program":
@@ -179,7 +182,7 @@ class Resolver:
         """None if plain import would resolve `name` as recorded, else the reason."""
         recorded = self.searches[search_index]
         current = sys.path if path is None else path
-        if (current if type(current) is list else list(current)) != recorded:
+        if not same_strings(current if type(current) is list else list(current), recorded):
             return "search path differs from the dump" if path is not None or "." in name else "sys.path differs from the dump"
         # The verdict on the directories searched, once per process.
         try:

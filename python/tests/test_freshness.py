@@ -390,6 +390,27 @@ def test_module_added_within_the_mtime_tick_of_the_dump_wins(tmp_path):
     assert "textwrap" not in served(verbose.stderr)
 
 
+def test_an_entry_on_sys_path_that_fails_comparisons_is_passed_over_as_plain_python_passes_it(tmp_path):
+    # PathFinder skips what is not a str or bytes without comparing it. In
+    # the place of the stdlib's zip entry (missing): a list of the same length.
+    main = ("import os, sys\n"
+            "class Strict:\n"
+            "    def __eq__(self, other):\n"
+            "        raise RuntimeError('no comparisons')\n"
+            "    __hash__ = object.__hash__\n"
+            "if os.environ.get('STRICT'):\n"
+            "    sys.path[1] = Strict()\n"
+            "import textwrap\nprint(textwrap.dedent('  ok'))\n")
+    app = make_app(tmp_path / "app", {"main.py": main})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"STRICT": "1"})
+    assert plain.stdout == "ok\n", plain.stderr
+    assert_same_run(plain, archived)
+    assert "textwrap: sys.path differs from the dump; the normal search found the recorded file" in verbose.stderr
+    assert "textwrap" in served(verbose.stderr)
+
+
 def test_modules_found_through_entries_on_sys_path_that_are_not_str_are_searched_as_plain(tmp_path):
     # PathFinder skips None and a pathlib.Path and hands bytes to the path
     # hooks: the dump records no module found through such a list, and
