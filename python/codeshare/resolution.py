@@ -173,6 +173,10 @@ class Resolver:
         self._unchanged = {}    # directory -> still as recorded
         self._trails = {}       # (search, entry, cwd or None) -> None or the reason
         self._relative = {}     # search -> holds a relative entry ('' is the cwd), or None if not all str
+        # Which files are sources, as at start-up: a FileFinder made after a
+        # program adds a suffix (importlib.machinery.SOURCE_SUFFIXES is the
+        # path hook's own list) takes files with it for modules.
+        self._source_suffixes = list(SOURCE_SUFFIXES)
 
     def invalidate(self):
         self._unchanged.clear()
@@ -184,6 +188,8 @@ class Resolver:
         current = sys.path if path is None else path
         if not same_strings(current if type(current) is list else list(current), recorded):
             return "search path differs from the dump" if path is not None or "." in name else "sys.path differs from the dump"
+        if not same_strings(SOURCE_SUFFIXES, self._source_suffixes):
+            return "importlib.machinery.SOURCE_SUFFIXES changed since start-up"
         # The verdict on the directories searched, once per process.
         try:
             relative = self._relative[search_index]

@@ -390,6 +390,33 @@ def test_module_added_within_the_mtime_tick_of_the_dump_wins(tmp_path):
     assert "textwrap" not in served(verbose.stderr)
 
 
+def test_a_source_suffix_added_at_run_time_finds_what_plain_import_finds(tmp_path):
+    # As a Sphinx conf.py adds .pyw: a FileFinder made after it takes
+    # early/helper.pyw, before the helper.py the dump recorded.
+    main = ("import os\n"
+            "if os.environ.get('PYW'):\n"
+            "    import importlib.machinery\n"
+            "    importlib.machinery.SOURCE_SUFFIXES.append('.pyw')\n"
+            "import pkg.helper, textwrap\nprint(pkg.helper.VALUE)\n")
+    app = make_app(tmp_path / "app", {
+        "main.py": main,
+        "pkg/__init__.py": "import os\n__path__.insert(0, os.path.join(os.path.dirname(__file__), 'early'))\n",
+        "pkg/helper.py": "VALUE = 'py'\n",
+        "pkg/early/helper.pyw": "VALUE = 'pyw'\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PYW": "1"})
+    assert plain.stdout == "pyw\n", plain.stderr
+    assert_same_run(plain, archived)
+    assert "fell back on pkg.helper: importlib.machinery.SOURCE_SUFFIXES changed since start-up" in verbose.stderr
+    # The normal search still finds textwrap where the dump did.
+    assert "textwrap" in served(verbose.stderr)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "py\n"
+    assert_same_run(plain, archived)
+    assert {"pkg.helper", "textwrap"} <= served(verbose.stderr)
+
+
 def test_an_entry_on_sys_path_that_fails_comparisons_is_passed_over_as_plain_python_passes_it(tmp_path):
     # PathFinder skips what is not a str or bytes without comparing it. In
     # the place of the stdlib's zip entry (missing): a list of the same length.
