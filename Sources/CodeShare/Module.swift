@@ -9,7 +9,6 @@ import CodeShareFormat
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
 ///     types_version(classes: tuple) -> int | None
 ///     same_items(a: list, b: list) -> bool
-///     same_strings(a: list, b: list) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
 ///     observed(function, observer) -> method
 ///     ArchiveError: the exception of every refused archive
@@ -244,27 +243,12 @@ private func typesVersion(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPoi
     return PyLong_FromUnsignedLongLong(sum)
 }
 
-/// Whether two lists hold the same objects in the same order. By identity:
-/// `==` would run the objects' own __eq__, which plain import never calls.
+/// Whether two lists hold the same objects, or equal strs, in the same
+/// order. No object's __eq__ runs: the path hooks and a search path may
+/// hold the program's objects, whose __eq__ plain import never calls.
 private func sameItems(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard count == 2, let first = args![0], let second = args![1], cs_is_list(first) != 0, cs_is_list(second) != 0 else {
         raise(PyExc_TypeError, "same_items() takes two lists")
-        return nil
-    }
-    let size = PyList_Size(first)
-    guard size == PyList_Size(second) else { return PyBool_FromLong(0) }
-    for index in 0..<size where PyList_GetItem(first, index) != PyList_GetItem(second, index) {
-        return PyBool_FromLong(0)
-    }
-    return PyBool_FromLong(1)
-}
-
-/// Whether two lists hold equal strs in the same order (False if either
-/// holds anything else). No object's __eq__ runs: a search path may hold
-/// the program's objects, whose __eq__ plain import never calls.
-private func sameStrings(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 2, let first = args![0], let second = args![1], cs_is_list(first) != 0, cs_is_list(second) != 0 else {
-        raise(PyExc_TypeError, "same_strings() takes two lists")
         return nil
     }
     let size = PyList_Size(first)
@@ -485,8 +469,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
     let table = (
         method("write", write, "write(entries, manifest, together, fd) -> int: an archive of (name, code, metadata) entries, written to fd"),
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
-        method("same_items", sameItems, "same_items(a, b) -> bool: the two lists hold the same objects, in order"),
-        method("same_strings", sameStrings, "same_strings(a, b) -> bool: the two lists hold equal strs, in order"),
+        method("same_items", sameItems, "same_items(a, b) -> bool: the two lists hold the same objects or equal strs, in order"),
         method("types_version", typesVersion, "types_version(classes) -> the sum of the classes' version tags, or None"),
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),

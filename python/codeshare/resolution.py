@@ -23,7 +23,7 @@ import os
 import sys
 from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES, FileFinder
 
-from ._core import same_strings
+from ._core import same_items
 
 # The manifest a dump writes: {"version", "searches", "directories",
 # "listings", "extensions", "bytecode", "program", "startup"} ("program":
@@ -186,9 +186,9 @@ class Resolver:
         """None if plain import would resolve `name` as recorded, else the reason."""
         recorded = self.searches[search_index]
         current = sys.path if path is None else path
-        if not same_strings(current if type(current) is list else list(current), recorded):
+        if not same_items(current if type(current) is list else list(current), recorded):
             return "search path differs from the dump" if path is not None or "." in name else "sys.path differs from the dump"
-        if not same_strings(SOURCE_SUFFIXES, self._source_suffixes):
+        if not same_items(SOURCE_SUFFIXES, self._source_suffixes):
             return "importlib.machinery.SOURCE_SUFFIXES changed since start-up"
         # The verdict on the directories searched, once per process.
         try:
