@@ -7,7 +7,7 @@ import CodeShareFormat
 ///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool, fd: int) -> int
 ///     Archive(path): an open archive (archive_type.c, ArchiveObject.swift)
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
-///     types_version(classes: tuple) -> int | None
+///     version_sum(classes: tuple, namespaces: tuple) -> int | None
 ///     same_items(a: list, b: list) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
 ///     observed(function, observer) -> method
@@ -212,20 +212,22 @@ private func fileUnchanged(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
     return PyBool_FromLong(status == FileStatus(size: size, mtimeNanoseconds: mtime) ? 1 : 0)
 }
 
-/// The sum of the classes' version tags, or None if one has none. A class
-/// modified since its tag was given gets a new one (an attribute looked up
-/// gives it), and tags only grow: the sum grows whenever one of the
-/// classes, or one of their bases, is modified.
-private func typesVersion(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 1, let classes = args![0], cs_is_tuple(classes) != 0 else {
-        raise(PyExc_TypeError, "types_version() takes a tuple of classes")
+/// The sum of the classes' version tags and the namespaces' (dicts), or
+/// None if a class has none. A class modified since its tag was given gets
+/// a new one (an attribute looked up gives it), a dict gets one at each
+/// change, and tags only grow: the sum grows whenever one of the classes,
+/// one of their bases or one of the namespaces is modified.
+private func versionSum(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    let usage: StaticString = "version_sum() takes a tuple of classes and a tuple of dicts"
+    guard count == 2, let classes = args![0], cs_is_tuple(classes) != 0, let namespaces = args![1], cs_is_tuple(namespaces) != 0 else {
+        raise(PyExc_TypeError, usage)
         return nil
     }
     var sum: UInt64 = 0
     for index in 0..<PyTuple_Size(classes) {
         let cls = PyTuple_GetItem(classes, index)!
         guard PyType_Check(cls) != 0 else {
-            raise(PyExc_TypeError, "types_version() takes a tuple of classes")
+            raise(PyExc_TypeError, usage)
             return nil
         }
         if cs_type_version(cls) == 0 {
@@ -238,7 +240,15 @@ private func typesVersion(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPoi
             cs_incref(cs_none())
             return cs_none()
         }
-        sum += UInt64(version)
+        sum &+= UInt64(version)
+    }
+    for index in 0..<PyTuple_Size(namespaces) {
+        let namespace = PyTuple_GetItem(namespaces, index)!
+        guard cs_is_dict(namespace) != 0 else {
+            raise(PyExc_TypeError, usage)
+            return nil
+        }
+        sum &+= cs_dict_version(namespace)
     }
     return PyLong_FromUnsignedLongLong(sum)
 }
@@ -470,7 +480,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("write", write, "write(entries, manifest, together, fd) -> int: an archive of (name, code, metadata) entries, written to fd"),
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
         method("same_items", sameItems, "same_items(a, b) -> bool: the two lists hold the same objects or equal strs, in order"),
-        method("types_version", typesVersion, "types_version(classes) -> the sum of the classes' version tags, or None"),
+        method("version_sum", versionSum, "version_sum(classes, namespaces) -> the sum of the classes' and the dicts' version tags, or None"),
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),
         PyMethodDef())

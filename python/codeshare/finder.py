@@ -10,20 +10,29 @@ does exactly what SourceFileLoader does. As it gives the code, it becomes
 the loader plain import gives the module, before the body runs; once the
 body has run, the finder gives back what only the body used.
 """
+import _frozen_importlib_external
 import _imp
 import os
 import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import ExtensionFileLoader, FileFinder, PathFinder, SourceFileLoader
 
-from ._core import ArchiveError, file_unchanged, loader_methods, same_items, types_version
+from ._core import ArchiveError, file_unchanged, loader_methods, same_items, version_sum
 from .resolution import Resolver, bytecode_conditions, extension_record, module_record
 
 # importlib's classes whose methods plain import runs to search the path and
 # load a source: a program may replace any of them, on them or on a base.
 IMPORTLIB_CLASSES = (PathFinder, FileFinder, SourceFileLoader)
 IMPORTLIB_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+# The module of those classes, whose functions they call by global name
+# (_path_stat, _compile_bytecode), and the built-in modules it holds whose
+# functions they call (_os.stat and _os.listdir, marshal.loads,
+# _io.open_code, _imp._fix_co_filename): a program may replace any of them.
+IMPORTLIB_MODULES = (("importlib._bootstrap_external", _frozen_importlib_external),) + tuple(
+    (module.__name__, module) for module in (_frozen_importlib_external._os, _frozen_importlib_external._io,
+                                             _frozen_importlib_external.marshal, _frozen_importlib_external._imp))
 FunctionType = type(lambda: None)
+ModuleType = type(sys)
 
 
 def replaced_method(classes):
@@ -39,6 +48,20 @@ def replaced_method(classes):
                 if callable(value) and (type(value) is not FunctionType
                                         or value.__code__.co_filename not in IMPORTLIB_FILES):
                     return f"{base.__name__}.{name}"
+    return None
+
+
+def replaced_function(modules, originals):
+    """The first function, class or module that one of the modules held at
+    start-up (`originals`, a copy of each one's namespace then) and holds no
+    longer, as 'module.name', or None. What else changes there (importlib
+    sets its own module's __name__ and __file__ as it is imported, a
+    program may add a name) importlib does not call."""
+    for (label, module), original in zip(modules, originals):
+        namespace = vars(module)
+        for name, value in original.items():
+            if (callable(value) or type(value) is ModuleType) and namespace.get(name) is not value:
+                return f"{label}.{name}"
     return None
 
 
@@ -69,10 +92,13 @@ class ArchiveFinder:
         self.extensions = manifest["extensions"]
         self.bytecode = manifest["bytecode"]
         # What plain import runs, which the program may replace: the path
-        # hooks as at start-up, and importlib's methods, looked at when
-        # CPython's version tags say that one of their classes changed.
+        # hooks as at start-up, and importlib's methods and functions, looked
+        # at when CPython's version tags say that one of their classes or
+        # modules changed.
         self.path_hooks = list(sys.path_hooks)
-        self.importlib_version = types_version(IMPORTLIB_CLASSES)
+        self.importlib_namespaces = tuple(vars(module) for _, module in IMPORTLIB_MODULES)
+        self.importlib_originals = tuple(namespace.copy() for namespace in self.importlib_namespaces)
+        self.importlib_version = version_sum(IMPORTLIB_CLASSES, self.importlib_namespaces)
         self.importlib_replaced = None
         # Where PathFinder followed this finder on sys.meta_path at the last
         # look (1: not yet looked; this finder is never first there).
@@ -127,11 +153,12 @@ class ArchiveFinder:
         in PathFinder's place."""
         if not same_items(sys.path_hooks, self.path_hooks):
             return "sys.path_hooks changed since start-up", None
-        version = types_version(IMPORTLIB_CLASSES)
+        version = version_sum(IMPORTLIB_CLASSES, self.importlib_namespaces)
         if version is None or version != self.importlib_version:
-            # One of the classes or their bases was modified since the last look.
+            # One of the classes, their bases or the modules was modified since the last look.
             self.importlib_version = version
-            self.importlib_replaced = replaced_method(IMPORTLIB_CLASSES)
+            self.importlib_replaced = (replaced_method(IMPORTLIB_CLASSES)
+                                       or replaced_function(IMPORTLIB_MODULES, self.importlib_originals))
         if self.importlib_replaced is not None:
             return f"{self.importlib_replaced} replaced since start-up", None
         meta_path = sys.meta_path

@@ -173,10 +173,12 @@ class Resolver:
         self._unchanged = {}    # directory -> still as recorded
         self._trails = {}       # (search, entry, cwd or None) -> None or the reason
         self._relative = {}     # search -> holds a relative entry ('' is the cwd), or None if not all str
-        # Which files are sources, as at start-up: a FileFinder made after a
-        # program adds a suffix (importlib.machinery.SOURCE_SUFFIXES is the
-        # path hook's own list) takes files with it for modules.
+        # Which files are sources and which bytecode, as at start-up: a
+        # FileFinder made after a program adds a suffix (the lists in
+        # importlib.machinery are the path hook's own) takes files with it
+        # for modules, and the first bytecode suffix names each __cached__.
         self._source_suffixes = list(SOURCE_SUFFIXES)
+        self._bytecode_suffixes = list(BYTECODE_SUFFIXES)
 
     def invalidate(self):
         self._unchanged.clear()
@@ -190,6 +192,8 @@ class Resolver:
             return "search path differs from the dump" if path is not None or "." in name else "sys.path differs from the dump"
         if not same_items(SOURCE_SUFFIXES, self._source_suffixes):
             return "importlib.machinery.SOURCE_SUFFIXES changed since start-up"
+        if not same_items(BYTECODE_SUFFIXES, self._bytecode_suffixes):
+            return "importlib.machinery.BYTECODE_SUFFIXES changed since start-up"
         # The verdict on the directories searched, once per process.
         try:
             relative = self._relative[search_index]

@@ -221,7 +221,9 @@ def test_an_attribute_set_on_importlibs_classes_leaves_imports_served(tmp_path):
             "class Strict:\n"
             "    def __getattr__(self, name):\n"
             "        raise RuntimeError(name)\n"
-            "PathFinder.seen = True\nSourceFileLoader.seen = Strict()\nimport helper, textwrap\n")
+            "PathFinder.seen = True\nSourceFileLoader.seen = Strict()\n"
+            "import importlib._bootstrap_external, posix\n"
+            "importlib._bootstrap_external.seen = posix.seen = Strict()\nimport helper, textwrap\n")
     app = make_app(tmp_path / "app", {"main.py": main, "helper.py": "VALUE = 1\n"})
     archive = tmp_path / "app.csa"
     dump(archive, ["main.py"], cwd=app)
@@ -229,6 +231,53 @@ def test_an_attribute_set_on_importlibs_classes_leaves_imports_served(tmp_path):
     assert_same_run(plain, archived)
     assert {"helper", "textwrap"} <= served(verbose.stderr) and "fell back on" not in verbose.stderr
 
+
+
+# What programs replace in importlib's module and the built-in modules it
+# calls: a stat cache in importlib's _path_stat (a Blender add-on's), a
+# listdir that hides a module (a sandbox's), a marshal.loads that watches
+# which code is loaded.
+REPLACED = """import os, sys
+import importlib._bootstrap_external, marshal, posix
+patch = os.environ["PATCH"]
+if patch == "importlib._bootstrap_external._path_stat":
+    stat = importlib._bootstrap_external._path_stat
+    def cached_stat(path):
+        if path.endswith(("helper.py", "textwrap.py")):
+            print(patch, os.path.basename(path))
+        return stat(path)
+    importlib._bootstrap_external._path_stat = cached_stat
+if patch == "posix.listdir":
+    listdir = posix.listdir
+    posix.listdir = lambda path=".": [name for name in listdir(path) if name != "helper.py"]
+    importlib.invalidate_caches()
+if patch == "marshal.loads":
+    loads = marshal.loads
+    def watched_loads(data, /):
+        code = loads(data)
+        if code.co_filename.endswith("textwrap.py"):
+            print(patch, "textwrap")
+        return code
+    marshal.loads = watched_loads
+try:
+    import helper
+except ImportError as error:
+    print(error)
+import textwrap
+"""
+
+
+@pytest.mark.parametrize("replaced", ["importlib._bootstrap_external._path_stat", "posix.listdir", "marshal.loads"])
+def test_what_the_program_replaces_in_importlibs_modules_runs_as_under_plain_python(tmp_path, replaced):
+    app = make_app(tmp_path / "app", {"main.py": REPLACED, "helper.py": "VALUE = 1\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app, env={"PATCH": "none"})
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PATCH": replaced})
+    assert {"importlib._bootstrap_external._path_stat": f"{replaced} helper.py\n{replaced} helper.py\n",
+            "posix.listdir": "No module named 'helper'\n",
+            "marshal.loads": f"{replaced} textwrap\n"}[replaced] in plain.stdout, plain.stderr
+    assert_same_run(plain, archived)
+    assert f"fell back on helper: {replaced} replaced since start-up" in verbose.stderr
 
 # Finders programs put before PathFinder on sys.meta_path (`insert(-1, ...)`
 # or at PathFinder's index), or in its place: one that wraps each module's
@@ -416,6 +465,31 @@ def test_a_source_suffix_added_at_run_time_finds_what_plain_import_finds(tmp_pat
     assert_same_run(plain, archived)
     assert {"pkg.helper", "textwrap"} <= served(verbose.stderr)
 
+
+def test_bytecode_suffixes_changed_at_run_time_name_the_caches_plain_import_names(tmp_path):
+    # As a program that keeps caches of its own does: the first bytecode
+    # suffix names each module's __cached__ (and the file read and written).
+    main = ("import importlib.machinery, os, sys\n"
+            "sys.dont_write_bytecode = True\n"
+            "if os.environ.get('PYIC'):\n"
+            "    importlib.machinery.BYTECODE_SUFFIXES[:] = ['.pyic']\n"
+            "import helper, textwrap\n"
+            "print(os.path.basename(helper.__cached__), os.path.basename(textwrap.__cached__))\n")
+    app = make_app(tmp_path / "app", {"main.py": main, "helper.py": "VALUE = 1\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PYIC": "1"})
+    tag = sys.implementation.cache_tag
+    assert plain.stdout == f"helper.{tag}.pyic textwrap.{tag}.pyic\n", plain.stderr
+    assert_same_run(plain, archived)
+    # The normal search finds the recorded files, whose archived code is served.
+    assert ("helper: importlib.machinery.BYTECODE_SUFFIXES changed since start-up; "
+            "the normal search found the recorded file") in verbose.stderr
+    assert {"helper", "textwrap"} <= served(verbose.stderr)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == f"helper.{tag}.pyc textwrap.{tag}.pyc\n"
+    assert_same_run(plain, archived)
+    assert {"helper", "textwrap"} <= served(verbose.stderr)
 
 def test_an_entry_on_sys_path_that_fails_comparisons_is_passed_over_as_plain_python_passes_it(tmp_path):
     # PathFinder skips what is not a str or bytes without comparing it. In

@@ -96,6 +96,7 @@ static inline PyTypeObject *cs_code_type(void) { return &PyCode_Type; }
 static inline int cs_code_is_body(PyObject *code) { return (((PyCodeObject *)code)->co_flags & CO_OPTIMIZED) == 0; }
 static inline int cs_is_list(PyObject *o) { return PyList_Check(o); }
 static inline int cs_is_tuple(PyObject *o) { return PyTuple_Check(o); }
+static inline int cs_is_dict(PyObject *o) { return PyDict_Check(o); }
 static inline int cs_is_bytes(PyObject *o) { return PyBytes_Check(o); }
 static inline int cs_is_str(PyObject *o) { return PyUnicode_Check(o); }
 static inline int cs_str_is_interned(PyObject *s) { return PyUnicode_CHECK_INTERNED(s) != 0; }
@@ -114,6 +115,13 @@ static inline Py_complex cs_complex_value(PyObject *c) { return PyComplex_AsCCom
 static inline unsigned int cs_type_version(PyObject *type) {
     PyTypeObject *t = (PyTypeObject *)type;
     return (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? t->tp_version_tag : 0;
+}
+
+/* A dict's version tag (PEP 509; public in 3.11's PyDictObject): every
+ * change to the dict, a key added, set or deleted, gives it the next value
+ * of one interpreter-wide counter, so it only grows. */
+static inline uint64_t cs_dict_version(PyObject *dict) {
+    return ((PyDictObject *)dict)->ma_version_tag;
 }
 
 // The interpreter configuration an archive depends on.
