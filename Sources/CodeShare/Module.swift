@@ -8,6 +8,7 @@ import CodeShareFormat
 ///     Archive(path): an open archive (archive_type.c, ArchiveObject.swift)
 ///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
 ///     version_sum(classes: tuple, namespaces: tuple) -> int | None
+///     replacement(classes, modules, held, files) -> (str, str) | None
 ///     same_items(a: list, b: list) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
 ///     observed(function, observer) -> method
@@ -18,7 +19,7 @@ import CodeShareFormat
 private var archiveError: PyObjectPointer!
 private var foreignArchiveError: PyObjectPointer!
 
-private typealias FastFunction = @convention(c) (PyObjectPointer?, UnsafePointer<PyObjectPointer?>?, Int) -> PyObjectPointer?
+typealias FastFunction = @convention(c) (PyObjectPointer?, UnsafePointer<PyObjectPointer?>?, Int) -> PyObjectPointer?
 
 func raiseArchiveError(_ error: ArchiveError) {
     let type: PyObjectPointer = error.isForeign ? foreignArchiveError : archiveError
@@ -210,47 +211,6 @@ private func fileUnchanged(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
     defer { cs_decref(encoded) }
     guard case .success(let status) = FileStatus.of(cs_bytes_data(encoded)) else { return PyBool_FromLong(0) }
     return PyBool_FromLong(status == FileStatus(size: size, mtimeNanoseconds: mtime) ? 1 : 0)
-}
-
-/// The sum of the classes' version tags and the namespaces' (dicts), or
-/// None if a class has none. A class modified since its tag was given gets
-/// a new one (an attribute looked up gives it), a dict gets one at each
-/// change, and tags only grow: the sum grows whenever one of the classes,
-/// one of their bases or one of the namespaces is modified.
-private func versionSum(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    let usage: StaticString = "version_sum() takes a tuple of classes and a tuple of dicts"
-    guard count == 2, let classes = args![0], cs_is_tuple(classes) != 0, let namespaces = args![1], cs_is_tuple(namespaces) != 0 else {
-        raise(PyExc_TypeError, usage)
-        return nil
-    }
-    var sum: UInt64 = 0
-    for index in 0..<PyTuple_Size(classes) {
-        let cls = PyTuple_GetItem(classes, index)!
-        guard PyType_Check(cls) != 0 else {
-            raise(PyExc_TypeError, usage)
-            return nil
-        }
-        if cs_type_version(cls) == 0 {
-            guard let attribute = PyObject_GetAttrString(cls, cString("__init__")) else { return nil }
-            cs_decref(attribute)
-        }
-        let version = cs_type_version(cls)
-        // None when the interpreter has run out of tags: it equals no sum.
-        guard version != 0 else {
-            cs_incref(cs_none())
-            return cs_none()
-        }
-        sum &+= UInt64(version)
-    }
-    for index in 0..<PyTuple_Size(namespaces) {
-        let namespace = PyTuple_GetItem(namespaces, index)!
-        guard cs_is_dict(namespace) != 0 else {
-            raise(PyExc_TypeError, usage)
-            return nil
-        }
-        sum &+= cs_dict_version(namespace)
-    }
-    return PyLong_FromUnsignedLongLong(sum)
 }
 
 /// Whether two lists hold the same objects, or equal strs, in the same
@@ -481,6 +441,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
         method("same_items", sameItems, "same_items(a, b) -> bool: the two lists hold the same objects or equal strs, in order"),
         method("version_sum", versionSum, "version_sum(classes, namespaces) -> the sum of the classes' and the dicts' version tags, or None"),
+        method("replacement", replacement, "replacement(classes, modules, held, files) -> (owner, name) of the first of importlib's functions replaced, or None"),
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),
         PyMethodDef())

@@ -17,52 +17,21 @@ import sys
 from _frozen_importlib import ModuleSpec
 from _frozen_importlib_external import ExtensionFileLoader, FileFinder, PathFinder, SourceFileLoader
 
-from ._core import ArchiveError, file_unchanged, loader_methods, same_items, version_sum
+from ._core import ArchiveError, file_unchanged, loader_methods, replacement, same_items, version_sum
 from .resolution import Resolver, bytecode_conditions, extension_record, module_record
 
-# importlib's classes whose methods plain import runs to search the path and
-# load a source: a program may replace any of them, on them or on a base.
+# What plain import runs to search the path and load a source, which a
+# program may replace: the methods of importlib's classes, on them or on a
+# base, the functions of their module (_path_stat), and those of the
+# built-in modules it holds under these names (_os.stat and _os.listdir,
+# _io.open_code, marshal.loads, _imp._fix_co_filename).
 IMPORTLIB_CLASSES = (PathFinder, FileFinder, SourceFileLoader)
+IMPORTLIB_HELD = {"_os": _frozen_importlib_external._os, "_io": _frozen_importlib_external._io,
+                  "marshal": _frozen_importlib_external.marshal, "_imp": _frozen_importlib_external._imp}
+IMPORTLIB_MODULES = (("importlib._bootstrap_external", _frozen_importlib_external),
+                     ("posix", _frozen_importlib_external._os), ("_io", _frozen_importlib_external._io),
+                     ("marshal", _frozen_importlib_external.marshal), ("_imp", _frozen_importlib_external._imp))
 IMPORTLIB_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
-# The module of those classes, whose functions they call by global name
-# (_path_stat, _compile_bytecode), and the built-in modules it holds whose
-# functions they call (_os.stat and _os.listdir, marshal.loads,
-# _io.open_code, _imp._fix_co_filename): a program may replace any of them.
-IMPORTLIB_MODULES = (("importlib._bootstrap_external", _frozen_importlib_external),) + tuple(
-    (module.__name__, module) for module in (_frozen_importlib_external._os, _frozen_importlib_external._io,
-                                             _frozen_importlib_external.marshal, _frozen_importlib_external._imp))
-FunctionType = type(lambda: None)
-ModuleType = type(sys)
-
-
-def replaced_method(classes):
-    """The first method of the classes or their bases (but object) whose
-    code is not importlib's, as 'Class.name', or None. What else a program
-    sets on them (a mark, a value) importlib does not call. Types only are
-    asked, never the program's objects, whose attributes may run code."""
-    for cls in classes:
-        for base in cls.__mro__[:-1]:
-            for name, value in base.__dict__.items():
-                if type(value) is classmethod or type(value) is staticmethod:
-                    value = value.__func__
-                if callable(value) and (type(value) is not FunctionType
-                                        or value.__code__.co_filename not in IMPORTLIB_FILES):
-                    return f"{base.__name__}.{name}"
-    return None
-
-
-def replaced_function(modules, originals):
-    """The first function, class or module that one of the modules held at
-    start-up (`originals`, a copy of each one's namespace then) and holds no
-    longer, as 'module.name', or None. What else changes there (importlib
-    sets its own module's __name__ and __file__ as it is imported, a
-    program may add a name) importlib does not call."""
-    for (label, module), original in zip(modules, originals):
-        namespace = vars(module)
-        for name, value in original.items():
-            if (callable(value) or type(value) is ModuleType) and namespace.get(name) is not value:
-                return f"{label}.{name}"
-    return None
 
 
 def position(items, item, start=0):
@@ -96,9 +65,7 @@ class ArchiveFinder:
         # at when CPython's version tags say that one of their classes or
         # modules changed.
         self.path_hooks = list(sys.path_hooks)
-        self.importlib_namespaces = tuple(vars(module) for _, module in IMPORTLIB_MODULES)
-        self.importlib_originals = tuple(namespace.copy() for namespace in self.importlib_namespaces)
-        self.importlib_version = version_sum(IMPORTLIB_CLASSES, self.importlib_namespaces)
+        self.importlib_version = version_sum(IMPORTLIB_CLASSES, IMPORTLIB_MODULES)
         self.importlib_replaced = None
         # Where PathFinder followed this finder on sys.meta_path at the last
         # look (1: not yet looked; this finder is never first there).
@@ -153,14 +120,14 @@ class ArchiveFinder:
         in PathFinder's place."""
         if not same_items(sys.path_hooks, self.path_hooks):
             return "sys.path_hooks changed since start-up", None
-        version = version_sum(IMPORTLIB_CLASSES, self.importlib_namespaces)
+        version = version_sum(IMPORTLIB_CLASSES, IMPORTLIB_MODULES)
         if version is None or version != self.importlib_version:
-            # One of the classes, their bases or the modules was modified since the last look.
+            # A class, a base or a module was modified since the last look.
             self.importlib_version = version
-            self.importlib_replaced = (replaced_method(IMPORTLIB_CLASSES)
-                                       or replaced_function(IMPORTLIB_MODULES, self.importlib_originals))
+            self.importlib_replaced = replacement(IMPORTLIB_CLASSES, IMPORTLIB_MODULES, IMPORTLIB_HELD,
+                                                  IMPORTLIB_FILES)
         if self.importlib_replaced is not None:
-            return f"{self.importlib_replaced} replaced since start-up", None
+            return "{}.{} replaced since start-up".format(*self.importlib_replaced), None
         meta_path = sys.meta_path
         after = self.meta_path_after
         if len(meta_path) > after and meta_path[after] is PathFinder and meta_path[after - 1] is self:

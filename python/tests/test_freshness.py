@@ -235,8 +235,8 @@ def test_an_attribute_set_on_importlibs_classes_leaves_imports_served(tmp_path):
 
 # What programs replace in importlib's module and the built-in modules it
 # calls: a stat cache in importlib's _path_stat (a Blender add-on's), a
-# listdir that hides a module (a sandbox's), a marshal.loads that watches
-# which code is loaded.
+# listdir that hides a module (a sandbox's, in posix or in a module put in
+# place of importlib's), a marshal.loads that watches which code is loaded.
 REPLACED = """import os, sys
 import importlib._bootstrap_external, marshal, posix
 patch = os.environ["PATCH"]
@@ -247,9 +247,15 @@ if patch == "importlib._bootstrap_external._path_stat":
             print(patch, os.path.basename(path))
         return stat(path)
     importlib._bootstrap_external._path_stat = cached_stat
+listdir = posix.listdir
+hiding_listdir = lambda path=".": [name for name in listdir(path) if name != "helper.py"]
 if patch == "posix.listdir":
-    listdir = posix.listdir
-    posix.listdir = lambda path=".": [name for name in listdir(path) if name != "helper.py"]
+    posix.listdir = hiding_listdir
+    importlib.invalidate_caches()
+if patch == "importlib._bootstrap_external._os":
+    sandboxed = type(sys)("posix")
+    vars(sandboxed).update(vars(posix), listdir=hiding_listdir)
+    importlib._bootstrap_external._os = sandboxed
     importlib.invalidate_caches()
 if patch == "marshal.loads":
     loads = marshal.loads
@@ -267,7 +273,8 @@ import textwrap
 """
 
 
-@pytest.mark.parametrize("replaced", ["importlib._bootstrap_external._path_stat", "posix.listdir", "marshal.loads"])
+@pytest.mark.parametrize("replaced", ["importlib._bootstrap_external._path_stat", "posix.listdir",
+                                      "importlib._bootstrap_external._os", "marshal.loads"])
 def test_what_the_program_replaces_in_importlibs_modules_runs_as_under_plain_python(tmp_path, replaced):
     app = make_app(tmp_path / "app", {"main.py": REPLACED, "helper.py": "VALUE = 1\n"})
     archive = tmp_path / "app.csa"
@@ -275,6 +282,7 @@ def test_what_the_program_replaces_in_importlibs_modules_runs_as_under_plain_pyt
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PATCH": replaced})
     assert {"importlib._bootstrap_external._path_stat": f"{replaced} helper.py\n{replaced} helper.py\n",
             "posix.listdir": "No module named 'helper'\n",
+            "importlib._bootstrap_external._os": "No module named 'helper'\n",
             "marshal.loads": f"{replaced} textwrap\n"}[replaced] in plain.stdout, plain.stderr
     assert_same_run(plain, archived)
     assert f"fell back on helper: {replaced} replaced since start-up" in verbose.stderr

@@ -117,6 +117,21 @@ static inline unsigned int cs_type_version(PyObject *type) {
     return (t->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? t->tp_version_tag : 0;
 }
 
+/* What importlib's own functions and modules are (ImportlibReplacements.swift). */
+static inline int cs_is_function(PyObject *o) { return PyFunction_Check(o); }
+static inline PyObject *cs_function_filename(PyObject *f) {
+    return ((PyCodeObject *)PyFunction_GET_CODE(f))->co_filename;
+}
+static inline int cs_is_builtin_function(PyObject *o) { return PyCFunction_Check(o); }
+static inline PyObject *cs_builtin_function_self(PyObject *f) { return PyCFunction_GET_SELF(f); }
+static inline const char *cs_builtin_function_name(PyObject *f) { return ((PyCFunctionObject *)f)->m_ml->ml_name; }
+static inline int cs_is_method_wrapper(PyObject *o) {
+    return Py_IS_TYPE(o, &PyClassMethod_Type) || Py_IS_TYPE(o, &PyStaticMethod_Type);
+}
+static inline int cs_is_module(PyObject *o) { return PyModule_Check(o); }
+static inline PyObject *cs_type_mro(PyObject *type) { return ((PyTypeObject *)type)->tp_mro; }
+static inline PyObject *cs_type_dict(PyObject *type) { return ((PyTypeObject *)type)->tp_dict; }
+
 /* A dict's version tag (PEP 509; public in 3.11's PyDictObject): every
  * change to the dict, a key added, set or deleted, gives it the next value
  * of one interpreter-wide counter, so it only grows. */
