@@ -33,6 +33,15 @@ def make(tmp_path):
     return app, archive
 
 
+def dumped_app(tmp_path, main, env=None):
+    """An app of main.py (`main`) and helper.py (VALUE = 1), and the archive
+    of a dump of it running main.py: (app, archive)."""
+    app = make_app(tmp_path / "app", {"main.py": main, "helper.py": "VALUE = 1\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app, env=env)
+    return app, archive
+
+
 def run_main(tmp_path, app, archive, extra="extra", **env):
     """(plain, archived, verbose) runs of main.py with EXTRA=tmp_path/extra."""
     return run_both(["main.py"], archive, cwd=app, env={"EXTRA": str(tmp_path / extra), **env})
@@ -146,9 +155,7 @@ print(getattr(helper, "MARKED", False), type(helper.__loader__).__name__, type(t
 
 
 def test_a_path_hook_added_at_run_time_loads_as_plain(tmp_path):
-    app = make_app(tmp_path / "app", {"main.py": HOOKED, "helper.py": "VALUE = 1\n"})
-    archive = tmp_path / "app.csa"
-    dump(archive, ["main.py"], cwd=app)
+    app, archive = dumped_app(tmp_path, HOOKED)
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"HOOK": "1"})
     assert plain.stdout == "True MarkingLoader MarkingLoader\n", plain.stderr
     assert_same_run(plain, archived)
@@ -200,9 +207,7 @@ print(json.scanner.c_make_scanner)
 @pytest.mark.parametrize("patched", ["SourceFileLoader.get_code", "PathFinder.find_spec", "FileFinder.find_spec",
                                      "FileLoader.get_data"])
 def test_what_the_program_puts_on_importlibs_classes_runs_as_under_plain_python(tmp_path, patched):
-    app = make_app(tmp_path / "app", {"main.py": PATCHED, "helper.py": "VALUE = 1\n"})
-    archive = tmp_path / "app.csa"
-    dump(archive, ["main.py"], cwd=app)
+    app, archive = dumped_app(tmp_path, PATCHED)
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PATCH": patched})
     assert f"{patched} helper\n" in plain.stdout and f"{patched} textwrap\n" in plain.stdout, plain.stderr
     assert plain.stdout.endswith("\nNone\n") == patched.endswith("find_spec"), plain.stdout
@@ -224,9 +229,7 @@ def test_an_attribute_set_on_importlibs_classes_leaves_imports_served(tmp_path):
             "PathFinder.seen = True\nSourceFileLoader.seen = Strict()\n"
             "import importlib._bootstrap_external, posix\n"
             "importlib._bootstrap_external.seen = posix.seen = Strict()\nimport helper, textwrap\n")
-    app = make_app(tmp_path / "app", {"main.py": main, "helper.py": "VALUE = 1\n"})
-    archive = tmp_path / "app.csa"
-    dump(archive, ["main.py"], cwd=app)
+    app, archive = dumped_app(tmp_path, main)
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
     assert_same_run(plain, archived)
     assert {"helper", "textwrap"} <= served(verbose.stderr) and "fell back on" not in verbose.stderr
@@ -276,9 +279,7 @@ import textwrap
 @pytest.mark.parametrize("replaced", ["importlib._bootstrap_external._path_stat", "posix.listdir",
                                       "importlib._bootstrap_external._os", "marshal.loads"])
 def test_what_the_program_replaces_in_importlibs_modules_runs_as_under_plain_python(tmp_path, replaced):
-    app = make_app(tmp_path / "app", {"main.py": REPLACED, "helper.py": "VALUE = 1\n"})
-    archive = tmp_path / "app.csa"
-    dump(archive, ["main.py"], cwd=app, env={"PATCH": "none"})
+    app, archive = dumped_app(tmp_path, REPLACED, env={"PATCH": "none"})
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PATCH": replaced})
     assert {"importlib._bootstrap_external._path_stat": f"{replaced} helper.py\n{replaced} helper.py\n",
             "posix.listdir": "No module named 'helper'\n",
@@ -341,9 +342,7 @@ print(getattr(helper, "INJECTED", False), getattr(textwrap, "INJECTED", False))
     ("legacy", False, "asked the legacy way", "a finder without find_spec stands before PathFinder on sys.meta_path")])
 def test_finders_the_program_puts_before_pathfinder_are_asked_as_under_plain_python(tmp_path, finder, injected,
                                                                                       asked, reason):
-    app = make_app(tmp_path / "app", {"main.py": META_PATH, "helper.py": "VALUE = 1\n"})
-    archive = tmp_path / "app.csa"
-    dump(archive, ["main.py"], cwd=app)
+    app, archive = dumped_app(tmp_path, META_PATH)
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"FINDER": finder})
     assert plain.stdout.endswith(f"{injected} {injected}\n"), plain.stdout
     if asked:
@@ -389,9 +388,7 @@ print(getattr(textwrap, "MARKED", False))
     ("None", "No module named 'helper'\nFalse\n", "None")])
 def test_what_the_program_puts_in_the_path_importer_cache_is_asked_as_under_plain_python(tmp_path, cached,
                                                                                            output, held):
-    app = make_app(tmp_path / "app", {"main.py": CACHED, "helper.py": "VALUE = 1\n"})
-    archive = tmp_path / "app.csa"
-    dump(archive, ["main.py"], cwd=app)
+    app, archive = dumped_app(tmp_path, CACHED)
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"CACHED": cached})
     assert plain.stdout == output, plain.stderr
     assert_same_run(plain, archived)
@@ -483,9 +480,7 @@ def test_bytecode_suffixes_changed_at_run_time_name_the_caches_plain_import_name
             "    importlib.machinery.BYTECODE_SUFFIXES[:] = ['.pyic']\n"
             "import helper, textwrap\n"
             "print(os.path.basename(helper.__cached__), os.path.basename(textwrap.__cached__))\n")
-    app = make_app(tmp_path / "app", {"main.py": main, "helper.py": "VALUE = 1\n"})
-    archive = tmp_path / "app.csa"
-    dump(archive, ["main.py"], cwd=app)
+    app, archive = dumped_app(tmp_path, main)
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PYIC": "1"})
     tag = sys.implementation.cache_tag
     assert plain.stdout == f"helper.{tag}.pyic textwrap.{tag}.pyic\n", plain.stderr
