@@ -6,7 +6,7 @@ import CodeShareFormat
 ///
 ///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool, fd: int) -> int
 ///     Archive(path): an open archive (archive_type.c, ArchiveObject.swift)
-///     file_unchanged(path: str, size: int, mtime_ns: int) -> bool
+///     file_unchanged(path: str, size: int, mtime_ns: int, hashed=None) -> bool
 ///     version_sum(classes: tuple, namespaces: tuple) -> int | None
 ///     replacement(classes, modules, held, files) -> (str, str) | None
 ///     same_items(a: list, b: list) -> bool
@@ -190,27 +190,6 @@ private func writeArchive(_ list: PyObjectPointer, manifest: PyObjectPointer, to
     } catch {
         return .pythonError()
     }
-}
-
-/// Whether a source file is the one dumped, without the stat_result (some
-/// twenty objects) that os.stat would build for each import.
-private func fileUnchanged(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    guard count == 3, let path = args![0], cs_is_str(path) != 0 else {
-        raise(PyExc_TypeError, "file_unchanged() takes a path (str), a size and an mtime in ns (int)")
-        return nil
-    }
-    var overflow: Int32 = 0
-    let size = PyLong_AsLongLongAndOverflow(args![1], &overflow)
-    let sizeOverflowed = overflow != 0
-    let mtime = PyLong_AsLongLongAndOverflow(args![2], &overflow)
-    if PyErr_Occurred() != nil { return nil }
-    // No file has a size or an mtime out of range: a changed file.
-    if sizeOverflowed || overflow != 0 { return PyBool_FromLong(0) }
-    var encoded: PyObjectPointer? = nil
-    guard PyUnicode_FSConverter(path, &encoded) != 0, let encoded else { return nil }
-    defer { cs_decref(encoded) }
-    guard case .success(let status) = FileStatus.of(cs_bytes_data(encoded)) else { return PyBool_FromLong(0) }
-    return PyBool_FromLong(status == FileStatus(size: size, mtimeNanoseconds: mtime) ? 1 : 0)
 }
 
 /// Whether two lists hold the same objects, or equal strs, in the same
@@ -438,7 +417,7 @@ private func method(_ name: StaticString, _ function: FastFunction, _ doc: Stati
 public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
     let table = (
         method("write", write, "write(entries, manifest, together, fd) -> int: an archive of (name, code, metadata) entries, written to fd"),
-        method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns) -> bool: the file has this st_size and st_mtime_ns"),
+        method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns, hashed=None) -> bool: the source is the one dumped"),
         method("same_items", sameItems, "same_items(a, b) -> bool: the two lists hold the same objects or equal strs, in order"),
         method("version_sum", versionSum, "version_sum(classes, namespaces) -> the sum of the classes' and the dicts' version tags, or None"),
         method("replacement", replacement, "replacement(classes, modules, held, files) -> (owner, name) of the first of importlib's functions replaced, or None"),

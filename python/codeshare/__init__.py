@@ -115,7 +115,7 @@ def run_hook_modules(core, archive, verbose, release):
         metadata = archive.metadata(name)
         # resolution.module_record's shape check, written out: resolution is
         # one of the modules this runs.
-        if not (type(metadata) is tuple and len(metadata) == 7 and metadata[0] == origin
+        if not (type(metadata) is tuple and len(metadata) == 8 and metadata[0] == origin
                 and type(metadata[4]) is int and type(metadata[5]) is int
                 and core.file_unchanged(origin, metadata[4], metadata[5])):
             if verbose:

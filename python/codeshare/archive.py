@@ -10,8 +10,8 @@
         a.read_ahead(after=0, now=False)  # prepare every module past the first `after` on a thread
     archive.Archive(path, keep_open=True)   # the file stays open across code() calls until a.close_file()
 
-    archive.file_unchanged(path, size, mtime_ns)   # a module's source is the one dumped
-    archive.may_replace(path)                      # write() may put an archive there
+    archive.file_unchanged(path, size, mtime_ns, hashed=None)   # a module's source is the one dumped
+    archive.may_replace(path)                                   # write() may put an archive there
 
 Every refused archive raises `ArchiveError` with a one-line reason;
 `ForeignArchiveError`, its subclass, when the archive is sound but was written
@@ -32,7 +32,9 @@ ArchiveError = _core.ArchiveError
 ForeignArchiveError = _core.ForeignArchiveError
 
 # Whether the file at `path` has this st_size and st_mtime_ns (False if it
-# cannot be stat'ed): one stat, without the stat_result os.stat builds.
+# cannot be stat'ed): one stat, without the stat_result os.stat builds. With
+# `hashed`, (checked, hash) of a hash-based .pyc as the dump records it, by
+# the hash of its content instead where import would check that .pyc.
 file_unchanged = _core.file_unchanged
 
 __all__ = ["Archive", "ArchiveError", "ForeignArchiveError", "file_unchanged", "may_replace", "open", "write"]

@@ -167,10 +167,10 @@ class ArchiveFinder:
         if record is None:
             self.fell_back(name, "its metadata is not what `python -m codeshare dump` writes")
             return None
-        origin, package, search_index, entry_index, size, mtime_ns, cached = record
+        origin, package, search_index, entry_index, size, mtime_ns, cached, hashed = record
         reason = self.resolver.why_not(name, path, search_index, entry_index)
         if reason is None:
-            loader = ArchiveLoader(name, origin, self, (size, mtime_ns))
+            loader = ArchiveLoader(name, origin, self, (size, mtime_ns, hashed))
             spec = ModuleSpec(name, loader, origin=origin, is_package=package)
             spec.has_location = True
             if package:
@@ -185,7 +185,7 @@ class ArchiveFinder:
         if spec is not None and spec.origin == origin and type(spec.loader) is SourceFileLoader:
             if self.verbose:
                 self.log(f"{name}: {reason}; the normal search found the recorded file")
-            spec.loader = ArchiveLoader(name, origin, self, (size, mtime_ns))
+            spec.loader = ArchiveLoader(name, origin, self, (size, mtime_ns, hashed))
             return spec
         self.fell_back(name, f"{reason}; the normal search found {spec and spec.origin}")
         return spec
@@ -227,7 +227,7 @@ class ArchiveLoader(SourceFileLoader):
     def __init__(self, fullname, path, finder, source):
         super().__init__(fullname, path)
         self._finder = finder
-        self._source = source   # (st_size, st_mtime_ns) of the source at the dump
+        self._source = source   # (st_size, st_mtime_ns, hashed) of the source at the dump
 
     def __eq__(self, other):
         """Compares as the SourceFileLoader it stands in for, which equals one

@@ -4,7 +4,7 @@ import os
 import sys
 import time
 
-from .archive import Archive, ArchiveError
+from .archive import Archive, ArchiveError, file_unchanged
 from .resolution import Resolver, manifest_problem, module_record
 
 
@@ -73,15 +73,13 @@ def verify(path):
                 print(f"malformed {name}: its metadata is not what `python -m codeshare dump` writes")
                 problems += 1
                 continue
-            origin, _, search_index, entry_index, size, mtime_ns, _ = record
+            origin, _, search_index, entry_index, size, mtime_ns, _, hashed = record
             search = manifest["searches"][search_index]
-            try:
-                status = os.stat(origin)
-            except OSError:
+            if not os.path.exists(origin):
                 print(f"missing   {name}: {origin} no longer exists")
                 problems += 1
                 continue
-            if (status.st_size, status.st_mtime_ns) != (size, mtime_ns):
+            if not file_unchanged(origin, size, mtime_ns, hashed):
                 print(f"stale     {name}: {origin} changed since the dump")
                 problems += 1
                 continue

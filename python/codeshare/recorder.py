@@ -11,11 +11,13 @@ hook's own modules, one entry per module loaded from source, and a
 manifest with the search paths, the state of every directory searched,
 and where extension modules were found.
 """
+import _imp
 import marshal
 import os
 import sys
 import time
-from _frozen_importlib_external import ExtensionFileLoader, PathFinder, SourceFileLoader, SourceLoader, _get_cached
+from _frozen_importlib_external import (_RAW_MAGIC_NUMBER, MAGIC_NUMBER, ExtensionFileLoader, PathFinder, SourceFileLoader,
+                                        SourceLoader, _get_cached)
 
 from . import HOOK_MODULES, __path__ as package_path, _core, archive, hook_source
 from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode_conditions, directory_mtime, entry_key,
@@ -25,7 +27,7 @@ from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode
 class Recorder:
     def __init__(self, program):
         self.found = {}   # name -> (search list, origin, kind, is_package)
-        self.codes = {}   # name -> (path, code, size, mtime_ns)
+        self.codes = {}   # name -> (path, code, size, mtime_ns, hashed)
         self.program = program
         # How many modules had been recorded when the program started
         # (site.py's, imported as it ran the .pth files after codeshare's and
@@ -80,7 +82,7 @@ class Recorder:
             status = os.stat(path)
         except OSError:
             return
-        self.codes[name] = (path, code, status.st_size, status.st_mtime_ns)
+        self.codes[name] = (path, code, status.st_size, status.st_mtime_ns, hash_based(path))
 
     def entries_and_manifest(self):
         """The archive's entries and manifest for what was loaded."""
@@ -124,8 +126,9 @@ class Recorder:
                 located = resolution(search, origin, is_package)
                 if located is None:
                     continue
-                path, code, size, mtime_ns = recorded
-                entries.append((name, code, (origin, is_package, *located, size, mtime_ns, _get_cached(origin))))
+                path, code, size, mtime_ns, hashed = recorded
+                entries.append((name, code, (origin, is_package, *located, size, mtime_ns, _get_cached(origin),
+                                             hashed)))
             elif getattr(loaded.get(name), "origin", None) == origin:
                 located = resolution(search, origin, is_package)
                 if located is not None:
@@ -158,7 +161,7 @@ class Recorder:
             located = resolution(list(package_path), origin, False)
             if located is not None:
                 entries.append((name, code, (origin, False, *located, status.st_size, status.st_mtime_ns,
-                                             _get_cached(origin))))
+                                             _get_cached(origin), hash_based(origin))))
         return entries
 
     def write(self, path):
@@ -166,6 +169,24 @@ class Recorder:
         archive.write(path, entries, manifest, together=True)
         recent = sum(mtime == RECENTLY_CHANGED for mtime in manifest["directories"].values())
         return len(entries), len(manifest["extensions"]), recent
+
+
+def hash_based(path):
+    """What a hash-based .pyc of the source at `path` says, as the metadata
+    records it: (whether import is to check the source, the hash of the
+    source now), or None for a .pyc of timestamps, or none. The hash is the
+    source's, not the .pyc's: the code recorded is the source's, compiled
+    afresh if the .pyc no longer matched it."""
+    try:
+        with open(_get_cached(path), "rb") as file:
+            header = file.read(8)
+        if header[:4] != MAGIC_NUMBER or not int.from_bytes(header[4:8], "little") & 0b1:
+            return None
+        with open(path, "rb") as file:
+            source = file.read()
+    except (OSError, TypeError):
+        return None
+    return bool(int.from_bytes(header[4:8], "little") & 0b10), _imp.source_hash(_RAW_MAGIC_NUMBER, source)
 
 
 def compiled(path):

@@ -32,17 +32,19 @@ from ._core import same_items
 # the archive, the interpreter imported before the program: the hook's
 # own, and site.py's after the hook, sitecustomize's for one), and each
 # module's metadata:
-#     (origin, package, search, entry, size, mtime_ns, cached)
+#     (origin, package, search, entry, size, mtime_ns, cached, hashed)
 # the source file found, whether it is a package's __init__, the index in
 # "searches" of the list searched, the index in that list of the entry whose
-# FileFinder found it, the source's st_size and st_mtime_ns at the dump, and
+# FileFinder found it, the source's st_size and st_mtime_ns at the dump,
 # the module's __cached__ as importlib computes it (str or None) under the
 # manifest's "bytecode": (sys.implementation.cache_tag, sys.flags.optimize,
-# sys.pycache_prefix) at the dump. A tuple, unpacked where it is read: the
+# sys.pycache_prefix) at the dump, and, where import read a hash-based .pyc
+# for it, (whether that .pyc asks for its source to be checked, the hash of
+# the source dumped), else None. A tuple, unpacked where it is read: the
 # finder decodes one per import, and a tuple of plain values decodes in a
 # third of the time a dict with its interned keys takes. Bumped when the
 # meaning of either changes.
-MANIFEST_VERSION = 6
+MANIFEST_VERSION = 7
 # The type of each field of the manifest; what a field holds is checked
 # where it is read (module_record, Resolver), so that an archive written
 # through the API with other values falls back instead of failing an import.
@@ -71,12 +73,14 @@ def manifest_problem(manifest):
 
 def module_record(metadata, searches):
     """A module's metadata as the dump writes it, (origin, package, search,
-    entry, size, mtime_ns, cached) with `search` an index into `searches`,
-    or None."""
-    if type(metadata) is not tuple or len(metadata) != 7:
+    entry, size, mtime_ns, cached, hashed) with `search` an index into
+    `searches`, or None."""
+    if type(metadata) is not tuple or len(metadata) != 8:
         return None
-    origin, _, search, entry, size, mtime_ns, cached = metadata
+    origin, _, search, entry, size, mtime_ns, cached, hashed = metadata
     if (type(size) is not int or type(mtime_ns) is not int or (cached is not None and type(cached) is not str)
+            or (hashed is not None and not (type(hashed) is tuple and len(hashed) == 2
+                                            and type(hashed[0]) is bool and type(hashed[1]) is bytes))
             or not _is_location(origin, search, entry, searches)):
         return None
     return metadata

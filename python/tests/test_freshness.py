@@ -62,6 +62,51 @@ def test_edited_module_loads_from_source_and_the_rest_is_served(tmp_path):
     assert {"textwrap", "json", "json.decoder", "snapshot"} <= served(verbose.stderr)
 
 
+def reproducible_build(tmp_path, invalidation):
+    """As a reproducible build leaves a tree: every mtime set to
+    SOURCE_DATE_EPOCH and, py_compile's default then, hash-based .pycs. A
+    version bumped to one of the same length after the dump changes neither
+    the size nor the mtime. (app, archive, helper.py's path, its stat)."""
+    app = make_app(tmp_path / "app", {"main.py": "import helper\nprint(helper.VERSION)\n",
+                                      "helper.py": "VERSION = '1.2.3'\n"})
+    run_python(["-m", "compileall", "-q", "--invalidation-mode", invalidation, app])
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    helper = os.path.join(app, "helper.py")
+    status = os.stat(helper)
+    write(helper, "VERSION = '1.2.4'\n")
+    os.utime(helper, ns=(status.st_atime_ns, status.st_mtime_ns))
+    return app, archive, helper, status
+
+
+def test_a_source_edited_keeping_size_and_mtime_loads_as_its_checked_hash_pyc_decides(tmp_path):
+    app, archive, helper, status = reproducible_build(tmp_path, "checked-hash")
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "1.2.4\n", plain.stderr
+    assert_same_run(plain, archived)
+    assert "fell back on helper: source changed since the dump" in verbose.stderr
+    # Only touched: the source's hash is the one import checks, and the
+    # archived code is served.
+    write(helper, "VERSION = '1.2.3'\n")
+    os.utime(helper, ns=(status.st_atime_ns, status.st_mtime_ns + 10**9))
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "1.2.3\n", plain.stderr
+    assert_same_run(plain, archived)
+    assert "helper" in served(verbose.stderr)
+
+
+@pytest.mark.parametrize("invalidation, checks, version", [("checked-hash", "never", "1.2.3"),
+                                                           ("unchecked-hash", "default", "1.2.3"),
+                                                           ("unchecked-hash", "always", "1.2.4")])
+def test_check_hash_based_pycs_decides_for_a_served_module_as_for_plain_import(tmp_path, invalidation, checks, version):
+    # Where import does not check the source, it runs the .pyc, stale or not.
+    app, archive, _, _ = reproducible_build(tmp_path, invalidation)
+    plain, archived, _ = run_both(["main.py"], archive, cwd=app, python_flags=["--check-hash-based-pycs", checks],
+                                  env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert plain.stdout == f"{version}\n", plain.stderr
+    assert_same_run(plain, archived)
+
+
 def test_module_edited_to_the_same_size_loads_from_source(tmp_path):
     # Only the mtime tells this edit apart.
     app, archive = make(tmp_path)

@@ -369,7 +369,7 @@ def test_archive_of_another_manifest_version_is_refused(tmp_path, app):
     archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)}, check=False)
     assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
     assert archived.stderr == (f"codeshare: not using the archive: {archive}: written by another version of "
-                               "codeshare (import manifest version 1, this one reads 6): dump it again\n")
+                               "codeshare (import manifest version 1, this one reads 7): dump it again\n")
 
 
 def forge(tmp_path, app, *, json_metadata="m", hook_metadata="m", manifest="manifest"):
@@ -439,7 +439,8 @@ FORGED_METADATA = {
     "six keys": "dict.fromkeys('abcdef')",
     "search not in the manifest": "m[:2] + (len(manifest['searches']),) + m[3:]",
     "size not an int": "m[:4] + ('x',) + m[5:]",
-    "__cached__ not a str": "m[:6] + (b'x',)",
+    "__cached__ not a str": "m[:6] + (b'x',) + m[7:]",
+    "source hash not a pair": "m[:7] + (b'x',)",
 }
 
 
