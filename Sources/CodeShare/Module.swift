@@ -7,7 +7,7 @@ import CodeShareFormat
 ///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool, fd: int) -> int
 ///     Archive(path): an open archive (archive_type.c, ArchiveObject.swift)
 ///     file_unchanged(path: str, size: int, mtime_ns: int, hashed=None) -> bool
-///     version_sum(classes: tuple, namespaces: tuple) -> int | None
+///     version_sum(classes: tuple, modules: tuple) -> int | None
 ///     replacement(classes, modules, held, files) -> (str, str) | None
 ///     same_items(a: list, b: list) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
@@ -19,7 +19,7 @@ import CodeShareFormat
 private var archiveError: PyObjectPointer!
 private var foreignArchiveError: PyObjectPointer!
 
-typealias FastFunction = @convention(c) (PyObjectPointer?, UnsafePointer<PyObjectPointer?>?, Int) -> PyObjectPointer?
+private typealias FastFunction = @convention(c) (PyObjectPointer?, UnsafePointer<PyObjectPointer?>?, Int) -> PyObjectPointer?
 
 func raiseArchiveError(_ error: ArchiveError) {
     let type: PyObjectPointer = error.isForeign ? foreignArchiveError : archiveError
@@ -419,7 +419,7 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("write", write, "write(entries, manifest, together, fd) -> int: an archive of (name, code, metadata) entries, written to fd"),
         method("file_unchanged", fileUnchanged, "file_unchanged(path, size, mtime_ns, hashed=None) -> bool: the source is the one dumped"),
         method("same_items", sameItems, "same_items(a, b) -> bool: the two lists hold the same objects or equal strs, in order"),
-        method("version_sum", versionSum, "version_sum(classes, namespaces) -> the sum of the classes' and the dicts' version tags, or None"),
+        method("version_sum", versionSum, "version_sum(classes, modules) -> the sum of the version tags of the classes and the modules' namespaces, or None"),
         method("replacement", replacement, "replacement(classes, modules, held, files) -> (owner, name) of the first of importlib's functions replaced, or None"),
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),

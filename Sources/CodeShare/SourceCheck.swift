@@ -48,7 +48,12 @@ private func sourceHash(_ path: UnsafePointer<CChar>, against hashed: PyObjectPo
         raise(PyExc_TypeError, "file_unchanged() takes the hash as (bool, bytes) or None")
         return .failed
     }
-    guard let imp = PyImport_ImportModule(cString("_imp")) else { return .failed }
+    // importlib's _imp, from sys.modules: an import would run the
+    // program's __import__, if it set one. Gone from there, the source is
+    // taken for changed, and import decides.
+    guard let name = PyUnicode_FromString(cString("_imp")) else { return .failed }
+    defer { cs_decref(name) }
+    guard let imp = PyImport_GetModule(name) else { return PyErr_Occurred() != nil ? .failed : .changed }
     defer { cs_decref(imp) }
     guard let mode = PyObject_GetAttrString(imp, cString("check_hash_based_pycs")) else { return .failed }
     defer { cs_decref(mode) }

@@ -180,13 +180,14 @@ def hash_based(path):
     try:
         with open(_get_cached(path), "rb") as file:
             header = file.read(8)
-        if header[:4] != MAGIC_NUMBER or not int.from_bytes(header[4:8], "little") & 0b1:
+        flags = int.from_bytes(header[4:8], "little")
+        if header[:4] != MAGIC_NUMBER or not flags & 0b1:
             return None
         with open(path, "rb") as file:
             source = file.read()
     except (OSError, TypeError):
         return None
-    return bool(int.from_bytes(header[4:8], "little") & 0b10), _imp.source_hash(_RAW_MAGIC_NUMBER, source)
+    return bool(flags & 0b10), _imp.source_hash(_RAW_MAGIC_NUMBER, source)
 
 
 def compiled(path):

@@ -539,6 +539,7 @@ def test_bytecode_suffixes_changed_at_run_time_name_the_caches_plain_import_name
     assert_same_run(plain, archived)
     assert {"helper", "textwrap"} <= served(verbose.stderr)
 
+
 def test_an_entry_on_sys_path_that_fails_comparisons_is_passed_over_as_plain_python_passes_it(tmp_path):
     # PathFinder skips what is not a str or bytes without comparing it. In
     # the place of the stdlib's zip entry (missing): a list of the same length.
