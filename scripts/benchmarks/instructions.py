@@ -21,7 +21,9 @@ resolve here are seen exactly. Each count is the median over hash seeds
   import codeshare     `-c "import codeshare"` in the codeshare venv, hook disabled;
   import codeshare._core  the same importing the extension: the extension
                        import's own cost, over the package's, which timing
-                       here cannot resolve (+-0.15 ms between runs).
+                       here cannot resolve (+-0.15 ms between runs);
+  ...load_extension()  the same loading the extension as the hook does,
+                       from its file, without a search of the package.
 The archives are dumped in DIR/pass (as `scripts/bench` does), which is
 also the working directory of every count.
 
@@ -131,18 +133,20 @@ def main():
     counts["codeshare"] = instructions(command["codeshare"], tools.environments["codeshare"])
     counts["cds disabled"] = instructions(command["cds"], environment)
     counts["code-data-share"] = instructions(command["cds"], tools.environments["cds"])
-    for module in ("codeshare", "codeshare._core"):
-        counts[f"import {module}"] = instructions([tools.pythons["codeshare"], "-c", f"import {module}"], environment)
+    for statement in ("import codeshare", "import codeshare._core", "import codeshare; codeshare.load_extension()"):
+        counts[statement] = instructions([tools.pythons["codeshare"], "-c", statement], environment)
     over = {"hook set aside": "plain", **{label: "hook set aside" for label in FLOOR_HOOKS},
             "hook disabled": "hook set aside", "codeshare": "plain",
             "cds disabled": "plain", "code-data-share": "plain",
-            "import codeshare": "hook disabled", "import codeshare._core": "import codeshare"}
+            "import codeshare": "hook disabled", "import codeshare._core": "import codeshare",
+            "import codeshare; codeshare.load_extension()": "import codeshare"}
     print(f"python -c pass (or the import named), instructions (callgrind, median of hash seeds "
           f"{', '.join(map(str, SEEDS))}):")
+    width = max(map(len, counts)) + 1
     for label, count in counts.items():
         base = over.get(label)
         versus = f"  {count - counts[base]:+,.0f} over {base}" if base else ""
-        print(f"  {label:<23}{count:>14,.0f}{versus}")
+        print(f"  {label:<{width}}{count:>14,.0f}{versus}")
     statement, phase = count_phase(options)
     limit = phase["limit"][0]
     print(f"{statement}: the import phase, instructions on the interpreter's thread (all threads), and / limit:")

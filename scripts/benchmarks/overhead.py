@@ -8,9 +8,12 @@ of each round's difference, and the peak RSS of each (ru_maxrss of the child).
         its codeshare.pth present against set aside (the same venv, so only
         the hook differs); and against a venv without codeshare at all;
   extension: `python -c "import codeshare._core"` against `python -c pass`,
-        both in the codeshare venv; and against `import codeshare` (the
-        package alone: the sys.path search any site-packages import pays),
-        which isolates loading the Swift extension itself.
+        both in the codeshare venv; against `import codeshare` (the package
+        alone: the sys.path search any site-packages import pays); and
+        `codeshare.load_extension()` against `import codeshare`, which
+        isolates loading the Swift extension itself, as the hook loads it
+        (from its file, without the search of the package's directory that
+        `import codeshare._core` makes and a served start does not).
 """
 import argparse
 import contextlib
@@ -109,13 +112,17 @@ def main():
     extension_alone = [options.with_codeshare, "-c", "import codeshare._core"]
     extension, extension_delta_ms = interleaved([options.with_codeshare, "-c", "pass"], extension_alone,
                                                 options.runs, environment)
-    package, package_delta_ms = interleaved([options.with_codeshare, "-c", "import codeshare"], extension_alone,
-                                            options.runs, environment)
+    package_alone = [options.with_codeshare, "-c", "import codeshare"]
+    package, package_delta_ms = interleaved(package_alone, extension_alone, options.runs, environment)
+    hook_way = [options.with_codeshare, "-c", "import codeshare; codeshare.load_extension()"]
+    loaded, loaded_delta_ms = interleaved(package_alone, hook_way, options.runs, environment)
     report["extension"] = {"pass_ms": extension[0]["ms"], "import_ms": extension[1]["ms"],
                            "delta_ms": extension_delta_ms,
                            "delta_rss_kib": extension[1]["rss_kib"] - extension[0]["rss_kib"],
                            "over_package_ms": package_delta_ms,
-                           "over_package_rss_kib": package[1]["rss_kib"] - package[0]["rss_kib"]}
+                           "over_package_rss_kib": package[1]["rss_kib"] - package[0]["rss_kib"],
+                           "as_the_hook_loads_it_ms": loaded_delta_ms,
+                           "as_the_hook_loads_it_rss_kib": loaded[1]["rss_kib"] - loaded[0]["rss_kib"]}
     hook = report["hook"]
     print(f"disabled hook:    python -c pass {hook['with_ms']:.2f} ms with codeshare.pth, "
           f"{hook['delta_ms']:+.3f} ms, {hook['delta_rss_kib']:+.0f} KiB peak RSS over the same venv without it; "
@@ -124,7 +131,8 @@ def main():
     print(f"extension import: {report['extension']['delta_ms']:+.3f} ms, "
           f"{report['extension']['delta_rss_kib']:+.0f} KiB peak RSS over python -c pass; "
           f"{report['extension']['over_package_ms']:+.3f} ms, {report['extension']['over_package_rss_kib']:+.0f} KiB "
-          f"over importing the codeshare package alone")
+          f"over importing the codeshare package alone; {report['extension']['as_the_hook_loads_it_ms']:+.3f} ms, "
+          f"{report['extension']['as_the_hook_loads_it_rss_kib']:+.0f} KiB loaded as the hook loads it")
     if options.json:
         with open(options.json, "w") as file:
             json.dump(report, file, indent=2)
