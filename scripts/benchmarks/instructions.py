@@ -47,13 +47,10 @@ import subprocess
 import sys
 import tempfile
 
-from overhead import hook_path, set_aside
+from overhead import FLOOR_HOOKS, hook_path, set_aside
 from workloads import LIMIT_SETUP, Tools, WORKLOADS, clean_environment
 
 SEEDS = (0, 1, 2)
-# .pth files that run the least a hook can: none, and one line that imports
-# what a test of the environment needs.
-FLOOR_HOOKS = {"empty .pth": "", "`import posix` .pth": "import posix\n"}
 # A counted phase: the statement, then the process ends without teardown.
 COUNTED = "{statement}\nimport os\nos._exit(0)\n"
 
