@@ -69,16 +69,20 @@ SITE_MAIN = "import site, time\nstart = time.perf_counter_ns()\nsite.main()\npri
 INSIDE = "import codeshare, time\nstart = time.perf_counter_ns()\n{}\nprint(time.perf_counter_ns() - start)"
 
 
+def probe_ms(command, environment):
+    """The time a probe process (SITE_MAIN, INSIDE) prints, in ms."""
+    return int(subprocess.run(command, env=environment, capture_output=True, text=True, check=True).stdout) / 1e6
+
+
 def timed_inside(python, statements, runs, environment):
     """Each statement timed inside fresh processes, after `import codeshare`,
     the processes interleaved: the median of each, in ms."""
     samples = [[] for _ in statements]
     for index, slot in rounds(range(len(statements)), runs + 1):
-        probe = subprocess.run([python, "-c", INSIDE.format(statements[slot])], env=environment,
-                               capture_output=True, text=True, check=True)
+        sample = probe_ms([python, "-c", INSIDE.format(statements[slot])], environment)
         if index >= 2:  # warm-up rounds
-            samples[slot].append(int(probe.stdout))
-    return [statistics.median(sample) / 1e6 for sample in samples]
+            samples[slot].append(sample)
+    return [statistics.median(sample) for sample in samples]
 
 
 def hook_path(python, environment):
@@ -126,10 +130,9 @@ def hook_cost(options, environment):
     inside = {label: [] for label in ("without", *FLOOR_HOOKS, "codeshare.pth")}
     for index, label in rounds(inside, options.runs + 1):
         with contextlib.nullcontext() if label == "codeshare.pth" else set_aside(hook, FLOOR_HOOKS.get(label)):
-            probe = subprocess.run([options.with_codeshare, "-S", "-c", SITE_MAIN], env=environment,
-                                   capture_output=True, text=True, check=True)
-        if index >= 1:  # a warm-up round
-            inside[label].append(int(probe.stdout) / 1e6)
+            sample = probe_ms([options.with_codeshare, "-S", "-c", SITE_MAIN], environment)
+        if index >= 2:  # warm-up rounds
+            inside[label].append(sample)
     return {"with_ms": with_ms, "without_ms": without_ms, "delta_ms": paired_delta_ms(*samples),
             "delta_rss_kib": statistics.median(m for _, m in samples[1]) - statistics.median(m for _, m in samples[0]),
             "over_plain_venv_ms": over_plain_venv_ms,
