@@ -420,9 +420,11 @@ def test_the_hook_imports_its_module_whose_archived_code_is_damaged(tmp_path, ap
 
 
 @pytest.mark.parametrize("forgery", ["m[:5] + (m[5] + 1,) + m[6:]", "('elsewhere.py',) + m[1:]", "m[:4] + ('x',) + m[5:]",
-                                     "None", "m[:7] + ((True, b'another source'),)", "m[:7] + (b'x',)"],
+                                     "None", "m[:7] + ((True, b'another source'),)", "m[:7] + (b'x',)",
+                                     "m[:7] + ((1, b'another source'),)"],
                          ids=["mtime moved", "another file", "size not an int", "None",
-                              "another source's hash, checked", "source hash not a pair"])
+                              "another source's hash, checked", "source hash not a pair",
+                              "source hash's flag not a bool"])
 def test_the_hook_imports_its_modules_that_the_archive_does_not_hold_as_installed(tmp_path, app, forgery):
     # As after codeshare is reinstalled: the archived code may not be the
     # installed codeshare's, which alone knows how to read the archive.
