@@ -21,8 +21,9 @@ struct ModuleEntry {
 /// Lays out the code objects of many modules as one archive.
 ///
 /// Two passes. `analyze` walks every module's object graph and finds the
-/// leaves (str, bytes, int, float, complex) equal across modules; `build`
-/// puts the shared ones into the pool (see `PoolPolicy`) and
+/// leaves (str, bytes, int, float, complex) that several modules share, the
+/// same object in each (interned strings); `build` puts them into the pool
+/// (see `PoolPolicy`) and
 /// everything else into the module's own segment, children before parents.
 /// It runs in a child process forked for it (`write` in Module.swift).
 struct ArchiveWriter {
@@ -33,7 +34,7 @@ struct ArchiveWriter {
     private struct Leaf {
         let object: PyObjectPointer
         let type: TypeID
-        var interned: Bool
+        let interned: Bool
         var lastModule: Int
         var moduleCount: Int
         /// Where the pool placed it, for leaves shared by several modules.
@@ -49,7 +50,6 @@ struct ArchiveWriter {
     }
 
     private var leaves: [Leaf] = []
-    private var leafByValue: [[UInt8]: Int] = [:]
     private var leafByAddress: [UInt: Int] = [:]
     /// Elements of each frozenset, as a tuple owned by the writer.
     private var frozensetItems: [UInt: PyObjectPointer] = [:]
@@ -107,34 +107,6 @@ struct ArchiveWriter {
         throw .unsupportedConstant
     }
 
-    /// The value a leaf is deduplicated by: equal keys, interchangeable
-    /// objects (floats by bit pattern, so -0.0 and 0.0 and NaNs stay apart).
-    private func valueKey(_ object: PyObjectPointer, _ type: TypeID) -> [UInt8] {
-        var key: [UInt8] = [UInt8(type.rawValue)]
-        func append(_ start: UnsafeRawPointer, _ count: Int) {
-            key.append(contentsOf: UnsafeRawBufferPointer(start: start, count: count))
-        }
-        switch type {
-        case .str:
-            let kind = Int(cs_str_kind(object))
-            key.append(UInt8(kind))
-            append(cs_str_data(object), cs_str_length(object) * kind)
-        case .bytes:
-            append(cs_bytes_data(object), object.size)
-        case .int:
-            let digits = object.size
-            append(object.raw + 16, 8)
-            append(object.raw + Int(CS_LONG_DIGITS), 4 * (digits < 0 ? -digits : digits))
-        case .float:
-            append(object.raw + Int(CS_FLOAT_VALUE), 8)
-        case .complex:
-            append(object.raw + Int(CS_COMPLEX_REAL), 16)
-        case .tuple, .code:
-            break
-        }
-        return key
-    }
-
     // MARK: - Pass 1: analysis
 
     /// Walks one module's objects, counting which leaves it uses.
@@ -145,21 +117,18 @@ struct ArchiveWriter {
         case .singleton:
             return
         case .leaf(let type):
+            // By identity, not value: plain import gives each module its own
+            // copy of an equal constant (`a.S is b.S` is false, and pickle
+            // writes both), so only one object (an interned string) is shared.
             let index: Int
             if let known = leafByAddress[object.address] {
                 index = known
             } else {
-                let key = valueKey(object, type)
-                if let known = leafByValue[key] {
-                    index = known
-                } else {
-                    index = leaves.count
-                    leaves.append(Leaf(object: object, type: type, interned: false, lastModule: -1, moduleCount: 0))
-                    leafByValue[key] = index
-                }
+                index = leaves.count
+                leaves.append(Leaf(object: object, type: type, interned: type == .str && cs_str_is_interned(object) != 0,
+                                   lastModule: -1, moduleCount: 0))
                 leafByAddress[object.address] = index
             }
-            if type == .str && cs_str_is_interned(object) != 0 { leaves[index].interned = true }
             if leaves[index].lastModule != module {
                 leaves[index].lastModule = module
                 leaves[index].moduleCount += 1
@@ -217,7 +186,7 @@ struct ArchiveWriter {
         cs_decref(elements)
         if PyErr_Occurred() != nil { cs_decref(tuple); throw .python }
         for index in 0..<tuple.size {
-            // A NaN equals no element: its copy stays (leaves go by value anyway).
+            // A NaN equals no element: its copy stays, another object than the set's.
             guard let element = PyDict_GetItemWithError(own, PyTuple_GetItem(tuple, index)) else {
                 if PyErr_Occurred() != nil { cs_decref(tuple); throw .python }
                 continue
@@ -234,8 +203,9 @@ struct ArchiveWriter {
     /// shared pool holds.
     enum PoolPolicy {
         /// A program's imports, loaded together in the order of the entries:
-        /// every leaf used by two or more modules is stored once and interned
-        /// once, in order of first use, so chunks are read as imports reach them.
+        /// every leaf used by two or more modules (the same object: an interned
+        /// string) is stored once and interned once, in order of first use, so
+        /// chunks are read as imports reach them.
         case loadedTogether
         /// Modules loaded one at a time from a large collection: only leaves
         /// used by at least 1/16 of the modules go to the pool, most widely used

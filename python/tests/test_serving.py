@@ -227,3 +227,23 @@ def test_constants_the_compiler_shared_stay_one_object(tmp_path):
     assert plain.stdout == "True True\n", plain.stdout + plain.stderr
     assert "probe" in served(verbose.stderr)
     assert_same_run(plain, archived)
+
+
+def test_equal_constants_of_two_modules_stay_two_objects(tmp_path):
+    # Plain import gives each module its own copy of a constant; only
+    # interned strings are one object across modules. The archive had kept
+    # one copy of each equal constant, which `is` and pickle's memo showed.
+    constants = "S = 'not a name'\nN = 123456789\nF = 2.5\nB = b'some bytes'\nC = 1j\nI = 'a_name'\n"
+    app = make_app(tmp_path, {
+        "one.py": constants,
+        "two.py": constants,
+        "main.py": "import one, two, pickle\n"
+                   "print([getattr(one, name) is getattr(two, name) for name in 'SNFBCI'])\n"
+                   "print(len(pickle.dumps([one.S, two.S])))\n",
+    })
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout.startswith("[False, False, False, False, False, True]\n"), plain.stdout + plain.stderr
+    assert {"one", "two"} <= served(verbose.stderr)
+    assert_same_run(plain, archived)
