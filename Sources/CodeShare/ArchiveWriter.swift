@@ -51,6 +51,8 @@ struct ArchiveWriter {
 
     private var leaves: [Leaf] = []
     private var leafByAddress: [UInt: Int] = [:]
+    /// The code tables seen, by their bytes (see `analyze`).
+    private var codeTableByValue: [[UInt8]: Int] = [:]
     /// Elements of each frozenset, as a tuple owned by the writer.
     private var frozensetItems: [UInt: PyObjectPointer] = [:]
     /// De-specialized bytecode of each code object, owned by the writer.
@@ -109,25 +111,39 @@ struct ArchiveWriter {
 
     // MARK: - Pass 1: analysis
 
-    /// Walks one module's objects, counting which leaves it uses.
-    mutating func analyze(_ object: PyObjectPointer, module: Int) throws(WriteFailure) {
+    /// The code object's fields that hold its own bytes tables: line numbers,
+    /// exception handlers and the kinds of its locals.
+    private static let codeTableFields: [Int32] = [CS_CODE_LINETABLE, CS_CODE_EXCEPTIONTABLE, CS_CODE_LOCALSPLUSKINDS]
+
+    private func bytesValue(_ table: PyObjectPointer) -> [UInt8] {
+        [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(table), count: table.size))
+    }
+
+    /// Walks one module's objects, counting which leaves it uses. Leaves go
+    /// by identity: plain import gives each module its own copy of an equal
+    /// constant (`a.S is b.S` is false, and pickle writes both), so only one
+    /// object (an interned string) is shared. A code object's tables
+    /// (`codeTableFields`), which a program reaches only through the code
+    /// object, go by value too: equal ones are stored once.
+    mutating func analyze(_ object: PyObjectPointer, module: Int, isCodeTable: Bool = false) throws(WriteFailure) {
         let kind = try classify(object)
         graphReferences[object.address, default: 0] += 1
         switch kind {
         case .singleton:
             return
         case .leaf(let type):
-            // By identity, not value: plain import gives each module its own
-            // copy of an equal constant (`a.S is b.S` is false, and pickle
-            // writes both), so only one object (an interned string) is shared.
             let index: Int
             if let known = leafByAddress[object.address] {
                 index = known
+            } else if isCodeTable && type == .bytes, let known = codeTableByValue[bytesValue(object)] {
+                index = known
+                leafByAddress[object.address] = index
             } else {
                 index = leaves.count
                 leaves.append(Leaf(object: object, type: type, interned: type == .str && cs_str_is_interned(object) != 0,
                                    lastModule: -1, moduleCount: 0))
                 leafByAddress[object.address] = index
+                if isCodeTable && type == .bytes { codeTableByValue[bytesValue(object)] = index }
             }
             if leaves[index].lastModule != module {
                 leaves[index].lastModule = module
@@ -150,7 +166,8 @@ struct ArchiveWriter {
                 bytecode[object.address] = code
             }
             for field in ObjectImage.codeObjectFields {
-                try analyze(object.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), module: module)
+                try analyze(object.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), module: module,
+                            isCodeTable: ArchiveWriter.codeTableFields.contains(field))
             }
         }
     }
