@@ -21,9 +21,9 @@ struct ModuleEntry {
 /// Lays out the code objects of many modules as one archive.
 ///
 /// Two passes. `analyze` walks every module's object graph and finds the
-/// leaves (str, bytes, int, float, complex) that several modules share, the
-/// same object in each (interned strings); `build` puts them into the pool
-/// (see `PoolPolicy`) and
+/// leaves (str, bytes, int, float, complex) that several modules share (one
+/// object, an interned string, or equal code tables); `build` puts them into
+/// the pool (see `PoolPolicy`) and
 /// everything else into the module's own segment, children before parents.
 /// It runs in a child process forked for it (`write` in Module.swift).
 struct ArchiveWriter {
@@ -220,9 +220,9 @@ struct ArchiveWriter {
     /// shared pool holds.
     enum PoolPolicy {
         /// A program's imports, loaded together in the order of the entries:
-        /// every leaf used by two or more modules (the same object: an interned
-        /// string) is stored once and interned once, in order of first use, so
-        /// chunks are read as imports reach them.
+        /// every leaf used by two or more modules (see `analyze`) is stored
+        /// once and interned once, in order of first use, so chunks are read
+        /// as imports reach them.
         case loadedTogether
         /// Modules loaded one at a time from a large collection: only leaves
         /// used by at least 1/16 of the modules go to the pool, most widely used
