@@ -135,15 +135,17 @@ struct ArchiveWriter {
             let index: Int
             if let known = leafByAddress[object.address] {
                 index = known
-            } else if isCodeTable && type == .bytes, let known = codeTableByValue[bytesValue(object)] {
-                index = known
-                leafByAddress[object.address] = index
             } else {
-                index = leaves.count
-                leaves.append(Leaf(object: object, type: type, interned: type == .str && cs_str_is_interned(object) != 0,
-                                   lastModule: -1, moduleCount: 0))
+                let table = isCodeTable && type == .bytes ? bytesValue(object) : nil
+                if let table, let known = codeTableByValue[table] {
+                    index = known
+                } else {
+                    index = leaves.count
+                    leaves.append(Leaf(object: object, type: type, interned: type == .str && cs_str_is_interned(object) != 0,
+                                       lastModule: -1, moduleCount: 0))
+                    if let table { codeTableByValue[table] = index }
+                }
                 leafByAddress[object.address] = index
-                if isCodeTable && type == .bytes { codeTableByValue[bytesValue(object)] = index }
             }
             if leaves[index].lastModule != module {
                 leaves[index].lastModule = module
