@@ -21,7 +21,7 @@ from _frozen_importlib_external import (_RAW_MAGIC_NUMBER, MAGIC_NUMBER, Extensi
 
 from . import HOOK_MODULES, __path__ as package_path, _core, archive, hook_source
 from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode_conditions, directory_mtime, entry_key,
-                         module_entry, module_names)
+                         module_entry, module_names, working_directory)
 
 
 class Recorder:
@@ -97,8 +97,10 @@ class Recorder:
         searches, search_index, directories, listings = [], {}, {}, {}
         entries, extensions = [], {}
 
+        cwd = working_directory()
+
         def resolution(search, origin, is_package):
-            entry = module_entry(search, origin, is_package)
+            entry = module_entry(search, origin, is_package, cwd)
             if entry is None:
                 return None
             key = tuple(search)
@@ -106,7 +108,7 @@ class Recorder:
                 search_index[key] = len(searches)
                 searches.append(list(search))
             for directory in search[:entry + 1]:
-                directory = entry_key(directory)
+                directory = entry_key(directory, cwd)
                 if directory not in directories:
                     directories[directory], listings[directory] = directory_record(directory)
             return search_index[key], entry

@@ -9,10 +9,15 @@ including that entry has gained or lost a file that could be a module. The
 check is one stat of each directory (its mtime, as FileFinder checks it);
 only when the mtime moved, or the dump could not vouch for it, is the
 directory listed and its module-like names compared (an archive written
-next to the script moves the mtime too). A file on the path, such as a zip
-archive, means a normal search, as does a finder of the program's that
-sys.path_importer_cache holds for one of those entries (checked on every
-lookup: the program may put one there at any time).
+next to the script moves the mtime too). Where that fails (another list, as
+from another working directory, or a directory before the module's that
+gained a module of another name), the check is the module's own: the
+directory it was found in is unchanged, and each directory the list names
+before it, listed once per process, holds nothing of the module's name. A
+file on the path, such as a zip archive, means a normal search, as does a
+finder of the program's that sys.path_importer_cache holds for one of those
+entries (checked on every lookup: the program may put one there at any
+time).
 
 Imports nothing beyond what every interpreter has loaded at start-up, and
 codeshare's extension, which the hook loads first.
@@ -123,6 +128,26 @@ def module_names(directory):
                         if ("." not in name and name != "__pycache__") or name.endswith(_SUFFIXES)))
 
 
+def directory_listing(directory):
+    """The names in `directory`, as a FileFinder of it caches them, or None
+    if it is not a directory (a zip archive's path hook would answer). A
+    directory that is missing or cannot be listed gives its FileFinder
+    nothing."""
+    try:
+        return frozenset(os.listdir(directory))
+    except (FileNotFoundError, PermissionError):
+        return frozenset()
+    except OSError:
+        return None
+
+
+def holds_module(listing, tail):
+    """Whether a FileFinder of a directory holding the names `listing` could
+    find anything for a module whose last component is `tail`: a package,
+    a namespace portion, or a file with an importable suffix."""
+    return tail in listing or any(tail + suffix in listing for suffix in _SUFFIXES)
+
+
 def directory_mtime(path):
     """The directory's mtime in ns, or MISSING / NOT_A_DIRECTORY."""
     try:
@@ -134,9 +159,21 @@ def directory_mtime(path):
     return status.st_mtime_ns
 
 
-def entry_key(entry):
-    """A path entry as an absolute directory ('' is the working directory)."""
-    return os.path.abspath(entry or os.getcwd())
+def working_directory():
+    """The working directory, or None once it has been removed (PathFinder
+    then skips '' on the path)."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
+def entry_key(entry, cwd):
+    """A path entry as an absolute directory: a relative one ('' is the
+    working directory) under `cwd`, or None where `cwd` is None."""
+    if os.path.isabs(entry):
+        return os.path.normpath(entry)
+    return None if cwd is None else os.path.normpath(os.path.join(cwd, entry))
 
 
 def plain_entries(search):
@@ -146,16 +183,24 @@ def plain_entries(search):
     return all(type(entry) is str for entry in search)
 
 
-def module_entry(search, origin, is_package):
+def module_directory(origin, is_package):
+    """The directory whose FileFinder finds the module at `origin`."""
+    directory = os.path.dirname(origin)
+    return os.path.dirname(directory) if is_package else directory
+
+
+def module_entry(search, origin, is_package, cwd):
     """The index of the entry of `search` whose FileFinder found `origin`, or
-    None (also for a list holding an entry that is not a str)."""
+    None (also for a list holding an entry that is not a str, or a relative
+    one before it where the working directory `cwd` was removed)."""
     if not plain_entries(search):
         return None
-    directory = os.path.dirname(origin)
-    if is_package:
-        directory = os.path.dirname(directory)
+    directory = module_directory(origin, is_package)
     for index, entry in enumerate(search):
-        if entry_key(entry) == directory:
+        key = entry_key(entry, cwd)
+        if key is None:
+            return None
+        if key == directory:
             return index
     return None
 
@@ -177,6 +222,7 @@ class Resolver:
         self._unchanged = {}    # directory -> still as recorded
         self._trails = {}       # (search, entry, cwd or None) -> None or the reason
         self._relative = {}     # search -> holds a relative entry ('' is the cwd), or None if not all str
+        self._listed = {}       # directory -> its names as this process listed them (directory_listing)
         # Which files are sources and which bytecode, as at start-up: a
         # FileFinder made after a program adds a suffix (the lists in
         # importlib.machinery are the path hook's own) takes files with it
@@ -187,38 +233,77 @@ class Resolver:
     def invalidate(self):
         self._unchanged.clear()
         self._trails.clear()
+        self._listed.clear()
 
-    def why_not(self, name, path, search_index, entry_index):
-        """None if plain import would resolve `name` as recorded, else the reason."""
-        recorded = self.searches[search_index]
-        current = sys.path if path is None else path
-        if not same_items(current if type(current) is list else list(current), recorded):
-            return "search path differs from the dump" if path is not None or "." in name else "sys.path differs from the dump"
+    def why_not(self, name, path, search_index, entry_index, origin, package):
+        """None if plain import would resolve `name` to `origin` as recorded,
+        else the reason."""
         if not same_items(SOURCE_SUFFIXES, self._source_suffixes):
             return "importlib.machinery.SOURCE_SUFFIXES changed since start-up"
         if not same_items(BYTECODE_SUFFIXES, self._bytecode_suffixes):
             return "importlib.machinery.BYTECODE_SUFFIXES changed since start-up"
-        # The verdict on the directories searched, once per process.
-        try:
-            relative = self._relative[search_index]
-        except KeyError:
-            relative = self._relative[search_index] = (
-                not all(os.path.isabs(entry) for entry in recorded) if plain_entries(recorded) else None)
-        if relative is None:
-            return "the search path holds an entry that is not a str"
-        cwd = os.getcwd() if relative else None
-        key = (search_index, entry_index, cwd)
-        try:
-            verdict = self._trails[key]
-        except KeyError:
-            verdict = self._trails[key] = self._trail_verdict(recorded[:entry_index + 1])
-        if verdict is not None:
-            return verdict
-        return self._cached_finders_verdict(recorded, entry_index, cwd)
+        recorded = self.searches[search_index]
+        current = sys.path if path is None else path
+        if type(current) is not list:
+            current = list(current)
+        if same_items(current, recorded):
+            # The verdict on the directories searched, once per process.
+            try:
+                relative = self._relative[search_index]
+            except KeyError:
+                relative = self._relative[search_index] = (
+                    not all(os.path.isabs(entry) for entry in recorded) if plain_entries(recorded) else None)
+            if relative is None:
+                return "the search path holds an entry that is not a str"
+            cwd = working_directory() if relative else None
+            if relative and cwd is None:
+                return "the working directory was removed"
+            key = (search_index, entry_index, cwd)
+            try:
+                verdict = self._trails[key]
+            except KeyError:
+                verdict = self._trails[key] = self._trail_verdict(recorded[:entry_index + 1], cwd)
+            if verdict is None:
+                return self._cached_finders_verdict(recorded, entry_index, cwd)
+        return self._module_verdict(name, current, origin, package)
 
-    def _trail_verdict(self, entries):
+    def _module_verdict(self, name, entries, origin, package):
+        """Why plain import searching `entries` would not find `origin` for
+        `name`, or None: the module's directory is unchanged since the dump,
+        and none before it on the list holds anything of the module's name."""
+        if not plain_entries(entries):
+            return "the search path holds an entry that is not a str"
+        directory = module_directory(origin, package)
+        tail = name.rpartition(".")[2]
+        cwd = None
+        for index, entry in enumerate(entries):
+            if not os.path.isabs(entry) and cwd is None:
+                cwd = working_directory()
+                if cwd is None:
+                    return "the working directory was removed"
+            key = entry_key(entry, cwd)
+            if key == directory:
+                break
+            names = self._listed.get(key)
+            if names is None:
+                names = directory_listing(key)
+                if names is None:
+                    return f"{key} is not a directory: its path hook says which modules it holds"
+                self._listed[key] = names
+            if holds_module(names, tail):
+                return f"{key} holds {tail!r} and comes before {directory} on the search path"
+        else:
+            return f"{directory} is not on the search path"
+        unchanged = self._unchanged.get(directory)
+        if unchanged is None:
+            unchanged = self._unchanged[directory] = self._same(directory)
+        if not unchanged:
+            return f"{directory} changed since the dump"
+        return self._cached_finders_verdict(entries, index, cwd)
+
+    def _trail_verdict(self, entries, cwd):
         for entry in entries:
-            key = entry_key(entry)
+            key = entry_key(entry, cwd)
             unchanged = self._unchanged.get(key)
             if unchanged is None:
                 unchanged = self._unchanged[key] = self._same(key)

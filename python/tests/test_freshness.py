@@ -171,6 +171,59 @@ def test_sys_path_changed_at_run_time_resolves_as_plain(tmp_path):
     assert "textwrap" in served(verbose.stderr), "verified by the normal search, still served"
 
 
+def test_a_program_run_from_another_directory_is_served_without_a_search(tmp_path):
+    # As `python -m app` started elsewhere: the working directory, first on
+    # sys.path, is one the dump never saw. It is listed once; every module
+    # not named there is served straight from the archive.
+    app = make_app(tmp_path / "app", {"helper.py": "VALUE = 1\n"})
+    program = ["-c", "import snapshot, helper, textwrap, json, email.parser\nprint(helper.VALUE, json.__file__)"]
+    env = {"PYTHONPATH": app}
+    archive = tmp_path / "app.csa"
+    dump(archive, program, cwd=app, env=env)
+    elsewhere = tmp_path / "elsewhere"
+    os.makedirs(elsewhere / "email")   # a namespace portion: plain import goes on to the package
+    write(elsewhere / "unrelated.py", "")
+    plain, archived, verbose = run_both(program, archive, cwd=elsewhere, env=env)
+    assert plain.stdout.startswith("1 /"), plain.stderr
+    assert_same_run(plain, archived)
+    assert {"snapshot", "helper", "textwrap", "json", "json.decoder"} <= served(verbose.stderr), verbose.stderr
+    searched = [line for line in verbose.stderr.splitlines() if "normal search" in line]
+    assert len(searched) == 1 and searched[0].startswith(f"codeshare: email: {elsewhere} holds 'email' and comes "
+                                                         "before"), verbose.stderr
+    assert {"email", "email.parser"} <= served(verbose.stderr)
+    # A module of the same name there is the one plain import takes.
+    write(elsewhere / "json.py", "print('the shadowing json')\n")
+    plain, archived, verbose = run_both(program, archive, cwd=elsewhere, env=env)
+    assert "the shadowing json" in plain.stdout
+    assert_same_run(plain, archived)
+    assert f"fell back on json: {elsewhere} holds 'json' and comes before" in verbose.stderr, verbose.stderr
+    assert {"helper", "textwrap"} <= served(verbose.stderr)
+
+
+def test_a_program_that_removes_its_working_directory_runs_as_plain(tmp_path):
+    # '' on sys.path then names no directory, and PathFinder skips it.
+    app = make_app(tmp_path / "app", {"helper.py": "VALUE = 1\n"})
+    program = ["-c", "import os, sys\nif sys.argv[1:]: os.rmdir(os.getcwd())\n"
+                     "import snapshot, helper, textwrap\nprint(helper.VALUE)", "remove"]
+    env = {"PYTHONPATH": app}
+
+    def in_a_removed_directory(target, **more):
+        os.makedirs(tmp_path / "gone")
+        return run_python(target, cwd=tmp_path / "gone", env={**env, **more}, check=False)
+
+    archive = tmp_path / "app.csa"
+    dumped = in_a_removed_directory(["-m", "codeshare", "dump", "-o", str(archive), *program])
+    assert dumped.returncode == 0 and dumped.stderr == "" and archive.exists(), dumped.stderr
+    dump(archive, program[:2], cwd=tmp_path, env=env)
+    plain = in_a_removed_directory(program)
+    assert plain.stdout.startswith("1\n"), plain.stderr
+    assert_same_run(plain, in_a_removed_directory(program, CODESHARE_ARCHIVE=str(archive)))
+    verbose = in_a_removed_directory(program, CODESHARE_ARCHIVE=str(archive), CODESHARE_VERBOSE="1")
+    assert "codeshare: textwrap: the working directory was removed; the normal search found the recorded file" \
+        in verbose.stderr, verbose.stderr
+    assert {"helper", "textwrap"} <= served(verbose.stderr)
+
+
 # An import hook as beartype.claw installs one: a path hook whose loader
 # compiles each source its own way, in the place of importlib's, the path
 # finders' cache cleared. The hook fails any comparison: plain import never
@@ -557,7 +610,8 @@ def test_an_entry_on_sys_path_that_fails_comparisons_is_passed_over_as_plain_pyt
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"STRICT": "1"})
     assert plain.stdout == "ok\n", plain.stderr
     assert_same_run(plain, archived)
-    assert "textwrap: sys.path differs from the dump; the normal search found the recorded file" in verbose.stderr
+    assert ("textwrap: the search path holds an entry that is not a str; the normal search found the recorded file"
+            in verbose.stderr)
     assert "textwrap" in served(verbose.stderr)
 
 
