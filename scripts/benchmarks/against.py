@@ -2,7 +2,7 @@
 the import phase of each, interleaved with the limit, and the paired ratios.
 
     python against.py --codeshare PY --against PY --revision REV --workdir DIR
-                      [--runs N] [--stir --plain PY] [--json OUT] [WORKLOAD...]
+                      [--runs N] [--stir --plain PY] [--elsewhere] [--json OUT] [WORKLOAD...]
 
 Per workload each build dumps its own archive (DIR/WORKLOAD-against/: an
 archive of one schema may be refused by a build of another), both are
@@ -11,6 +11,10 @@ rounds of the three probes in alternating order: the limit (on this tree's
 archive), this tree, the other revision. Reported: medians, this tree over
 the other (the median of each round's ratio, with its 95% interval), and
 each over the limit. A change is worth keeping when its interval leaves 1.
+
+--elsewhere times the probes in an empty directory beside the dump's, as
+a program started from another working directory: '' first on sys.path
+then names a directory the dump never saw.
 
 --stir runs the workload once under plain CPython before each round, as
 the full bench's rotation does between a tool's probes: memory freed and
@@ -45,7 +49,7 @@ def dump_and_check(pythons, archives, argv):
         raise SystemExit(f"the two builds print different things for {argv}")
 
 
-def measure(pythons, workdir, name, runs, stir):
+def measure(pythons, workdir, name, runs, stir, elsewhere):
     statement, argv = WORKLOADS[name]
     if statement in (None, "pass"):
         raise SystemExit(f"{name}: no import phase to compare")
@@ -54,6 +58,9 @@ def measure(pythons, workdir, name, runs, stir):
     enter_dump_directory(directory)
     archives = {build: os.path.join(directory, f"{build}.csa") for build in BUILDS}
     dump_and_check(pythons, archives, argv)
+    if elsewhere:
+        os.makedirs(f"{directory}-elsewhere", exist_ok=True)
+        os.chdir(f"{directory}-elsewhere")
     probes = {"limit": ([pythons["new"], "-c", LIMIT.format(archive=archives["new"], statement=statement)],
                         clean_environment())}
     for build in BUILDS:
@@ -86,19 +93,21 @@ def main():
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--stir", action="store_true", help="a plain run of the workload before each round")
+    parser.add_argument("--elsewhere", action="store_true", help="the probes run in another directory than the dump")
     parser.add_argument("--json")
     parser.add_argument("workloads", nargs="*", default=["boto3", "networkx", "rich", "ipython"])
     options = parser.parse_args()
     if options.stir and not options.plain:
         parser.error("--stir needs --plain")
     pythons = {"new": options.codeshare, "old": options.against, "plain": options.plain}
-    each = ", each after a plain run" if options.stir else ""
+    each = (", each after a plain run" if options.stir else "") + (", in another directory" if options.elsewhere else "")
     print(f"import phase, this tree against {options.revision}, {options.runs} interleaved rounds{each}:")
     print(f"{'workload':11} {'limit':>8} {'this tree':>10} {options.revision[:10]:>10} | "
           f"{'tree/other (95%)':>22} | {'tree/limit':>10} {'other/limit':>11}")
     results = {}
     for name in options.workloads:
-        result = results[name] = measure(pythons, options.workdir, name, options.runs, options.stir)
+        result = results[name] = measure(pythons, options.workdir, name, options.runs, options.stir,
+                                                 options.elsewhere)
         ms, limit = result["phase_ms"], result["to_limit"]
         low, high = result["new_to_old_interval"]
         print(f"{name:11} {ms['limit']:6.1f}ms {ms['new']:8.1f}ms {ms['old']:8.1f}ms | "
@@ -106,7 +115,8 @@ def main():
               f"{limit['new']:10.3f} {limit['old']:11.3f}", flush=True)
     if options.json:
         with open(options.json, "w") as file:
-            json.dump({"revision": options.revision, "runs": options.runs, "stir": options.stir, "results": results},
+            json.dump({"revision": options.revision, "runs": options.runs, "stir": options.stir,
+                       "elsewhere": options.elsewhere, "results": results},
                       file, indent=2)
 
 
