@@ -12,8 +12,9 @@ directory listed and its module-like names compared (an archive written
 next to the script moves the mtime too). Where that fails (another list, as
 from another working directory, or a directory before the module's that
 gained a module of another name), the check is the module's own: the
-directory it was found in is unchanged, and each directory the list names
-before it, listed once per process, holds nothing of the module's name. A
+directory it was found in is unchanged, and no directory before it on the
+list (each listed once per process, as FileFinder lists it) holds anything
+of the module's name. A
 file on the path, such as a zip archive, means a normal search, as does a
 finder of the program's that sys.path_importer_cache holds for one of those
 entries (checked on every lookup: the program may put one there at any
@@ -128,24 +129,19 @@ def module_names(directory):
                         if ("." not in name and name != "__pycache__") or name.endswith(_SUFFIXES)))
 
 
-def directory_listing(directory):
-    """The names in `directory`, as a FileFinder of it caches them, or None
-    if it is not a directory (a zip archive's path hook would answer). A
-    directory that is missing or cannot be listed gives its FileFinder
-    nothing."""
+def module_stems(directory):
+    """What a FileFinder of `directory` could find a module for: the name of
+    each entry up to its first dot (a module's name has none, and every
+    importable suffix starts with one), or None if it is not a directory
+    (a zip archive's path hook would answer). A directory that is missing
+    or cannot be listed gives its FileFinder nothing."""
     try:
-        return frozenset(os.listdir(directory))
+        names = os.listdir(directory)
     except (FileNotFoundError, PermissionError):
-        return frozenset()
+        return set()
     except OSError:
         return None
-
-
-def holds_module(listing, tail):
-    """Whether a FileFinder of a directory holding the names `listing` could
-    find anything for a module whose last component is `tail`: a package,
-    a namespace portion, or a file with an importable suffix."""
-    return tail in listing or any(tail + suffix in listing for suffix in _SUFFIXES)
+    return {name.partition(".")[0] for name in names}
 
 
 def directory_mtime(path):
@@ -205,6 +201,34 @@ def module_entry(search, origin, is_package, cwd):
     return None
 
 
+class SearchView:
+    """A search list as this process finds it, for a module the dump found
+    through another list or past a directory since changed: where each
+    directory first stands on it, the first entry that could give a module
+    of each name, and the first entry whose modules no listing tells (a
+    zip archive's path hook answers for it)."""
+
+    def __init__(self, entries, relative):
+        # The working directory relative entries were resolved under.
+        self.cwd = working_directory() if relative else None
+        self.relative = relative
+        self.keys = []
+        self.first = {}         # directory -> index of its first entry
+        self.holders = {}       # module name -> index of the first entry that could give one
+        self.unlisted = None    # why the entries from len(keys) on are not listed
+        for index, entry in enumerate(entries):
+            key = entry_key(entry, self.cwd)
+            stems = None if key is None else module_stems(key)
+            if stems is None:
+                self.unlisted = ("the working directory was removed" if key is None else
+                                 f"{key} is not a directory: its path hook says which modules it holds")
+                break
+            self.keys.append(key)
+            self.first.setdefault(key, index)
+            for stem in stems:
+                self.holders.setdefault(stem, index)
+
+
 # No finder in sys.path_importer_cache for an entry: PathFinder makes one
 # with the path hooks (None there means no finder: the entry is skipped).
 _NOT_CACHED = object()
@@ -222,7 +246,7 @@ class Resolver:
         self._unchanged = {}    # directory -> still as recorded
         self._trails = {}       # (search, entry, cwd or None) -> None or the reason
         self._relative = {}     # search -> holds a relative entry ('' is the cwd), or None if not all str
-        self._listed = {}       # directory -> its names as this process listed them (directory_listing)
+        self._views = {}        # a search list's entries, as a tuple -> SearchView
         # Which files are sources and which bytecode, as at start-up: a
         # FileFinder made after a program adds a suffix (the lists in
         # importlib.machinery are the path hook's own) takes files with it
@@ -233,7 +257,7 @@ class Resolver:
     def invalidate(self):
         self._unchanged.clear()
         self._trails.clear()
-        self._listed.clear()
+        self._views.clear()
 
     def why_not(self, name, path, search_index, entry_index, origin, package):
         """None if plain import would resolve `name` to `origin` as recorded,
@@ -270,36 +294,29 @@ class Resolver:
     def _module_verdict(self, name, entries, origin, package):
         """Why plain import searching `entries` would not find `origin` for
         `name`, or None: the module's directory is unchanged since the dump,
-        and none before it on the list holds anything of the module's name."""
+        and no entry before it could give a module of that name."""
         if not plain_entries(entries):
             return "the search path holds an entry that is not a str"
+        entries = tuple(entries)
+        view = self._views.get(entries)
+        if view is None or (view.relative and view.cwd != working_directory()):
+            if len(self._views) >= 8:
+                self._views.clear()
+            view = self._views[entries] = SearchView(entries, not all(os.path.isabs(entry) for entry in entries))
         directory = module_directory(origin, package)
+        index = view.first.get(directory)
+        if index is None:
+            return view.unlisted or f"{directory} is not on the search path"
         tail = name.rpartition(".")[2]
-        cwd = None
-        for index, entry in enumerate(entries):
-            if not os.path.isabs(entry) and cwd is None:
-                cwd = working_directory()
-                if cwd is None:
-                    return "the working directory was removed"
-            key = entry_key(entry, cwd)
-            if key == directory:
-                break
-            names = self._listed.get(key)
-            if names is None:
-                names = directory_listing(key)
-                if names is None:
-                    return f"{key} is not a directory: its path hook says which modules it holds"
-                self._listed[key] = names
-            if holds_module(names, tail):
-                return f"{key} holds {tail!r} and comes before {directory} on the search path"
-        else:
-            return f"{directory} is not on the search path"
+        holder = view.holders.get(tail, index)
+        if holder < index:
+            return f"{view.keys[holder]} holds {tail!r} and comes before {directory} on the search path"
         unchanged = self._unchanged.get(directory)
         if unchanged is None:
             unchanged = self._unchanged[directory] = self._same(directory)
         if not unchanged:
             return f"{directory} changed since the dump"
-        return self._cached_finders_verdict(entries, index, cwd)
+        return self._cached_finders_verdict(entries, index, view.cwd)
 
     def _trail_verdict(self, entries, cwd):
         for entry in entries:

@@ -191,6 +191,14 @@ def test_a_program_run_from_another_directory_is_served_without_a_search(tmp_pat
     assert len(searched) == 1 and searched[0].startswith(f"codeshare: email: {elsewhere} holds 'email' and comes "
                                                          "before"), verbose.stderr
     assert {"email", "email.parser"} <= served(verbose.stderr)
+    # The working directory moved: what the new one holds counts.
+    os.makedirs(elsewhere / "moved")
+    write(elsewhere / "moved" / "textwrap.py", "print('the shadowing textwrap')\n")
+    moving = ["-c", "import os, helper\nos.chdir('moved')\nimport textwrap"]
+    plain, archived, verbose = run_both(moving, archive, cwd=elsewhere, env=env)
+    assert plain.stdout == "the shadowing textwrap\n", plain.stderr
+    assert_same_run(plain, archived)
+    assert "helper" in served(verbose.stderr) and "textwrap" not in served(verbose.stderr)
     # A module of the same name there is the one plain import takes.
     write(elsewhere / "json.py", "print('the shadowing json')\n")
     plain, archived, verbose = run_both(program, archive, cwd=elsewhere, env=env)
