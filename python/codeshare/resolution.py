@@ -279,9 +279,12 @@ class Resolver:
                     not all(os.path.isabs(entry) for entry in recorded) if plain_entries(recorded) else None)
             if relative is None:
                 return "the search path holds an entry that is not a str"
-            cwd = working_directory() if relative else None
-            if relative and cwd is None:
-                return "the working directory was removed"
+            cwd = None
+            if relative:
+                try:
+                    cwd = os.getcwd()
+                except OSError:
+                    return "the working directory was removed"
             key = (search_index, entry_index, cwd)
             try:
                 verdict = self._trails[key]
