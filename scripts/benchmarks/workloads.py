@@ -180,8 +180,9 @@ def enter_dump_directory(directory):
     """Into the directory a workload's archives are dumped in, before any
     run of it (dumps, checks, timing): a `-c` program has '' (the working
     directory) first on sys.path, and from any other directory the dump's
-    resolution of every top-level module no longer holds, so each is
-    searched for (phase 1.05-1.16x the limit instead of 1.03-1.08x)."""
+    `stat`s no longer vouch for the path: each process lists its
+    directories and checks each top-level module against the listings
+    (`against.py --elsewhere` times that case)."""
     os.chdir(directory)
 
 
@@ -228,9 +229,9 @@ def served_output(python, argv, environment):
     names; exits unless every archived module it imported was served
     without a search. What is timed must be what a deployment gets: an
     archive refused with a warning would run as plain and look like no gain
-    at all, and modules looked up by a normal search first (the dump's
-    resolution no longer holding, as from another working directory) would
-    time the searches."""
+    at all, and modules looked up by a normal search first (a directory
+    before theirs on the path now holding their name) would time the
+    searches."""
     verbose = subprocess.run([python, *argv], capture_output=True, env={**environment, "CODESHARE_VERBOSE": "1"})
     stderr = verbose.stderr.decode(errors="replace")
     summary = stderr.splitlines()[-1:]
