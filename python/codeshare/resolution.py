@@ -14,11 +14,10 @@ from another working directory, or a directory before the module's that
 gained a module of another name), the check is the module's own: the
 directory it was found in is unchanged, and no directory before it on the
 list (each listed once per process, as FileFinder lists it) holds anything
-of the module's name. A
-file on the path, such as a zip archive, means a normal search, as does a
-finder of the program's that sys.path_importer_cache holds for one of those
-entries (checked on every lookup: the program may put one there at any
-time).
+of the module's name. A file on the path, such as a zip archive, means a
+normal search, as does a finder of the program's that
+sys.path_importer_cache holds for one of those entries (checked on every
+lookup: the program may put one there at any time).
 
 Imports nothing beyond what every interpreter has loaded at start-up, and
 codeshare's extension, which the hook loads first.
