@@ -232,6 +232,24 @@ def test_a_program_that_removes_its_working_directory_runs_as_plain(tmp_path):
     assert {"helper", "textwrap"} <= served(verbose.stderr)
 
 
+def test_a_module_the_program_writes_while_it_runs_is_found_after_invalidate_caches(tmp_path):
+    # As importlib's documentation asks of a program that creates a module
+    # while it runs: codeshare then looks at the directories again.
+    main = ("import importlib, os, json\n"
+            "if os.environ.get('WRITE'):\n"
+            "    with open('textwrap.py', 'w') as file:\n"
+            "        file.write(\"print('the shadowing textwrap')\\n\")\n"
+            "    importlib.invalidate_caches()\n"
+            "import textwrap\n"
+            "if os.environ.get('WRITE'):\n"
+            "    os.remove('textwrap.py')\n")
+    app, archive = dumped_app(tmp_path, main)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"WRITE": "1"})
+    assert plain.stdout == "the shadowing textwrap\n", plain.stderr
+    assert_same_run(plain, archived)
+    assert "json" in served(verbose.stderr) and "textwrap" not in served(verbose.stderr)
+
+
 # An import hook as beartype.claw installs one: a path hook whose loader
 # compiles each source its own way, in the place of importlib's, the path
 # finders' cache cleared. The hook fails any comparison: plain import never
