@@ -178,6 +178,14 @@ def plain_entries(search):
     return all(type(entry) is str for entry in search)
 
 
+def relative_entry(entry):
+    """Why a relative entry other than '' on a search path means a normal
+    search: PathFinder keeps the FileFinder it first made for it, in the
+    working directory of the search that made it, which only the normal
+    searches of this process can tell."""
+    return f"{entry!r} on the search path is relative"
+
+
 def module_directory(origin, is_package):
     """The directory whose FileFinder finds the module at `origin`."""
     directory = os.path.dirname(origin)
@@ -216,6 +224,9 @@ class SearchView:
         self.holders = {}       # module name -> index of the first entry that could give one
         self.unlisted = None    # why the entries from len(keys) on are not listed
         for index, entry in enumerate(entries):
+            if entry and not os.path.isabs(entry):
+                self.unlisted = relative_entry(entry)
+                break
             key = entry_key(entry, self.cwd)
             stems = None if key is None else module_stems(key)
             if stems is None:
@@ -322,6 +333,8 @@ class Resolver:
 
     def _trail_verdict(self, entries, cwd):
         for entry in entries:
+            if entry and not os.path.isabs(entry):
+                return relative_entry(entry)
             key = entry_key(entry, cwd)
             unchanged = self._unchanged.get(key)
             if unchanged is None:

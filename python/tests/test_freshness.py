@@ -232,6 +232,20 @@ def test_a_program_that_removes_its_working_directory_runs_as_plain(tmp_path):
     assert {"helper", "textwrap"} <= served(verbose.stderr)
 
 
+def test_a_relative_entry_on_sys_path_names_the_directory_it_was_first_searched_in(tmp_path):
+    # PathFinder keeps the FileFinder it made for 'lib' at the first search,
+    # in the directory the program started in, after the program moves.
+    main = "import os, sys\nsys.path.insert(0, 'lib')\nimport json\nos.chdir('sub')\nimport textwrap\n"
+    app = make_app(tmp_path / "app", {"main.py": main, "lib/placeholder": "", "sub/placeholder": ""})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    write(os.path.join(app, "lib", "textwrap.py"), "print('the shadowing textwrap')\n")
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "the shadowing textwrap\n", plain.stderr
+    assert_same_run(plain, archived)
+    assert "json" in served(verbose.stderr)
+
+
 def test_a_module_the_program_writes_while_it_runs_is_found_after_invalidate_caches(tmp_path):
     # As importlib's documentation asks of a program that creates a module
     # while it runs: codeshare then looks at the directories again.
