@@ -215,10 +215,11 @@ class SearchView:
     of each name, and the first entry whose modules no listing tells (a
     zip archive's path hook answers for it)."""
 
-    def __init__(self, entries, relative):
-        # The working directory relative entries were resolved under.
-        self.cwd = working_directory() if relative else None
-        self.relative = relative
+    def __init__(self, entries):
+        # '' is the one entry that follows the working directory (any other
+        # relative one stops the listing): the directory it named here.
+        self.follows_cwd = "" in entries
+        self.cwd = working_directory() if self.follows_cwd else None
         self.keys = []
         self.first = {}         # directory -> index of its first entry
         self.holders = {}       # module name -> index of the first entry that could give one
@@ -312,10 +313,10 @@ class Resolver:
             return "the search path holds an entry that is not a str"
         entries = tuple(entries)
         view = self._views.get(entries)
-        if view is None or (view.relative and view.cwd != working_directory()):
+        if view is None or (view.follows_cwd and view.cwd != working_directory()):
             if len(self._views) >= 8:
                 self._views.clear()
-            view = self._views[entries] = SearchView(entries, not all(os.path.isabs(entry) for entry in entries))
+            view = self._views[entries] = SearchView(entries)
         directory = module_directory(origin, package)
         index = view.first.get(directory)
         if index is None:
