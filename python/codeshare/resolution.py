@@ -164,11 +164,18 @@ def working_directory():
 
 
 def entry_key(entry, cwd):
-    """A path entry as an absolute directory: a relative one ('' is the
-    working directory) under `cwd`, or None where `cwd` is None."""
+    """The directory a FileFinder of a path entry searches, spelled as it
+    spells it (the origins of the modules it finds start with it): a
+    relative entry ('' is the working directory) under `cwd`, or None where
+    `cwd` is None. Not normalized: in 'link/../lib' the kernel takes '..'
+    from where the link leads, not from the link's own directory."""
     if os.path.isabs(entry):
-        return os.path.normpath(entry)
-    return None if cwd is None else os.path.normpath(os.path.join(cwd, entry))
+        return entry.rstrip("/") or entry
+    if cwd is None:
+        return None
+    if entry in ("", "."):
+        return cwd
+    return "/".join(part.rstrip("/") for part in (cwd, entry) if part)
 
 
 def plain_entries(search):

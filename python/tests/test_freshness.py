@@ -246,6 +246,28 @@ def test_a_relative_entry_on_sys_path_names_the_directory_it_was_first_searched_
     assert "json" in served(verbose.stderr)
 
 
+def test_an_entry_with_dot_dot_after_a_symbolic_link_names_the_directory_the_kernel_finds(tmp_path):
+    # 'link/../lib' is lib beside the link's target, not beside the link:
+    # the kernel follows the link before it takes '..', as FileFinder's
+    # stat and listing do.
+    os.makedirs(tmp_path / "real" / "inner")
+    os.makedirs(tmp_path / "real" / "lib")
+    os.makedirs(tmp_path / "lib")
+    os.symlink(tmp_path / "real" / "inner", tmp_path / "link")
+    write(tmp_path / "real" / "lib" / "vendored.py", "NAME = 'vendored'\n")
+    main = "import os, sys\nsys.path.insert(0, os.environ['EXTRA'])\nimport vendored, json, textwrap\n"
+    env = {"EXTRA": os.path.join(tmp_path, "link", "..", "lib")}
+    app, archive = dumped_app(tmp_path, main, env=env)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=env)
+    assert_same_run(plain, archived)
+    assert {"vendored", "json", "textwrap"} <= served(verbose.stderr)
+    write(tmp_path / "real" / "lib" / "textwrap.py", "print('the shadowing textwrap')\n")
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=env)
+    assert plain.stdout == "the shadowing textwrap\n", plain.stderr
+    assert_same_run(plain, archived)
+    assert "json" in served(verbose.stderr)
+
+
 def test_a_module_the_program_writes_while_it_runs_is_found_after_invalidate_caches(tmp_path):
     # As importlib's documentation asks of a program that creates a module
     # while it runs: codeshare then looks at the directories again.
