@@ -60,8 +60,9 @@ def write(path, entries, manifest=None, *, together=False):
     if not may_replace(path):
         raise OSError(f"{path} is not a regular file, and the archive would replace it")
     entries = [(name, code, marshal.dumps(metadata)) for name, code, metadata in entries]
-    directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    # Beside the file `path` names as the kernel resolves it: in
+    # 'link/../app.csa', '..' is taken from where the link leads.
+    temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
         try:

@@ -147,7 +147,9 @@ def run(options):
     """Execs the interpreter on the program, to record it; returns the exit
     status of a dump that cannot."""
     # From the directory the dump started in: the program may change it.
-    output = os.path.abspath(options.output)
+    # Joined, not normalized: in 'link/../app.csa' the kernel takes '..'
+    # from where the link leads.
+    output = os.path.join(os.getcwd(), options.output)
     problem = output_problem(output)
     if problem is not None:
         print(f"codeshare: cannot write {options.output}: {problem}", file=sys.stderr)

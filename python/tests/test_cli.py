@@ -44,6 +44,20 @@ def test_a_dump_that_cannot_write_its_archive_stops_before_the_program_runs(tmp_
     assert (tmp_path / "fifo").is_fifo()
 
 
+def test_a_dump_writes_the_file_its_path_names_through_a_symbolic_link(tmp_path):
+    # In 'link/../app.csa' the kernel takes '..' from where the link leads,
+    # as `ls` and CODESHARE_ARCHIVE do.
+    (tmp_path / "real" / "inner").mkdir(parents=True)
+    os.symlink(tmp_path / "real" / "inner", tmp_path / "link")
+    (tmp_path / "main.py").write_text("import json\n")
+    output = os.path.join("link", "..", "app.csa")
+    run_python(["-m", "codeshare", "dump", "-o", output, "main.py"], cwd=tmp_path)
+    assert sorted(os.listdir(tmp_path)) == ["link", "main.py", "real"]
+    assert sorted(os.listdir(tmp_path / "real")) == ["app.csa", "inner"]
+    verbose = run_python(["main.py"], cwd=tmp_path, env={"CODESHARE_ARCHIVE": output, "CODESHARE_VERBOSE": "1"})
+    assert "codeshare: served json\n" in verbose.stderr
+
+
 def test_a_dump_of_a_program_python_cannot_find_leaves_the_archive_it_would_replace(tmp_path):
     # A mistyped script or module: python says so and exits; the dump wrote
     # an archive of the start-up's modules over the one at -o.
