@@ -73,6 +73,10 @@ class ArchiveFinder:
         # For the CODESHARE_VERBOSE summary line: a dict, not a class of its
         # own, which cost every served start 43 k instructions more.
         self.counts = {"served": 0, "fell back": 0, "not in the archive": 0}
+        # Modules whose archived code this finder gave: plain import makes new
+        # code objects for each load, which a module loaded again (reloaded,
+        # or imported after it left sys.modules) gets from its .pyc.
+        self.given = set()
 
     def summary(self):
         return "codeshare: " + ", ".join(f"{what} {count}" for what, count in self.counts.items())
@@ -254,6 +258,8 @@ class ArchiveLoader(SourceFileLoader):
         reason = None
         if finder.check_sources and not file_unchanged(self.path, *source):
             reason = "source changed since the dump"
+        elif fullname in finder.given:
+            reason = "loaded before in this process: plain import gives each load new code objects"
         if reason is None:
             try:
                 code = finder.archive.code(fullname)
@@ -261,6 +267,7 @@ class ArchiveLoader(SourceFileLoader):
                 reason = str(error)
             else:
                 _imp._fix_co_filename(code, self.path)
+                finder.given.add(fullname)
                 finder.counts["served"] += 1
                 if finder.verbose:
                     finder.log(f"served {fullname}")

@@ -247,3 +247,27 @@ def test_equal_constants_of_two_modules_stay_two_objects(tmp_path):
     assert plain.stdout.startswith("[False, False, False, False, False, True]\n"), plain.stdout + plain.stderr
     assert {"one", "two"} <= served(verbose.stderr)
     assert_same_run(plain, archived)
+
+
+def test_each_load_of_a_module_gets_new_code_objects(tmp_path):
+    # As plain import unmarshals the .pyc at each load. The archive had
+    # given a module's second load and every later one the same code.
+    app = make_app(tmp_path, {
+        "helper.py": "def function():\n    return 'helper'\n",
+        "main.py": "import importlib, sys\n"
+                   "import helper\n"
+                   "codes = [helper.function.__code__]\n"
+                   "del sys.modules['helper']\n"
+                   "import helper\n"
+                   "codes.append(helper.function.__code__)\n"
+                   "for _ in range(2):\n"
+                   "    codes.append(importlib.reload(helper).function.__code__)\n"
+                   "print(len(set(map(id, codes))), helper.function())\n",
+    })
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "4 helper\n", plain.stdout + plain.stderr
+    assert_same_run(plain, archived)
+    assert "helper" in served(verbose.stderr)
+    assert verbose.stderr.count("fell back on helper: loaded before in this process") == 3
