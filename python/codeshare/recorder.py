@@ -33,6 +33,9 @@ class Recorder:
         # (site.py's, imported as it ran the .pth files after codeshare's and
         # sitecustomize), or None before.
         self.started_after = None
+        # Modules loaded from source that the archive leaves to plain import
+        # (their sources compile with a warning), set by entries_and_manifest.
+        self.left_out = []
         self._originals = None
 
     @property
@@ -125,6 +128,9 @@ class Recorder:
                 recorded = self.codes.get(name)
                 if recorded is None or recorded[0] != origin:
                     continue
+                if not compiles_quietly(origin):
+                    self.left_out.append(name)
+                    continue
                 located = resolution(search, origin, is_package)
                 if located is None:
                     continue
@@ -200,6 +206,23 @@ def compiled(path):
             return compile(file.read(), path, "exec", dont_inherit=True)
     except (OSError, SyntaxError, ValueError):
         return None
+
+
+def compiles_quietly(path):
+    """Whether the source at `path` compiles as import compiles it, without a
+    warning. Plain import shows the compiler's warnings (a SyntaxWarning, a
+    DeprecationWarning for an invalid escape; errors under -W error) each
+    time it compiles the source: at every start where no valid .pyc stands
+    beside it (PYTHONDONTWRITEBYTECODE, a read-only directory, a
+    __pycache__ removed), which only a search tells. A module whose source
+    warns is left to plain import."""
+    # Imported here, once the recording is over: at start-up it is not yet
+    # imported, and a module the dump imports is not recorded for the program.
+    import warnings
+    with warnings.catch_warnings(record=True) as issued:
+        warnings.simplefilter("always")
+        code = compiled(path)
+    return code is not None and not issued
 
 
 def directory_record(directory):

@@ -271,3 +271,23 @@ def test_each_load_of_a_module_gets_new_code_objects(tmp_path):
     assert_same_run(plain, archived)
     assert "helper" in served(verbose.stderr)
     assert verbose.stderr.count("fell back on helper: loaded before in this process") == 3
+
+
+def test_a_module_whose_source_compiles_with_a_warning_warns_as_under_plain_python(tmp_path):
+    # Where no .pyc can be written, plain import compiles the source at each
+    # start and the compiler's warning shows each time (an error under -W
+    # error). The archive had served the module's code without a word.
+    app = make_app(tmp_path, {
+        "warns.py": "def one(x):\n    return x is 1\n",
+        "main.py": "import json, warns\nprint(warns.one(1), json.dumps(1))\n",
+    })
+    archive = tmp_path / "app.csa"
+    environment = {"PYTHONDONTWRITEBYTECODE": "1"}
+    dumped = dump(archive, ["main.py"], cwd=app, env={**environment, "CODESHARE_VERBOSE": "1"})
+    assert "left warns to plain import: its source compiles with a warning" in dumped.stderr
+    for flags in ((), ("-W", "error")):
+        plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=environment, python_flags=flags)
+        assert "SyntaxWarning" in plain.stderr or "SyntaxError" in plain.stderr, plain.stderr
+        assert_same_run(plain, archived)
+        assert "json" in served(verbose.stderr)
+        assert "not in the archive: warns" in verbose.stderr
