@@ -102,6 +102,10 @@ class Recorder:
 
         cwd = working_directory()
 
+        def note(directory):
+            if directory not in directories:
+                directories[directory], listings[directory] = directory_record(directory)
+
         def resolution(search, origin, is_package):
             entry = module_entry(search, origin, is_package, cwd)
             if entry is None:
@@ -111,9 +115,11 @@ class Recorder:
                 search_index[key] = len(searches)
                 searches.append(list(search))
             for directory in search[:entry + 1]:
-                directory = entry_key(directory, cwd)
-                if directory not in directories:
-                    directories[directory], listings[directory] = directory_record(directory)
+                note(entry_key(directory, cwd))
+            if is_package:
+                # Its own directory decides too: its __init__ files, or none
+                # (a namespace package).
+                note(os.path.dirname(origin))
             return search_index[key], entry
 
         # By spec name: a module run with -m is __main__ but was found as itself.

@@ -5,8 +5,9 @@ A module found by PathFinder was searched for in a list of path entries
 (`sys.path` for a top-level module, the parent package's `__path__`
 otherwise) and found by the FileFinder of one entry. Plain import would pick
 the same file as long as that list is the same and no directory up to and
-including that entry has gained or lost a file that could be a module. The
-check is one stat of each directory (its mtime, as FileFinder checks it);
+including that entry has gained or lost a file that could be a module, nor,
+for a package, its own directory (which of its __init__ files is taken, or
+none: a namespace package). The check is one stat of each directory (its mtime, as FileFinder checks it);
 only when the mtime moved, or the dump could not vouch for it, is the
 directory listed and its module-like names compared (an archive written
 next to the script moves the mtime too). Where that fails (another list, as
@@ -47,9 +48,10 @@ from ._core import same_items
 # for it, (whether that .pyc asks for its source to be checked, the hash of
 # the source dumped), else None. A tuple, unpacked where it is read: the
 # finder decodes one per import, and a tuple of plain values decodes in a
-# third of the time a dict with its interned keys takes. Bumped when the
-# meaning of either changes.
-MANIFEST_VERSION = 7
+# third of the time a dict with its interned keys takes. "directories"
+# holds each directory searched up to the one a module was found in, and a
+# package's own. Bumped when the meaning of any of these changes.
+MANIFEST_VERSION = 8
 # The type of each field of the manifest; what a field holds is checked
 # where it is read (module_record, Resolver), so that an archive written
 # through the API with other values falls back instead of failing an import.
@@ -284,6 +286,13 @@ class Resolver:
             return "importlib.machinery.SOURCE_SUFFIXES changed since start-up"
         if not same_items(BYTECODE_SUFFIXES, self._bytecode_suffixes):
             return "importlib.machinery.BYTECODE_SUFFIXES changed since start-up"
+        if package:
+            # FileFinder takes the package's first __init__ file, by suffix
+            # (an extension module's before a source), or makes a namespace
+            # package of a directory that has none.
+            inside = os.path.dirname(origin)
+            if not self._unchanged_since_dump(inside):
+                return f"{inside} changed since the dump"
         recorded = self.searches[search_index]
         current = sys.path if path is None else path
         if type(current) is not list:
@@ -332,10 +341,7 @@ class Resolver:
         holder = view.holders.get(tail, index)
         if holder < index:
             return f"{view.keys[holder]} holds {tail!r} and comes before {directory} on the search path"
-        unchanged = self._unchanged.get(directory)
-        if unchanged is None:
-            unchanged = self._unchanged[directory] = self._same(directory)
-        if not unchanged:
+        if not self._unchanged_since_dump(directory):
             return f"{directory} changed since the dump"
         return self._cached_finders_verdict(entries, index, view.cwd)
 
@@ -344,10 +350,7 @@ class Resolver:
             if entry and not os.path.isabs(entry):
                 return relative_entry(entry)
             key = entry_key(entry, cwd)
-            unchanged = self._unchanged.get(key)
-            if unchanged is None:
-                unchanged = self._unchanged[key] = self._same(key)
-            if not unchanged:
+            if not self._unchanged_since_dump(key):
                 if self.directories.get(key) == NOT_A_DIRECTORY:
                     return f"{key} is not a directory: which modules it holds was not recorded"
                 return f"{key} changed since the dump"
@@ -373,6 +376,14 @@ class Resolver:
             held = "None" if finder is None else f"a {type(finder).__name__}"
             return f"sys.path_importer_cache holds {held} for {entry!r}"
         return None
+
+    def _unchanged_since_dump(self, directory):
+        """Whether `directory` holds the module-like names it held at the
+        dump, looked at once per process."""
+        unchanged = self._unchanged.get(directory)
+        if unchanged is None:
+            unchanged = self._unchanged[directory] = self._same(directory)
+        return unchanged
 
     def _same(self, directory):
         recorded = self.directories.get(directory)

@@ -128,6 +128,28 @@ def test_deleted_module_raises_import_error(tmp_path):
     assert_same_run(plain, archived)
 
 
+def test_a_package_that_lost_its_init_file_is_a_namespace_package_as_under_plain_python(tmp_path):
+    # FileFinder looks for a package's __init__ files in its own directory,
+    # whose mtime their removal moves, not that of the directory the package
+    # was found in. The archive served the package, whose source then could
+    # not be read (FileNotFoundError).
+    app = make_app(tmp_path / "app", {
+        "main.py": "import json, lone, pkg.sub\n"
+                   "print(getattr(lone, 'X', None), getattr(pkg, 'X', None), pkg.sub.Y, type(pkg.__path__).__name__)\n",
+        "lone/__init__.py": "X = 1\n",
+        "pkg/__init__.py": "X = 2\n",
+        "pkg/sub.py": "Y = 3\n",
+    })
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    for package in ("lone", "pkg"):
+        os.remove(os.path.join(app, package, "__init__.py"))
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "None None 3 _NamespacePath\n", plain.stdout + plain.stderr
+    assert_same_run(plain, archived)
+    assert {"json", "pkg.sub"} <= served(verbose.stderr)
+
+
 def test_module_added_earlier_on_sys_path_wins(tmp_path):
     app, archive = make(tmp_path)
     write(os.path.join(app, "textwrap.py"), "print('the shadowing textwrap')\n")

@@ -369,7 +369,7 @@ def test_archive_of_another_manifest_version_is_refused(tmp_path, app):
     archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)}, check=False)
     assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
     assert archived.stderr == (f"codeshare: not using the archive: {archive}: written by another version of "
-                               "codeshare (import manifest version 1, this one reads 7): dump it again\n")
+                               "codeshare (import manifest version 1, this one reads 8): dump it again\n")
 
 
 def forge(tmp_path, app, *, json_metadata="m", hook_metadata="m", manifest="manifest"):
