@@ -116,7 +116,7 @@ def run_hook_modules(core, archive, verbose, release):
         # resolution.module_record's shape check, written out: resolution is
         # one of the modules this runs. The source is checked as any
         # module's: by its hash where its .pyc was hash-based at the dump.
-        if not (type(metadata) is tuple and len(metadata) == 8 and metadata[0] == origin
+        if not (type(metadata) is tuple and len(metadata) == 9 and metadata[0] == origin
                 and type(metadata[4]) is int and type(metadata[5]) is int
                 and (metadata[7] is None or type(metadata[7]) is tuple and len(metadata[7]) == 2
                      and type(metadata[7][0]) is bool and type(metadata[7][1]) is bytes)

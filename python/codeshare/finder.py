@@ -171,8 +171,8 @@ class ArchiveFinder:
         if record is None:
             self.fell_back(name, "its metadata is not what `python -m codeshare dump` writes")
             return None
-        origin, package, search_index, entry_index, size, mtime_ns, cached, hashed = record
-        reason = self.resolver.why_not(name, path, search_index, entry_index, origin, package)
+        origin, package, search_index, entry_index, size, mtime_ns, cached, hashed, named = record
+        reason = self.resolver.why_not(name, path, search_index, entry_index, named, origin, package)
         if reason is None:
             loader = ArchiveLoader(name, origin, self, (size, mtime_ns, hashed))
             spec = ModuleSpec(name, loader, origin=origin, is_package=package)
@@ -203,8 +203,8 @@ class ArchiveFinder:
         if record is None:
             self.fell_back(name, "its location is not what `python -m codeshare dump` writes")
             return None
-        origin, search_index, entry_index = record
-        reason = self.resolver.why_not(name, path, search_index, entry_index, origin, False)
+        origin, search_index, entry_index, named = record
+        reason = self.resolver.why_not(name, path, search_index, entry_index, named, origin, False)
         if reason is None and os.path.isfile(origin):
             self.counts["served"] += 1
             if self.verbose:

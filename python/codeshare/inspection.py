@@ -73,7 +73,7 @@ def verify(path):
                 print(f"malformed {name}: its metadata is not what `python -m codeshare dump` writes")
                 problems += 1
                 continue
-            origin, package, search_index, entry_index, size, mtime_ns, _, hashed = record
+            origin, package, search_index, entry_index, size, mtime_ns, _, hashed, named = record
             search = manifest["searches"][search_index]
             if not os.path.exists(origin):
                 print(f"missing   {name}: {origin} no longer exists")
@@ -95,7 +95,7 @@ def verify(path):
                 # Still found where recorded, but served after a normal
                 # search rather than straight away.
                 reason = resolver.why_not(name, search if "." in name else None, search_index, entry_index,
-                                          origin, package)
+                                          named, origin, package)
                 if reason is not None:
                     print(f"searched  {name}: {reason}")
     finally:

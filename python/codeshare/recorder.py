@@ -21,7 +21,7 @@ from _frozen_importlib_external import (_RAW_MAGIC_NUMBER, MAGIC_NUMBER, Extensi
 
 from . import HOOK_MODULES, __path__ as package_path, _core, archive, hook_source
 from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode_conditions, directory_mtime, entry_key,
-                         module_entry, module_names, working_directory)
+                         module_entry, module_names, path_join, working_directory)
 
 
 class Recorder:
@@ -106,7 +106,10 @@ class Recorder:
             if directory not in directories:
                 directories[directory], listings[directory] = directory_record(directory)
 
-        def resolution(search, origin, is_package):
+        def resolution(name, search, origin, is_package):
+            """(search, entry, named): where `name` was found, and the
+            directories named like it in those searched, whose __init__
+            files FileFinder looks for before any module of the name."""
             entry = module_entry(search, origin, is_package, cwd)
             if entry is None:
                 return None
@@ -114,13 +117,15 @@ class Recorder:
             if key not in search_index:
                 search_index[key] = len(searches)
                 searches.append(list(search))
+            tail, named = name.rpartition(".")[2], []
             for directory in search[:entry + 1]:
-                note(entry_key(directory, cwd))
-            if is_package:
-                # Its own directory decides too: its __init__ files, or none
-                # (a namespace package).
-                note(os.path.dirname(origin))
-            return search_index[key], entry
+                directory = entry_key(directory, cwd)
+                note(directory)
+                inside = path_join(directory, tail)
+                if os.path.isdir(inside):
+                    note(inside)
+                    named.append(inside)
+            return search_index[key], entry, tuple(named)
 
         # By spec name: a module run with -m is __main__ but was found as itself.
         loaded = {module.__spec__.name: module.__spec__ for module in list(sys.modules.values())
@@ -137,14 +142,15 @@ class Recorder:
                 if not compiles_quietly(origin):
                     self.left_out.append(name)
                     continue
-                located = resolution(search, origin, is_package)
+                located = resolution(name, search, origin, is_package)
                 if located is None:
                     continue
+                search_at, entry, named = located
                 path, code, size, mtime_ns, hashed = recorded
-                entries.append((name, code, (origin, is_package, *located, size, mtime_ns, _get_cached(origin),
-                                             hashed)))
+                entries.append((name, code, (origin, is_package, search_at, entry, size, mtime_ns, _get_cached(origin),
+                                             hashed, named)))
             elif getattr(loaded.get(name), "origin", None) == origin:
-                located = resolution(search, origin, is_package)
+                located = resolution(name, search, origin, is_package)
                 if located is not None:
                     extensions[name] = (origin, *located)
         entries.sort(key=lambda entry: order[entry[0]])
@@ -172,10 +178,11 @@ class Recorder:
             code = compiled(origin)
             if code is None:
                 continue
-            located = resolution(list(package_path), origin, False)
+            located = resolution(name, list(package_path), origin, False)
             if located is not None:
-                entries.append((name, code, (origin, False, *located, status.st_size, status.st_mtime_ns,
-                                             _get_cached(origin), hash_based(origin))))
+                search_at, entry, named = located
+                entries.append((name, code, (origin, False, search_at, entry, status.st_size, status.st_mtime_ns,
+                                             _get_cached(origin), hash_based(origin), named)))
         return entries
 
     def write(self, path):

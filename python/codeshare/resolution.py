@@ -5,18 +5,19 @@ A module found by PathFinder was searched for in a list of path entries
 (`sys.path` for a top-level module, the parent package's `__path__`
 otherwise) and found by the FileFinder of one entry. Plain import would pick
 the same file as long as that list is the same and no directory up to and
-including that entry has gained or lost a file that could be a module, nor,
-for a package, its own directory (which of its __init__ files is taken, or
-none: a namespace package). The check is one stat of each directory (its mtime, as FileFinder checks it);
-only when the mtime moved, or the dump could not vouch for it, is the
-directory listed and its module-like names compared (an archive written
-next to the script moves the mtime too). Where that fails (another list, as
-from another working directory, or a directory before the module's that
-gained a module of another name), the check is the module's own: the
-directory it was found in is unchanged, and no directory before it on the
-list (each listed once per process, as FileFinder lists it) holds anything
-of the module's name. A file on the path, such as a zip archive, means a
-normal search, as does a finder of the program's that
+including that entry has gained or lost a file that could be a module, nor
+has a directory named like the module in one of them (FileFinder takes a
+package's first __init__ file there before any module of the name, or notes
+a namespace portion). The check is one stat of each directory (its mtime, as
+FileFinder checks it); only when the mtime moved, or the dump could not
+vouch for it, is the directory listed and its module-like names compared (an
+archive written next to the script moves the mtime too). Where that fails
+(another list, as from another working directory, or a directory before the
+module's that gained a module of another name), the check is the module's
+own: the directory it was found in is unchanged, and no directory before it
+on the list (each listed once per process, as FileFinder lists it) holds
+anything of the module's name. A file on the path, such as a zip archive,
+means a normal search, as does a finder of the program's that
 sys.path_importer_cache holds for one of those entries (checked on every
 lookup: the program may put one there at any time).
 
@@ -38,7 +39,7 @@ from ._core import same_items
 # the archive, the interpreter imported before the program: the hook's
 # own, and site.py's after the hook, sitecustomize's for one), and each
 # module's metadata:
-#     (origin, package, search, entry, size, mtime_ns, cached, hashed)
+#     (origin, package, search, entry, size, mtime_ns, cached, hashed, named)
 # the source file found, whether it is a package's __init__, the index in
 # "searches" of the list searched, the index in that list of the entry whose
 # FileFinder found it, the source's st_size and st_mtime_ns at the dump,
@@ -46,11 +47,14 @@ from ._core import same_items
 # manifest's "bytecode": (sys.implementation.cache_tag, sys.flags.optimize,
 # sys.pycache_prefix) at the dump, and, where import read a hash-based .pyc
 # for it, (whether that .pyc asks for its source to be checked, the hash of
-# the source dumped), else None. A tuple, unpacked where it is read: the
-# finder decodes one per import, and a tuple of plain values decodes in a
-# third of the time a dict with its interned keys takes. "directories"
-# holds each directory searched up to the one a module was found in, and a
-# package's own. Bumped when the meaning of any of these changes.
+# the source dumped), else None, and the directories named like the module
+# in those searched up to its own (a package's own directory among them),
+# a tuple of str. An extension module's location is (origin, search, entry,
+# named). A tuple, unpacked where it is read: the finder decodes one per
+# import, and a tuple of plain values decodes in a third of the time a dict
+# with its interned keys takes. "directories"
+# holds each directory searched up to the one a module was found in, and
+# those named like it. Bumped when the meaning of any of these changes.
 MANIFEST_VERSION = 8
 # The type of each field of the manifest; what a field holds is checked
 # where it is read (module_record, Resolver), so that an archive written
@@ -80,32 +84,33 @@ def manifest_problem(manifest):
 
 def module_record(metadata, searches):
     """A module's metadata as the dump writes it, (origin, package, search,
-    entry, size, mtime_ns, cached, hashed) with `search` an index into
-    `searches`, or None."""
-    if type(metadata) is not tuple or len(metadata) != 8:
+    entry, size, mtime_ns, cached, hashed, named) with `search` an index
+    into `searches`, or None."""
+    if type(metadata) is not tuple or len(metadata) != 9:
         return None
-    origin, _, search, entry, size, mtime_ns, cached, hashed = metadata
+    origin, _, search, entry, size, mtime_ns, cached, hashed, named = metadata
     if (type(size) is not int or type(mtime_ns) is not int or (cached is not None and type(cached) is not str)
             or (hashed is not None and not (type(hashed) is tuple and len(hashed) == 2
                                             and type(hashed[0]) is bool and type(hashed[1]) is bytes))
-            or not _is_location(origin, search, entry, searches)):
+            or not _is_location(origin, search, entry, named, searches)):
         return None
     return metadata
 
 
 def extension_record(location, searches):
     """An extension module's location as the dump writes it, (origin, search,
-    entry), or None."""
-    if type(location) is not tuple or len(location) != 3 or not _is_location(*location, searches):
+    entry, named), or None."""
+    if type(location) is not tuple or len(location) != 4 or not _is_location(*location, searches):
         return None
     return location
 
 
-def _is_location(origin, search, entry, searches):
+def _is_location(origin, search, entry, named, searches):
     """Whether a file was found by the entry `entry` of the search list
-    `searches[search]`, as the dump records it."""
+    `searches[search]`, past the directories `named`, as the dump records it."""
     return (type(origin) is str and type(search) is int and type(entry) is int
-            and 0 <= search < len(searches) and type(searches[search]) is list)
+            and 0 <= search < len(searches) and type(searches[search]) is list
+            and type(named) is tuple and (not named or all(type(directory) is str for directory in named)))
 
 
 MISSING = -1
@@ -165,6 +170,12 @@ def working_directory():
         return None
 
 
+def path_join(*parts):
+    """`parts` joined as importlib's _path_join joins them, FileFinder's
+    spelling of what it looks at."""
+    return "/".join(part.rstrip("/") for part in parts if part)
+
+
 def entry_key(entry, cwd):
     """The directory a FileFinder of a path entry searches, spelled as it
     spells it (the origins of the modules it finds start with it): a
@@ -177,7 +188,7 @@ def entry_key(entry, cwd):
         return None
     if entry in ("", "."):
         return cwd
-    return "/".join(part.rstrip("/") for part in (cwd, entry) if part)
+    return path_join(cwd, entry)
 
 
 def plain_entries(search):
@@ -279,20 +290,21 @@ class Resolver:
         self._trails.clear()
         self._views.clear()
 
-    def why_not(self, name, path, search_index, entry_index, origin, package):
+    def why_not(self, name, path, search_index, entry_index, named, origin, package):
         """None if plain import would resolve `name` to `origin` as recorded,
-        else the reason."""
+        past the directories `named` like it, else the reason."""
         if not same_items(SOURCE_SUFFIXES, self._source_suffixes):
             return "importlib.machinery.SOURCE_SUFFIXES changed since start-up"
         if not same_items(BYTECODE_SUFFIXES, self._bytecode_suffixes):
             return "importlib.machinery.BYTECODE_SUFFIXES changed since start-up"
-        if package:
-            # FileFinder takes the package's first __init__ file, by suffix
-            # (an extension module's before a source), or makes a namespace
-            # package of a directory that has none.
-            inside = os.path.dirname(origin)
-            if not self._unchanged_since_dump(inside):
-                return f"{inside} changed since the dump"
+        # FileFinder takes the first __init__ file, by suffix (an extension
+        # module's before a source), of a directory named like the module
+        # before any module of the name, and notes one that has none as a
+        # namespace portion: a package's own directory, or one that gained
+        # an __init__.py or lost it.
+        for directory in named:
+            if not self._unchanged_since_dump(directory):
+                return f"{directory} changed since the dump"
         recorded = self.searches[search_index]
         current = sys.path if path is None else path
         if type(current) is not list:

@@ -128,24 +128,36 @@ def test_deleted_module_raises_import_error(tmp_path):
     assert_same_run(plain, archived)
 
 
-def test_a_package_that_lost_its_init_file_is_a_namespace_package_as_under_plain_python(tmp_path):
-    # FileFinder looks for a package's __init__ files in its own directory,
-    # whose mtime their removal moves, not that of the directory the package
-    # was found in. The archive served the package, whose source then could
-    # not be read (FileNotFoundError).
+def test_a_directory_named_like_a_module_decides_by_its_init_files_as_under_plain_python(tmp_path):
+    # FileFinder takes a package's first __init__ file in a directory named
+    # like the module before any module of the name, and notes one without
+    # as a namespace portion. Adding or removing that file moves the mtime
+    # of that directory, not of the one searched: the archive served a
+    # package whose __init__.py was gone (FileNotFoundError), and a module
+    # where plain import now finds a package.
     app = make_app(tmp_path / "app", {
-        "main.py": "import json, lone, pkg.sub\n"
-                   "print(getattr(lone, 'X', None), getattr(pkg, 'X', None), pkg.sub.Y, type(pkg.__path__).__name__)\n",
+        "main.py": "import os, sys\n"
+                   "here = os.path.dirname(os.path.abspath(__file__))\n"
+                   "sys.path[1:1] = [os.path.join(here, 'lib1'), os.path.join(here, 'lib2')]\n"
+                   "import json, lone, pkg.sub, helper, shadow\n"
+                   "print(getattr(lone, 'X', None), getattr(pkg, 'X', None), pkg.sub.Y, type(pkg.__path__).__name__,\n"
+                   "      helper.VALUE, shadow.VALUE)\n",
         "lone/__init__.py": "X = 1\n",
         "pkg/__init__.py": "X = 2\n",
         "pkg/sub.py": "Y = 3\n",
+        "helper.py": "VALUE = 'module'\n",
+        "helper/data.txt": "",
+        "lib1/shadow/data.txt": "",
+        "lib2/shadow.py": "VALUE = 'lib2'\n",
     })
     archive = tmp_path / "app.csa"
     dump(archive, ["main.py"], cwd=app)
     for package in ("lone", "pkg"):
         os.remove(os.path.join(app, package, "__init__.py"))
+    write(os.path.join(app, "helper", "__init__.py"), "VALUE = 'package'\n")
+    write(os.path.join(app, "lib1", "shadow", "__init__.py"), "VALUE = 'lib1'\n")
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
-    assert plain.stdout == "None None 3 _NamespacePath\n", plain.stdout + plain.stderr
+    assert plain.stdout == "None None 3 _NamespacePath package lib1\n", plain.stdout + plain.stderr
     assert_same_run(plain, archived)
     assert {"json", "pkg.sub"} <= served(verbose.stderr)
 

@@ -420,8 +420,8 @@ def test_the_hook_imports_its_module_whose_archived_code_is_damaged(tmp_path, ap
 
 
 @pytest.mark.parametrize("forgery", ["m[:5] + (m[5] + 1,) + m[6:]", "('elsewhere.py',) + m[1:]", "m[:4] + ('x',) + m[5:]",
-                                     "None", "m[:7] + ((True, b'another source'),)", "m[:7] + (b'x',)",
-                                     "m[:7] + ((1, b'another source'),)"],
+                                     "None", "m[:7] + ((True, b'another source'),) + m[8:]", "m[:7] + (b'x',) + m[8:]",
+                                     "m[:7] + ((1, b'another source'),) + m[8:]"],
                          ids=["mtime moved", "another file", "size not an int", "None",
                               "another source's hash, checked", "source hash not a pair",
                               "source hash's flag not a bool"])
@@ -444,7 +444,10 @@ FORGED_METADATA = {
     "search not in the manifest": "m[:2] + (len(manifest['searches']),) + m[3:]",
     "size not an int": "m[:4] + ('x',) + m[5:]",
     "__cached__ not a str": "m[:6] + (b'x',) + m[7:]",
-    "source hash not a pair": "m[:7] + (b'x',)",
+    "source hash not a pair": "m[:7] + (b'x',) + m[8:]",
+    "directories named like it not a tuple": "m[:8] + (['x'],)",
+    "a directory named like it not a str": "m[:8] + ((b'x',),)",
+    "eight fields": "m[:8]",
 }
 
 
@@ -464,7 +467,7 @@ def test_module_whose_metadata_dump_did_not_write_falls_back(tmp_path, app, forg
 
 
 def test_extension_whose_location_dump_did_not_write_falls_back(tmp_path, app):
-    forged = forge(tmp_path, app, manifest="{**manifest, 'extensions': {'_json': ('x', 99, 0)}}")
+    forged = forge(tmp_path, app, manifest="{**manifest, 'extensions': {'_json': ('x', 99, 0, ())}}")
     plain, archived, verbose = run_both(["main.py"], forged, cwd=app)
     assert_same_run(plain, archived)
     assert ("codeshare: fell back on _json: its location is not what `python -m codeshare dump` writes"
