@@ -28,7 +28,7 @@ import _imp
 import marshal
 import os
 import sys
-from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES, FileFinder
+from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES, FileFinder, _get_supported_file_loaders
 
 from ._core import same_items
 
@@ -191,6 +191,14 @@ def entry_key(entry, cwd):
     return path_join(cwd, entry)
 
 
+def finder_kind(finder):
+    """A finder in sys.path_importer_cache, as a reason names it, without
+    running its code."""
+    if type(finder) is FileFinder:
+        return "a FileFinder with loaders of its own"
+    return f"a {type(finder).__name__}"
+
+
 def plain_entries(search):
     """Whether every entry of a search list is a str. PathFinder skips some
     other entries (None, a pathlib.Path) and hands bytes to the path hooks:
@@ -284,6 +292,12 @@ class Resolver:
         # for modules, and the first bytecode suffix names each __cached__.
         self._source_suffixes = list(SOURCE_SUFFIXES)
         self._bytecode_suffixes = list(BYTECODE_SUFFIXES)
+        # What a FileFinder the path hook makes loads each suffix with, as
+        # FileFinder lists them, and the finders in sys.path_importer_cache
+        # found to load with just that.
+        self._file_loaders = [(suffix, loader) for loader, suffixes in _get_supported_file_loaders()
+                              for suffix in suffixes]
+        self._plain_finders = set()
 
     def invalidate(self):
         self._unchanged.clear()
@@ -380,14 +394,29 @@ class Resolver:
         cache = sys.path_importer_cache
         for entry in entries[:last]:
             finder = cache.get(entry or cwd)
-            if finder is not None and type(finder) is not FileFinder:
-                return f"sys.path_importer_cache holds a {type(finder).__name__} for {entry!r}"
+            if finder is not None and not self._plain_finder(finder):
+                return f"sys.path_importer_cache holds {finder_kind(finder)} for {entry!r}"
         entry = entries[last]
         finder = cache.get(entry or cwd, _NOT_CACHED)
-        if finder is not _NOT_CACHED and type(finder) is not FileFinder:
-            held = "None" if finder is None else f"a {type(finder).__name__}"
+        if finder is not _NOT_CACHED and (finder is None or not self._plain_finder(finder)):
+            held = "None" if finder is None else finder_kind(finder)
             return f"sys.path_importer_cache holds {held} for {entry!r}"
         return None
+
+    def _plain_finder(self, finder):
+        """Whether `finder` is a FileFinder as the path hook makes them: a
+        program may make one with loaders of its own (an import hook's)."""
+        if type(finder) is not FileFinder:
+            return False
+        if finder in self._plain_finders:
+            return True
+        loaders = finder._loaders
+        if not (type(loaders) is list and len(loaders) == len(self._file_loaders)
+                and all(type(pair) is tuple and len(pair) == 2 and type(pair[0]) is str and pair[0] == suffix
+                        and pair[1] is loader for pair, (suffix, loader) in zip(loaders, self._file_loaders))):
+            return False
+        self._plain_finders.add(finder)
+        return True
 
     def _unchanged_since_dump(self, directory):
         """Whether `directory` holds the module-like names it held at the

@@ -551,8 +551,8 @@ def test_finders_the_program_puts_before_pathfinder_are_asked_as_under_plain_pyt
 
 # What a program puts in sys.path_importer_cache for a directory, where
 # PathFinder looks before it makes a FileFinder: a finder of its own (one
-# whose loader acts on each module once it has run), or None, which makes
-# PathFinder skip the directory.
+# whose loader acts on each module once it has run), a FileFinder made with
+# that loader, or None, which makes PathFinder skip the directory.
 CACHED = """import os, sys
 from importlib.machinery import FileFinder, SourceFileLoader, SOURCE_SUFFIXES
 class Marking(SourceFileLoader):
@@ -565,6 +565,8 @@ class MarkingFinder(FileFinder):
 cached = os.environ.get("CACHED")
 if cached == "a finder":
     sys.path_importer_cache[os.getcwd()] = MarkingFinder(os.getcwd())
+if cached == "a FileFinder":
+    sys.path_importer_cache[os.getcwd()] = FileFinder(os.getcwd(), (Marking, SOURCE_SUFFIXES))
 if cached == "None":
     sys.path_importer_cache[os.getcwd()] = None
 try:
@@ -579,6 +581,8 @@ print(getattr(textwrap, "MARKED", False))
 
 @pytest.mark.parametrize("cached, output, held", [
     ("a finder", "True\nFalse\n", "a MarkingFinder"),
+    # The archive served `helper` past it.
+    ("a FileFinder", "True\nFalse\n", "a FileFinder with loaders of its own"),
     ("None", "No module named 'helper'\nFalse\n", "None")])
 def test_what_the_program_puts_in_the_path_importer_cache_is_asked_as_under_plain_python(tmp_path, cached,
                                                                                            output, held):
