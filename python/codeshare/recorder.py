@@ -7,9 +7,9 @@ executes. The observing methods are C (`_core.observed`): no frame of the
 recorder stands between importlib's while they run, so an exception raised
 in them (a syntax error in an imported module) shows as under plain
 Python. When the program ends the recording becomes an archive: the
-hook's own modules, one entry per module loaded from source, and a
-manifest with the search paths, the state of every directory searched,
-and where extension modules were found.
+hook's own modules, one entry per module loaded from source (but one whose
+source compiles with a warning), and a manifest with the search paths, the
+state of every directory searched, and where extension modules were found.
 """
 import _imp
 import marshal
@@ -229,8 +229,9 @@ def compiles_quietly(path):
     beside it (PYTHONDONTWRITEBYTECODE, a read-only directory, a
     __pycache__ removed), which only a search tells. A module whose source
     warns is left to plain import."""
-    # Imported here, once the recording is over: at start-up it is not yet
-    # imported, and a module the dump imports is not recorded for the program.
+    # Imported here, once the recording is over: imported with this module,
+    # before the program runs, it would already be in sys.modules when the
+    # program imports it, and the archive would not hold it.
     import warnings
     with warnings.catch_warnings(record=True) as issued:
         warnings.simplefilter("always")

@@ -36,25 +36,25 @@ from ._core import same_items
 # "listings", "extensions", "bytecode", "program", "startup"} ("program":
 # what the dump ran, ["script", path as given], ["module", name], ["code"]
 # for -c, or [] for --import alone; "startup": how many modules, first in
-# the archive, the interpreter imported before the program: the hook's
-# own, and site.py's after the hook, sitecustomize's for one), and each
-# module's metadata:
+# the archive, the interpreter imported before the program: the hook's own,
+# and site.py's after the hook, sitecustomize's for one), and each module's
+# metadata:
 #     (origin, package, search, entry, size, mtime_ns, cached, hashed, named)
 # the source file found, whether it is a package's __init__, the index in
 # "searches" of the list searched, the index in that list of the entry whose
-# FileFinder found it, the source's st_size and st_mtime_ns at the dump,
-# the module's __cached__ as importlib computes it (str or None) under the
+# FileFinder found it, the source's st_size and st_mtime_ns at the dump, the
+# module's __cached__ as importlib computes it (str or None) under the
 # manifest's "bytecode": (sys.implementation.cache_tag, sys.flags.optimize,
 # sys.pycache_prefix) at the dump, and, where import read a hash-based .pyc
 # for it, (whether that .pyc asks for its source to be checked, the hash of
 # the source dumped), else None, and the directories named like the module
-# in those searched up to its own (a package's own directory among them),
-# a tuple of str. An extension module's location is (origin, search, entry,
+# in those searched up to its own (a package's own directory among them), a
+# tuple of str. An extension module's location is (origin, search, entry,
 # named). A tuple, unpacked where it is read: the finder decodes one per
 # import, and a tuple of plain values decodes in a third of the time a dict
-# with its interned keys takes. "directories"
-# holds each directory searched up to the one a module was found in, and
-# those named like it. Bumped when the meaning of any of these changes.
+# with its interned keys takes. "directories" holds each directory searched
+# up to the one a module was found in, and those named like it. Bumped when
+# the meaning of any of these changes.
 MANIFEST_VERSION = 8
 # The type of each field of the manifest; what a field holds is checked
 # where it is read (module_record, Resolver), so that an archive written
