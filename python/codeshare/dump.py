@@ -255,7 +255,7 @@ def record(value):
         if verbose:
             print(f"codeshare: wrote {output}: {modules} modules, "
                   f"{extensions} extension locations; {recent} directories changed in the "
-                  f"{RECENT_NS / 1e9:g} s before the dump, listed on every run", file=sys.stderr)
+                  f"{RECENT_NS / 1e9:g} s before the dump or while it ran, listed on every run", file=sys.stderr)
             for name in recorder.left_out:
                 print(f"codeshare: left {name} to plain import: its source compiles with a warning, "
                       f"which plain import shows whenever it compiles it", file=sys.stderr)

@@ -26,8 +26,12 @@ from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode
 
 class Recorder:
     def __init__(self, program):
-        self.found = {}   # name -> (search list, origin, kind, is_package)
+        self.found = {}   # name -> (search list, origin, kind, is_package, located)
         self.codes = {}   # name -> (path, code, size, mtime_ns, hashed)
+        # The module-like names of each directory an import looked at, as it
+        # first saw them: what a run compares the directory with where the
+        # program changed it before the archive was written.
+        self.seen = {}
         self.program = program
         # How many modules had been recorded when the program started
         # (site.py's, imported as it ran the .pth files after codeshare's and
@@ -74,7 +78,30 @@ class Recorder:
         else:
             return  # namespace packages and foreign loaders: plain import
         search = list(sys.path if path is None else path)
-        self.found[name] = (search, spec.origin, kind, spec.submodule_search_locations is not None)
+        is_package = spec.submodule_search_locations is not None
+        self.found[name] = (search, spec.origin, kind, is_package, self._locate(name, search, spec.origin, is_package))
+
+    def _locate(self, name, search, origin, is_package):
+        """(entry, named, trail): the index of the entry of `search` whose
+        FileFinder found `name` at `origin`, the directories named like it
+        in those searched up to that one, whose __init__ files FileFinder
+        looks for before any module of the name, and the directories
+        searched; or None. Notes what each directory holds now."""
+        cwd = working_directory()
+        entry = module_entry(search, origin, is_package, cwd)
+        if entry is None:
+            return None
+        tail, named, trail = name.rpartition(".")[2], [], []
+        for directory in search[:entry + 1]:
+            directory = entry_key(directory, cwd)
+            trail.append(directory)
+            inside = path_join(directory, tail)
+            if os.path.isdir(inside):
+                named.append(inside)
+        for directory in trail + named:
+            if directory not in self.seen:
+                self.seen[directory] = module_names(directory)
+        return entry, tuple(named), tuple(trail)
 
     def _code(self, name, path, code):
         # The first import's code: a reload may see an edited file that the
@@ -100,37 +127,33 @@ class Recorder:
         searches, search_index, directories, listings = [], {}, {}, {}
         entries, extensions = [], {}
 
-        cwd = working_directory()
-
         def note(directory):
             if directory not in directories:
-                directories[directory], listings[directory] = directory_record(directory)
+                mtime, names = directory_record(directory)
+                seen = self.seen.get(directory, names)
+                if names != seen:
+                    # The program changed it after an import looked at it:
+                    # each run compares it with what that import saw.
+                    mtime, names = RECENTLY_CHANGED, seen
+                directories[directory], listings[directory] = mtime, names
 
-        def resolution(name, search, origin, is_package):
-            """(search, entry, named): where `name` was found, and the
-            directories named like it in those searched, whose __init__
-            files FileFinder looks for before any module of the name."""
-            entry = module_entry(search, origin, is_package, cwd)
-            if entry is None:
+        def resolution(search, located):
+            """(search, entry, named) as the metadata records them."""
+            if located is None:
                 return None
+            entry, named, trail = located
             key = tuple(search)
             if key not in search_index:
                 search_index[key] = len(searches)
                 searches.append(list(search))
-            tail, named = name.rpartition(".")[2], []
-            for directory in search[:entry + 1]:
-                directory = entry_key(directory, cwd)
+            for directory in trail + named:
                 note(directory)
-                inside = path_join(directory, tail)
-                if os.path.isdir(inside):
-                    note(inside)
-                    named.append(inside)
-            return search_index[key], entry, tuple(named)
+            return search_index[key], entry, named
 
         # By spec name: a module run with -m is __main__ but was found as itself.
         loaded = {module.__spec__.name: module.__spec__ for module in list(sys.modules.values())
                   if getattr(module, "__spec__", None) is not None}
-        for name, (search, origin, kind, is_package) in sorted(self.found.items()):
+        for name, (search, origin, kind, is_package, located) in sorted(self.found.items()):
             if name.partition(".")[0] == "codeshare":
                 continue
             if kind == "source":
@@ -139,20 +162,20 @@ class Recorder:
                 recorded = self.codes.get(name)
                 if recorded is None or recorded[0] != origin:
                     continue
-                if not compiles_quietly(origin):
+                if compiles_with_warning(origin):
                     self.left_out.append(name)
                     continue
-                located = resolution(name, search, origin, is_package)
-                if located is None:
+                recorded_at = resolution(search, located)
+                if recorded_at is None:
                     continue
-                search_at, entry, named = located
+                search_at, entry, named = recorded_at
                 path, code, size, mtime_ns, hashed = recorded
                 entries.append((name, code, (origin, is_package, search_at, entry, size, mtime_ns, _get_cached(origin),
                                              hashed, named)))
             elif getattr(loaded.get(name), "origin", None) == origin:
-                located = resolution(name, search, origin, is_package)
-                if located is not None:
-                    extensions[name] = (origin, *located)
+                recorded_at = resolution(search, located)
+                if recorded_at is not None:
+                    extensions[name] = (origin, *recorded_at)
         entries.sort(key=lambda entry: order[entry[0]])
         startup = sum(order[name] < started_after for name, _, _ in entries)
         hook = self._hook_entries(resolution)
@@ -178,9 +201,10 @@ class Recorder:
             code = compiled(origin)
             if code is None:
                 continue
-            located = resolution(name, list(package_path), origin, False)
-            if located is not None:
-                search_at, entry, named = located
+            search = list(package_path)
+            recorded_at = resolution(search, self._locate(name, search, origin, False))
+            if recorded_at is not None:
+                search_at, entry, named = recorded_at
                 entries.append((name, code, (origin, False, search_at, entry, status.st_size, status.st_mtime_ns,
                                              _get_cached(origin), hash_based(origin), named)))
         return entries
@@ -221,14 +245,16 @@ def compiled(path):
         return None
 
 
-def compiles_quietly(path):
-    """Whether the source at `path` compiles as import compiles it, without a
+def compiles_with_warning(path):
+    """Whether compiling the source at `path` as import compiles it issues a
     warning. Plain import shows the compiler's warnings (a SyntaxWarning, a
     DeprecationWarning for an invalid escape; errors under -W error) each
     time it compiles the source: at every start where no valid .pyc stands
     beside it (PYTHONDONTWRITEBYTECODE, a read-only directory, a
     __pycache__ removed), which only a search tells. A module whose source
-    warns is left to plain import."""
+    warns is left to plain import; one the dump can no longer read or
+    compile (edited or removed since it was imported) is archived, and a run
+    checks its size and mtime as any module's."""
     # Imported here, once the recording is over: imported with this module,
     # before the program runs, it would already be in sys.modules when the
     # program imports it, and the archive would not hold it.
@@ -236,7 +262,7 @@ def compiles_quietly(path):
     with warnings.catch_warnings(record=True) as issued:
         warnings.simplefilter("always")
         code = compiled(path)
-    return code is not None and not issued
+    return code is not None and bool(issued)
 
 
 def directory_record(directory):

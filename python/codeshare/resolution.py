@@ -118,7 +118,9 @@ NOT_A_DIRECTORY = -2
 # Recorded instead of the mtime of a directory that had changed less than
 # RECENT_NS before the dump listed it: it may have changed again within the
 # same mtime tick (a jiffy on ext4, up to 2 s on other filesystems) without
-# moving its mtime, so a run always compares its listing.
+# moving its mtime, so a run always compares its listing. Also for one the
+# program changed after an import looked at it, whose listing is then what
+# that import saw.
 RECENTLY_CHANGED = -3
 RECENT_NS = 2_000_000_000
 _SUFFIXES = tuple(_imp.extension_suffixes()) + tuple(SOURCE_SUFFIXES) + tuple(BYTECODE_SUFFIXES)

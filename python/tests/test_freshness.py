@@ -162,6 +162,38 @@ def test_a_directory_named_like_a_module_decides_by_its_init_files_as_under_plai
     assert {"json", "pkg.sub"} <= served(verbose.stderr)
 
 
+def test_a_directory_the_program_changes_while_the_dump_runs_is_compared_with_what_import_saw(tmp_path):
+    # The dump recorded each directory as the program left it: a module the
+    # program then removed was served and its source could not be read
+    # (FileNotFoundError), and one it wrote earlier on the path did not
+    # shadow the module imported.
+    app = make_app(tmp_path / "app", {
+        "main.py": "import os, sys\n"
+                   "here = os.path.dirname(os.path.abspath(__file__))\n"
+                   "sys.path[1:1] = [os.path.join(here, 'lib1'), os.path.join(here, 'lib2')]\n"
+                   "import json, helper\n"
+                   "try:\n"
+                   "    import gone\n"
+                   "    os.remove(gone.__file__)\n"
+                   "except ImportError as error:\n"
+                   "    print(error)\n"
+                   "print(helper.VALUE)\n"
+                   "shadow = os.path.join(here, 'lib1', 'helper.py')\n"
+                   "if not os.path.exists(shadow):\n"
+                   "    with open(shadow, 'w') as file:\n"
+                   "        file.write('VALUE = 1')\n",
+        "gone.py": "",
+        "lib1/unrelated.py": "",
+        "lib2/helper.py": "VALUE = 2\n",
+    })
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "No module named 'gone'\n1\n", plain.stdout + plain.stderr
+    assert_same_run(plain, archived)
+    assert "json" in served(verbose.stderr)
+
+
 def test_module_added_earlier_on_sys_path_wins(tmp_path):
     app, archive = make(tmp_path)
     write(os.path.join(app, "textwrap.py"), "print('the shadowing textwrap')\n")
@@ -631,7 +663,7 @@ def test_module_added_within_the_mtime_tick_of_the_dump_wins(tmp_path):
     archive = tmp_path / "fresh.csa"
     os.utime(app)
     dumped = dump(archive, ["main.py"], cwd=app, env={"EXTRA": str(tmp_path / "extra"), "CODESHARE_VERBOSE": "1"})
-    assert re.search(r"; [1-9][0-9]* directories changed in the 2 s before the dump, listed on every run$",
+    assert re.search(r"; [1-9][0-9]* directories changed in the 2 s before the dump or while it ran, listed on every run$",
                      dumped.stderr, re.M)
     mtime_ns = os.stat(app).st_mtime_ns
     write(os.path.join(app, "textwrap.py"), "print('the shadowing textwrap')\n")

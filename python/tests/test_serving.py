@@ -3,7 +3,8 @@ module loaded from source is served from the archive."""
 import pytest
 
 from conftest import run_python
-from importing import assert_same_run, dump, make_app, run_both, served, source_modules, without_snapshot
+from importing import (archived_names, assert_same_run, dump, make_app, run_both, served, source_modules,
+                       without_snapshot)
 
 PROGRAMS = {
     "stdlib": """
@@ -291,3 +292,21 @@ def test_a_module_whose_source_compiles_with_a_warning_warns_as_under_plain_pyth
         assert_same_run(plain, archived)
         assert "json" in served(verbose.stderr)
         assert "not in the archive: warns" in verbose.stderr
+
+
+def test_a_source_removed_while_the_dump_runs_is_archived_and_a_run_imports_as_plain(tmp_path):
+    # The dump compiles each source again to see whether it warns: one it can
+    # no longer read does not warn. It had been left out, the dump saying
+    # that it compiles with a warning.
+    app = make_app(tmp_path, {
+        "gone.py": "VALUE = 'gone'\n",
+        "main.py": "import os, json, gone\nprint(gone.VALUE)\nos.remove(gone.__file__)\n",
+    })
+    archive = tmp_path / "app.csa"
+    dumped = dump(archive, ["main.py"], cwd=app, env={"CODESHARE_VERBOSE": "1"})
+    assert "left gone to plain import" not in dumped.stderr
+    assert "gone" in archived_names(archive)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert "No module named 'gone'" in plain.stderr
+    assert_same_run(plain, archived)
+    assert "json" in served(verbose.stderr)
