@@ -303,6 +303,38 @@ private func loaderExecModule(_ loader: PyObjectPointer?, _ cls: UnsafeMutablePo
     return callOwn(executedName, finder, loader)
 }
 
+/// CPython's call through a method descriptor of the two methods' kind,
+/// which the two descriptors keep for a call it must refuse.
+private var descriptorCall: vectorcallfunc? = nil
+
+/// The call through the two methods' descriptors: the method, as CPython's
+/// own call makes it, but not counted towards the recursion limit. The
+/// base's get_code and exec_module that they call are Python functions,
+/// which count once each, as importlib's do under plain import; counted
+/// here too, every import nested in a module body would take one level
+/// more, and a program importing near the limit would meet a
+/// RecursionError plain Python does not raise. A call without a loader
+/// first goes to CPython's, which raises its TypeError.
+private func uncountedCall(_ method: DefiningClassFunction, _ descriptor: PyObjectPointer?,
+                           _ args: UnsafePointer<PyObjectPointer?>?, _ nargsf: Int, _ keywords: PyObjectPointer?) -> PyObjectPointer? {
+    let cls = cs_method_descriptor_class(descriptor)
+    let count = cs_vectorcall_count(nargsf)
+    guard count >= 1, let loader = args![0], PyType_IsSubtype(cs_type(loader), cls) != 0 else {
+        return descriptorCall!(descriptor, args, nargsf, keywords)
+    }
+    return method(loader, cls, args! + 1, count - 1, keywords)
+}
+
+private func getCodeCall(_ descriptor: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ nargsf: Int,
+                         _ keywords: PyObjectPointer?) -> PyObjectPointer? {
+    uncountedCall(loaderGetCode, descriptor, args, nargsf, keywords)
+}
+
+private func execModuleCall(_ descriptor: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ nargsf: Int,
+                            _ keywords: PyObjectPointer?) -> PyObjectPointer? {
+    uncountedCall(loaderExecModule, descriptor, args, nargsf, keywords)
+}
+
 /// The two methods as descriptors of `cls`, around its base's get_code and exec_module.
 private func loaderMethods(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard count == 1, let cls = args![0], PyType_Check(cls) != 0 else {
@@ -329,6 +361,9 @@ private func loaderMethods(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPo
     let type = UnsafeMutableRawPointer(cls).assumingMemoryBound(to: PyTypeObject.self)
     guard let getCodeMethod = PyDescr_NewMethod(type, loaderMethodTable),
           let execModuleMethod = PyDescr_NewMethod(type, loaderMethodTable! + 1) else { return nil }
+    descriptorCall = cs_method_descriptor_call(getCodeMethod)
+    cs_set_method_descriptor_call(getCodeMethod, getCodeCall)
+    cs_set_method_descriptor_call(execModuleMethod, execModuleCall)
     guard let result = PyTuple_New(2) else {
         cs_decref(getCodeMethod)
         cs_decref(execModuleMethod)

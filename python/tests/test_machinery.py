@@ -290,6 +290,35 @@ def test_errors_and_warnings_while_importing_served_modules_show_as_in_plain_pyt
     assert "codeshare: fell back on stale: source changed since the dump" in verbose.stderr
 
 
+def test_a_module_body_runs_as_deep_in_the_recursion_limit_as_under_plain_python(tmp_path):
+    # The loader's methods are C methods around importlib's, which a call
+    # through their descriptor counted towards the recursion limit: each
+    # import nested in a served module's body took one level more, and a
+    # program importing near the limit met a RecursionError plain Python
+    # does not raise.
+    levels = 8
+    files = {
+        "depth.py": "seen = []\n"
+                    "def headroom(levels=0):\n"
+                    "    try:\n"
+                    "        return headroom(levels + 1)\n"
+                    "    except RecursionError:\n"
+                    "        return levels\n",
+        "main.py": "import depth, level0\nprint(*depth.seen)\n",
+    }
+    for level in range(levels):
+        nested = f"import level{level + 1}\n" if level + 1 < levels else ""
+        files[f"level{level}.py"] = f"import depth\ndepth.seen.append(depth.headroom())\n{nested}"
+    app = make_app(tmp_path / "app", files)
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    seen = [int(headroom) for headroom in plain.stdout.split()]
+    assert len(seen) == levels and seen == sorted(seen, reverse=True), plain.stdout
+    assert_same_run(plain, archived)
+    assert {f"level{level}" for level in range(levels)} <= set(served(verbose.stderr))
+
+
 def test_the_dump_shows_errors_and_warnings_while_importing_as_plain_python(tmp_path):
     # The recorder observes importlib from C: a frame of it between
     # importlib's kept them all in the traceback of a syntax error.

@@ -132,6 +132,16 @@ static inline int cs_is_module(PyObject *o) { return PyModule_Check(o); }
 static inline PyObject *cs_type_mro(PyObject *type) { return ((PyTypeObject *)type)->tp_mro; }
 static inline PyObject *cs_type_dict(PyObject *type) { return ((PyTypeObject *)type)->tp_dict; }
 
+/* A method descriptor PyDescr_NewMethod made: the class it is defined
+ * for, and the call the interpreter makes through it (its vectorcall,
+ * which LOAD_METHOD's calls and tp_call go through). */
+static inline PyTypeObject *cs_method_descriptor_class(PyObject *d) { return PyDescr_TYPE(d); }
+static inline vectorcallfunc cs_method_descriptor_call(PyObject *d) { return ((PyMethodDescrObject *)d)->vectorcall; }
+static inline void cs_set_method_descriptor_call(PyObject *d, vectorcallfunc call) {
+    ((PyMethodDescrObject *)d)->vectorcall = call;
+}
+static inline Py_ssize_t cs_vectorcall_count(size_t nargsf) { return PyVectorcall_NARGS(nargsf); }
+
 /* A dict's version tag (PEP 509; public in 3.11's PyDictObject): every
  * change to the dict, a key added, set or deleted, gives it the next value
  * of one interpreter-wide counter, so it only grows. */
