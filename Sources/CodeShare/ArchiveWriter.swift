@@ -16,6 +16,10 @@ struct ModuleEntry {
     let name: [UInt8]
     let code: PyObjectPointer
     let metadata: [UInt8]
+    /// Where plain import compiles it afresh at each start (no .pyc it can
+    /// read), orders its constant sets may have been inserted in by the
+    /// compiler (see `compilerOrdered`): a tuple of tuples; else nil.
+    let setOrders: PyObjectPointer?
 }
 
 /// Lays out the code objects of many modules as one archive.
@@ -53,7 +57,8 @@ struct ArchiveWriter {
     private var leafByAddress: [UInt: Int] = [:]
     /// The code tables seen, by their bytes (see `analyze`).
     private var codeTableByValue: [[UInt8]: Int] = [:]
-    /// Elements of each frozenset, as a tuple owned by the writer.
+    /// Elements of each frozenset, as a tuple owned by the writer, in the
+    /// order the reader is to insert them.
     private var frozensetItems: [UInt: PyObjectPointer] = [:]
     /// De-specialized bytecode of each code object, owned by the writer.
     private var bytecode: [UInt: PyObjectPointer] = [:]
@@ -124,8 +129,10 @@ struct ArchiveWriter {
     /// constant (`a.S is b.S` is false, and pickle writes both), so only one
     /// object (an interned string) is shared. A code object's tables
     /// (`codeTableFields`), which a program reaches only through the code
-    /// object, go by value too: equal ones are stored once.
-    mutating func analyze(_ object: PyObjectPointer, module: Int, isCodeTable: Bool = false) throws(WriteFailure) {
+    /// object, go by value too: equal ones are stored once. `setOrders`: the
+    /// module's `ModuleEntry.setOrders`.
+    mutating func analyze(_ object: PyObjectPointer, module: Int, setOrders: PyObjectPointer?,
+                          isCodeTable: Bool = false) throws(WriteFailure) {
         let kind = try classify(object)
         graphReferences[object.address, default: 0] += 1
         switch kind {
@@ -152,15 +159,17 @@ struct ArchiveWriter {
                 leaves[index].moduleCount += 1
             }
         case .tuple:
-            for index in 0..<object.size { try analyze(PyTuple_GetItem(object, index)!, module: module) }
+            for index in 0..<object.size { try analyze(PyTuple_GetItem(object, index)!, module: module, setOrders: setOrders) }
         case .frozenset:
             if frozensetItems[object.address] == nil {
-                let items = try marshalOrdered(object)
+                var ordered = setOrders == nil ? nil : try compilerOrdered(object, proposed: setOrders!)
+                if ordered == nil { ordered = try marshalOrdered(object) }
+                let items = ordered!
                 frozensetItems[object.address] = items
                 // The set's own references to its elements (the tuple's are counted by the walk).
                 for index in 0..<items.size { graphReferences[PyTuple_GetItem(items, index)!.address, default: 0] += 1 }
             }
-            try analyze(frozensetItems[object.address]!, module: module)
+            try analyze(frozensetItems[object.address]!, module: module, setOrders: setOrders)
         case .code:
             if bytecode[object.address] == nil {
                 guard let code = PyCode_GetCode(OpaquePointer(object).map { UnsafeMutablePointer<PyCodeObject>($0) })
@@ -169,9 +178,49 @@ struct ArchiveWriter {
             }
             for field in ObjectImage.codeObjectFields {
                 try analyze(object.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), module: module,
-                            isCodeTable: ArchiveWriter.codeTableFields.contains(field))
+                            setOrders: setOrders, isCodeTable: ArchiveWriter.codeTableFields.contains(field))
             }
         }
+    }
+
+    /// The elements of a frozenset the compiler made, as a tuple in the order
+    /// it inserted them, or nil if neither order tried gives back its table.
+    /// The compiler inserts a set's constants in the order of the source, and
+    /// elements that collide in the table take their slots in the order they
+    /// went in, which the order of a .pyc's (`marshalOrdered`) may not keep:
+    /// `[x for x in {16, 8, 0, 1}]` gives [16, 8, 0, 1] compiled, [0, 1, 8,
+    /// 16] from a .pyc. Tried: each of `proposed` (the source's, as the dump
+    /// read it: in that order every element takes its slot under any
+    /// PYTHONHASHSEED), then the set's own order (the same slots wherever
+    /// the hashes are the dump's: ints, floats and tuples of them under any
+    /// PYTHONHASHSEED, strs under the same one).
+    private func compilerOrdered(_ set: PyObjectPointer, proposed: PyObjectPointer) throws(WriteFailure) -> PyObjectPointer? {
+        let count = PySet_Size(set)
+        for index in 0..<PyTuple_Size(proposed) {
+            let order = PyTuple_GetItem(proposed, index)!
+            if cs_is_tuple(order) != 0 && order.size == count, try rebuilds(set, from: order) {
+                cs_incref(order)
+                return order
+            }
+        }
+        guard let own = PySequence_Tuple(set) else { throw .python }
+        do throws(WriteFailure) {
+            if try rebuilds(set, from: own) { return own }
+        } catch {
+            cs_decref(own)
+            throw error
+        }
+        cs_decref(own)
+        return nil
+    }
+
+    /// Whether the elements of `order`, inserted in turn, take the slots the
+    /// elements of `set` hold, the same objects.
+    private func rebuilds(_ set: PyObjectPointer, from order: PyObjectPointer) throws(WriteFailure) -> Bool {
+        guard let rebuilt = PyFrozenSet_New(order) else { throw .python }
+        defer { cs_decref(rebuilt) }
+        let mask = cs_set_mask(set)
+        return cs_set_mask(rebuilt) == mask && (0...mask).allSatisfy { cs_set_slot(set, $0) == cs_set_slot(rebuilt, $0) }
     }
 
     /// The elements of a frozenset as a tuple, in the order `marshal.dumps`

@@ -4,7 +4,7 @@ import CodeShareFormat
 /// `codeshare._core`: the C entry points. Everything here converts between
 /// Python objects and the Swift writer and reader; no archive logic.
 ///
-///     write(entries: list[tuple[str, code, bytes]], manifest: bytes, together: bool, fd: int) -> int
+///     write(entries: list[tuple[str, code, bytes, tuple | None]], manifest: bytes, together: bool, fd: int) -> int
 ///     Archive(path): an open archive (archive_type.c, ArchiveObject.swift)
 ///     file_unchanged(path: str, size: int, mtime_ns: int, hashed=None) -> bool
 ///     version_sum(classes: tuple, modules: tuple) -> int | None
@@ -37,7 +37,7 @@ private func raiseOSError(_ error: Errno) {
 }
 
 private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
-    let usage: StaticString = "write() takes a list of (name, code, metadata) tuples, a manifest (bytes), a bool and a file descriptor"
+    let usage: StaticString = "write() takes a list of (name, code, metadata, set orders) tuples, a manifest (bytes), a bool and a file descriptor"
     guard count == 4, let list = args![0], cs_is_list(list) != 0, let manifest = args![1], cs_is_bytes(manifest) != 0 else {
         raise(PyExc_TypeError, usage)
         return nil
@@ -52,10 +52,11 @@ private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
     }
     for index in 0..<PyList_Size(list) {
         let item = PyList_GetItem(list, index)!
-        guard cs_is_tuple(item) != 0, PyTuple_Size(item) == 3, cs_is_str(PyTuple_GetItem(item, 0)!) != 0,
-              PyTuple_GetItem(item, 1)!.type == cs_code_type(), cs_is_bytes(PyTuple_GetItem(item, 2)!) != 0
+        guard cs_is_tuple(item) != 0, PyTuple_Size(item) == 4, cs_is_str(PyTuple_GetItem(item, 0)!) != 0,
+              PyTuple_GetItem(item, 1)!.type == cs_code_type(), cs_is_bytes(PyTuple_GetItem(item, 2)!) != 0,
+              PyTuple_GetItem(item, 3)! == cs_none() || cs_is_tuple(PyTuple_GetItem(item, 3)!) != 0
         else {
-            raise(PyExc_TypeError, "write() entries are (name: str, code, metadata: bytes)")
+            raise(PyExc_TypeError, "write() entries are (name: str, code, metadata: bytes, set orders: tuple or None)")
             return nil
         }
     }
@@ -167,14 +168,15 @@ private func writeArchive(_ list: PyObjectPointer, manifest: PyObjectPointer, to
         let metadata = PyTuple_GetItem(item, 2)!
         modules.append(ModuleEntry(
             name: name, code: PyTuple_GetItem(item, 1)!,
-            metadata: [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(metadata), count: metadata.size))))
+            metadata: [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(metadata), count: metadata.size)),
+            setOrders: PyTuple_GetItem(item, 3)! == cs_none() ? nil : PyTuple_GetItem(item, 3)!))
     }
     var writer = ArchiveWriter()
     defer { writer.release() }
     do throws(WriteFailure) {
         for (index, entry) in modules.enumerated() {
             do throws(WriteFailure) {
-                try writer.analyze(entry.code, module: index)
+                try writer.analyze(entry.code, module: index, setOrders: entry.setOrders)
             } catch .unsupportedConstant {
                 return WriterReport(.unsupportedConstant, UInt64(index))
             }

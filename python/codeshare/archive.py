@@ -1,6 +1,6 @@
 """Reading and writing codeshare archives: the Python face of `codeshare._core`.
 
-    archive.write(path, [(module_name, code, metadata), ...], manifest=None, together=False)
+    archive.write(path, [(module_name, code, metadata), ...], manifest=None, together=False, compiled_sets=None)
     with archive.open(path) as a:   # or a = archive.open(path)
         a.names                      # module names, in archive order
         a.metadata(name)             # what was recorded with the module
@@ -47,19 +47,27 @@ def may_replace(path):
     return not os.path.exists(path) or os.path.isfile(path)
 
 
-def write(path, entries, manifest=None, *, together=False):
+def write(path, entries, manifest=None, *, together=False, compiled_sets=None):
     """Writes an archive of `entries` (name, code, metadata) and an archive-wide
     `manifest` to `path`. `together`: the modules are a program's imports,
     loaded together in this order (every shared string is then stored and
     interned once); otherwise a collection whose modules are loaded alone
     (only widely shared strings are pooled, so that loading one module reads
-    little else). Written atomically:
+    little else). `compiled_sets`: {name: orders} for the modules that plain
+    import compiles afresh at each start (no .pyc it can read), whose
+    constant sets are to iterate as the compiler builds them, not as a
+    .pyc's load does: the orders the compiler may have inserted their
+    elements in, each a sequence of a set's own elements (one that does
+    not give the set's table back is passed over). Written atomically:
     a temporary file in the same directory, then rename. Readers see the old
     file or the new one, never a partial one (see may_replace)."""
     path = os.fspath(path)
     if not may_replace(path):
         raise OSError(f"{path} is not a regular file, and the archive would replace it")
-    entries = [(name, code, marshal.dumps(metadata)) for name, code, metadata in entries]
+    compiled_sets = compiled_sets or {}
+    entries = [(name, code, marshal.dumps(metadata),
+                tuple(map(tuple, compiled_sets[name])) if name in compiled_sets else None)
+               for name, code, metadata in entries]
     # Beside the file `path` names as the kernel resolves it: in
     # 'link/../app.csa', '..' is taken from where the link leads.
     temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}.tmp")

@@ -12,6 +12,7 @@ source compiles with a warning), and a manifest with the search paths, the
 state of every directory searched, and where extension modules were found.
 """
 import _imp
+import ast
 import marshal
 import os
 import sys
@@ -115,7 +116,9 @@ class Recorder:
         self.codes[name] = (path, code, status.st_size, status.st_mtime_ns, hash_based(path))
 
     def entries_and_manifest(self):
-        """The archive's entries and manifest for what was loaded."""
+        """The archive's entries and manifest for what was loaded, and the
+        orders of the constant sets of the modules that plain import
+        compiles at each start (see archive.write)."""
         # Archive order is the order imports started in (get_code runs
         # before the body imports anything): the order a run asks for them,
         # which the read-ahead thread keeps a window ahead of. sys.modules
@@ -125,7 +128,7 @@ class Recorder:
         order = {name: index for index, name in enumerate(self.codes)}
         started_after = len(self.codes) if self.started_after is None else self.started_after
         searches, search_index, directories, listings = [], {}, {}, {}
-        entries, extensions = [], {}
+        entries, extensions, compiled_sets = [], {}, {}
 
         def note(directory):
             if directory not in directories:
@@ -172,6 +175,8 @@ class Recorder:
                 path, code, size, mtime_ns, hashed = recorded
                 entries.append((name, code, (origin, is_package, search_at, entry, size, mtime_ns, _get_cached(origin),
                                              hashed, named)))
+                if not reads_bytecode(origin, size, mtime_ns):
+                    compiled_sets[name] = constant_set_orders(code, origin)
             elif getattr(loaded.get(name), "origin", None) == origin:
                 recorded_at = resolution(search, located)
                 if recorded_at is not None:
@@ -186,7 +191,7 @@ class Recorder:
                     "listings": {directory: marshal.dumps(names) for directory, names in listings.items()},
                     "extensions": extensions, "bytecode": bytecode_conditions(), "program": self.program,
                     "startup": len(hook) + startup}
-        return hook + entries, manifest
+        return hook + entries, manifest, compiled_sets
 
     def _hook_entries(self, resolution):
         """The hook's own modules, as the package would import them: a
@@ -210,10 +215,22 @@ class Recorder:
         return entries
 
     def write(self, path):
-        entries, manifest = self.entries_and_manifest()
-        archive.write(path, entries, manifest, together=True)
+        entries, manifest, compiled_sets = self.entries_and_manifest()
+        archive.write(path, entries, manifest, together=True, compiled_sets=compiled_sets)
         recent = sum(mtime == RECENTLY_CHANGED for mtime in manifest["directories"].values())
         return len(entries), len(manifest["extensions"]), recent
+
+
+def bytecode_header(path):
+    """The first 16 bytes of the .pyc import looks for beside the source at
+    `path` (magic number, flags, and the source's mtime and size or its
+    hash), or None if there is none to read."""
+    try:
+        with open(_get_cached(path), "rb") as file:
+            header = file.read(16)
+    except (OSError, TypeError):
+        return None
+    return header if len(header) == 16 and header[:4] == MAGIC_NUMBER else None
 
 
 def hash_based(path):
@@ -222,17 +239,63 @@ def hash_based(path):
     source now), or None for a .pyc of timestamps, or none. The hash is the
     source's, not the .pyc's: the code recorded is the source's, compiled
     afresh if the .pyc no longer matched it."""
+    header = bytecode_header(path)
+    flags = 0 if header is None else int.from_bytes(header[4:8], "little")
+    if not flags & 0b1:
+        return None
     try:
-        with open(_get_cached(path), "rb") as file:
-            header = file.read(8)
-        flags = int.from_bytes(header[4:8], "little")
-        if header[:4] != MAGIC_NUMBER or not flags & 0b1:
-            return None
         with open(path, "rb") as file:
             source = file.read()
-    except (OSError, TypeError):
+    except OSError:
         return None
     return bool(flags & 0b10), _imp.source_hash(_RAW_MAGIC_NUMBER, source)
+
+
+def reads_bytecode(path, size, mtime_ns):
+    """Whether plain import of the source at `path`, of this st_size and
+    st_mtime_ns, would read its .pyc rather than compile the source: one
+    of this interpreter stands where import looks, hash-based (the
+    metadata's `hashed` decides) or of the source's mtime and size."""
+    header = bytecode_header(path)
+    if header is None:
+        return False
+    flags = int.from_bytes(header[4:8], "little")
+    if flags & 0b1:
+        return not flags & ~0b11
+    return (flags == 0 and int.from_bytes(header[8:12], "little") == (mtime_ns // 1_000_000_000) & 0xFFFFFFFF
+            and int.from_bytes(header[12:16], "little") == size & 0xFFFFFFFF)
+
+
+def constant_set_orders(code, path):
+    """The orders the compiler inserted the elements of the constant sets
+    of `code` in, as far as the source at `path` tells, as the sets' own
+    elements: it makes a set of each display whose elements are all
+    literals, in the order of the source, then the constant of that set's
+    elements in its order (as it makes every constant, to merge those
+    equal)."""
+    try:
+        with open(path, "rb") as file:
+            tree = ast.parse(file.read())
+    except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    displays = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Set):
+            try:
+                elements = tuple(ast.literal_eval(element) for element in node.elts)
+                displays.append((frozenset(elements), elements))
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue
+    orders, codes = [], [code]
+    while codes:
+        for constant in codes.pop().co_consts:
+            if type(constant) is frozenset:
+                own = {element: element for element in constant}
+                orders.extend(tuple(frozenset(own[element] for element in elements))
+                              for value, elements in displays if value == constant)
+            elif type(constant) is type(code):
+                codes.append(constant)
+    return orders
 
 
 def compiled(path):

@@ -294,6 +294,31 @@ def test_a_module_whose_source_compiles_with_a_warning_warns_as_under_plain_pyth
         assert "not in the archive: warns" in verbose.stderr
 
 
+def test_constant_sets_iterate_as_under_plain_python_with_a_pyc_and_without(tmp_path):
+    # The compiler inserts a set's constants in the order of the source, a
+    # .pyc's load in the order marshal wrote them: elements that collide in
+    # the table then take other slots, and the set iterates otherwise. The
+    # archive gave the .pyc's order where plain import compiles the source
+    # at each start (no .pyc can be written).
+    names = ", ".join(repr(f"name{index}") for index in range(40))
+    app = make_app(tmp_path, {
+        "sets.py": f"NAMES = {{{names}}}\n"
+                   "def collide():\n"
+                   "    return [x for x in {16, 8, 0, 1}], 8 in {24, 8, 0}, list({3, 11, 19, 2, 10})\n",
+        "main.py": "import json, sets\nprint(*sets.collide(), list(sets.NAMES))\n",
+    })
+    archive = tmp_path / "app.csa"
+    outputs = []
+    for written in ("1", ""):   # no .pyc, then the one the dump writes
+        environment = {"PYTHONDONTWRITEBYTECODE": written, "PYTHONHASHSEED": "0"}
+        dump(archive, ["main.py"], cwd=app, env=environment)
+        plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=environment)
+        assert_same_run(plain, archived)
+        assert "sets" in served(verbose.stderr)
+        outputs.append(plain.stdout)
+    assert outputs[0].startswith("[16, 8, 0, 1] True") and outputs[1].startswith("[0, 1, 8, 16] True"), outputs
+
+
 def test_a_source_removed_while_the_dump_runs_is_archived_and_a_run_imports_as_plain(tmp_path):
     # The dump compiles each source again to see whether it warns: one it can
     # no longer read does not warn. It had been left out, the dump saying

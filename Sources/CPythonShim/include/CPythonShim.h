@@ -142,6 +142,11 @@ static inline void cs_set_method_descriptor_call(PyObject *d, vectorcallfunc cal
 }
 static inline Py_ssize_t cs_vectorcall_count(size_t nargsf) { return PyVectorcall_NARGS(nargsf); }
 
+/* A set's hash table (PySetObject, public in 3.11): its mask, one less
+ * than its number of slots, and the element in each slot (NULL if none). */
+static inline Py_ssize_t cs_set_mask(PyObject *set) { return ((PySetObject *)set)->mask; }
+static inline PyObject *cs_set_slot(PyObject *set, Py_ssize_t slot) { return ((PySetObject *)set)->table[slot].key; }
+
 /* A dict's version tag (PEP 509; public in 3.11's PyDictObject): every
  * change to the dict, a key added, set or deleted, gives it the next value
  * of one interpreter-wide counter, so it only grows. */
