@@ -267,12 +267,14 @@ def reads_bytecode(path, size, mtime_ns):
 
 
 def constant_set_orders(code, path):
-    """The orders the compiler inserted the elements of the constant sets
-    of `code` in, as far as the source at `path` tells, as the sets' own
-    elements: it makes a set of each display whose elements are all
-    literals, in the order of the source, then the constant of that set's
-    elements in its order (as it makes every constant, to merge those
-    equal)."""
+    """The orders the compiler may have inserted the elements of the
+    constant sets of `code` in, as far as the source at `path` tells, as
+    the sets' own elements. It makes a set of each display whose elements
+    are all literals, in the order of the source, then makes the constant
+    again of that set's elements in its order (as it makes every constant,
+    to merge those equal), and once more where the code object interns a
+    str in it that the process had interned before (an identifier such as
+    'node'): the order of each of the two last sets."""
     try:
         with open(path, "rb") as file:
             tree = ast.parse(file.read())
@@ -291,8 +293,10 @@ def constant_set_orders(code, path):
         for constant in codes.pop().co_consts:
             if type(constant) is frozenset:
                 own = {element: element for element in constant}
-                orders.extend(tuple(frozenset(own[element] for element in elements))
-                              for value, elements in displays if value == constant)
+                for value, elements in displays:
+                    if value == constant:
+                        merged = tuple(frozenset(own[element] for element in elements))
+                        orders += [merged, tuple(frozenset(merged))]
             elif type(constant) is type(code):
                 codes.append(constant)
     return orders
