@@ -275,6 +275,15 @@ def constant_set_orders(code, path):
     to merge those equal), and once more where the code object interns a
     str in it that the process had interned before (an identifier such as
     'node'): the order of each of the two last sets."""
+    constants, codes = [], [code]
+    while codes:
+        for constant in codes.pop().co_consts:
+            if type(constant) is frozenset:
+                constants.append(constant)
+            elif type(constant) is type(code):
+                codes.append(constant)
+    if not constants:
+        return []   # most modules: their source is not parsed
     try:
         with open(path, "rb") as file:
             tree = ast.parse(file.read())
@@ -288,17 +297,13 @@ def constant_set_orders(code, path):
                 displays.append((frozenset(elements), elements))
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 continue
-    orders, codes = [], [code]
-    while codes:
-        for constant in codes.pop().co_consts:
-            if type(constant) is frozenset:
-                own = {element: element for element in constant}
-                for value, elements in displays:
-                    if value == constant:
-                        merged = tuple(frozenset(own[element] for element in elements))
-                        orders += [merged, tuple(frozenset(merged))]
-            elif type(constant) is type(code):
-                codes.append(constant)
+    orders = []
+    for constant in constants:
+        own = {element: element for element in constant}
+        for value, elements in displays:
+            if value == constant:
+                merged = tuple(frozenset(own[element] for element in elements))
+                orders += [merged, tuple(frozenset(merged))]
     return orders
 
 
