@@ -189,11 +189,11 @@ struct ArchiveWriter {
     /// elements that collide in the table take their slots in the order they
     /// went in, which the order of a .pyc's (`marshalOrdered`) may not keep:
     /// `[x for x in {16, 8, 0, 1}]` gives [16, 8, 0, 1] compiled, [0, 1, 8,
-    /// 16] from a .pyc. Tried: each of `proposed` (the source's, as the dump
-    /// read it: in that order every element takes its slot under any
-    /// PYTHONHASHSEED), then the set's own order (the same slots wherever
-    /// the hashes are the dump's: ints, floats and tuples of them under any
-    /// PYTHONHASHSEED, strs under the same one).
+    /// 16] from a .pyc. Tried: each of `proposed` (made from the source's
+    /// order, as the compiler makes the constant: recorder.py's
+    /// `constant_set_orders`), then the set's own order. Either gives the
+    /// same slots wherever the hashes are the dump's: ints, floats and tuples
+    /// of them under any PYTHONHASHSEED, strs and bytes under the same one.
     private func compilerOrdered(_ set: PyObjectPointer, proposed: PyObjectPointer) throws(WriteFailure) -> PyObjectPointer? {
         let count = PySet_Size(set)
         for index in 0..<PyTuple_Size(proposed) {
