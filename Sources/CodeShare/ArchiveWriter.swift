@@ -215,9 +215,14 @@ struct ArchiveWriter {
     }
 
     /// Whether the elements of `order`, inserted in turn, take the slots the
-    /// elements of `set` hold, the same objects.
+    /// elements of `set` hold, the same objects. An order given through the
+    /// API that holds what no set can (a list) does not.
     private func rebuilds(_ set: PyObjectPointer, from order: PyObjectPointer) throws(WriteFailure) -> Bool {
-        guard let rebuilt = PyFrozenSet_New(order) else { throw .python }
+        guard let rebuilt = PyFrozenSet_New(order) else {
+            guard PyErr_ExceptionMatches(PyExc_TypeError) != 0 else { throw .python }
+            PyErr_Clear()
+            return false
+        }
         defer { cs_decref(rebuilt) }
         let mask = cs_set_mask(set)
         return cs_set_mask(rebuilt) == mask && (0...mask).allSatisfy { cs_set_slot(set, $0) == cs_set_slot(rebuilt, $0) }

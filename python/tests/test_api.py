@@ -60,3 +60,26 @@ def test_the_archive_api_answers_as_documented(tmp_path, run):
         "True 0",
         "DIR/missing.csa: cannot read the archive file: No such file or directory",
     ]
+
+
+COMPILED_SETS = textwrap.dedent("""
+    import pathlib, sys
+    import codeshare.archive as archive
+    path = pathlib.Path(sys.argv[1])
+    code = compile("def f():\\n    return [x for x in {16, 8, 0, 1}]\\n", "sets.py", "exec")
+    function = next(constant for constant in code.co_consts if hasattr(constant, "co_consts"))
+    constant = next(constant for constant in function.co_consts if type(constant) is frozenset)
+    compiled = tuple(constant)
+    # None: the .pyc's order; orders that cannot give the set back (a list
+    # in it, another order) are passed over for the set's own; the set's.
+    for compiled_sets in (None, {"sets": [[[]], compiled[::-1]]}, {"sets": [compiled]}):
+        archive.write(path, [("sets", code, None)], compiled_sets=compiled_sets)
+        namespace = {}
+        exec(archive.open(path).code("sets"), namespace)
+        print(namespace["f"]())
+""")
+
+
+def test_constant_sets_are_written_in_the_order_given_where_it_gives_the_set_back(tmp_path, run):
+    result = run(["-c", COMPILED_SETS, str(tmp_path / "sets.csa")])
+    assert result.stdout.splitlines() == ["[0, 1, 8, 16]", "[16, 8, 0, 1]", "[16, 8, 0, 1]"]
