@@ -203,14 +203,16 @@ class ArchiveFinder:
         if record is None:
             self.fell_back(name, "its location is not what `python -m codeshare dump` writes")
             return None
-        origin, search_index, entry_index, named = record
-        reason = self.resolver.why_not(name, path, search_index, entry_index, named, origin, False)
+        origin, package, search_index, entry_index, named = record
+        reason = self.resolver.why_not(name, path, search_index, entry_index, named, origin, package)
         if reason is None and os.path.isfile(origin):
             self.counts["served"] += 1
             if self.verbose:
                 self.log(f"served the location of {name}")
-            spec = ModuleSpec(name, ExtensionFileLoader(name, origin), origin=origin)
+            spec = ModuleSpec(name, ExtensionFileLoader(name, origin), origin=origin, is_package=package)
             spec.has_location = True
+            if package:
+                spec.submodule_search_locations = [os.path.dirname(origin)]
             return spec
         self.fell_back(name, reason or "extension file missing")
         return None

@@ -180,7 +180,7 @@ class Recorder:
             elif getattr(loaded.get(name), "origin", None) == origin:
                 recorded_at = resolution(search, located)
                 if recorded_at is not None:
-                    extensions[name] = (origin, *recorded_at)
+                    extensions[name] = (origin, is_package, *recorded_at)
         entries.sort(key=lambda entry: order[entry[0]])
         startup = sum(order[name] < started_after for name, _, _ in entries)
         hook = self._hook_entries(resolution)

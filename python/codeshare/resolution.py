@@ -49,13 +49,14 @@ from ._core import same_items
 # for it, (whether that .pyc asks for its source to be checked, the hash of
 # the source dumped), else None, and the directories named like the module
 # in those searched up to its own (a package's own directory among them), a
-# tuple of str. An extension module's location is (origin, search, entry,
-# named). A tuple, unpacked where it is read: the finder decodes one per
+# tuple of str. An extension module's location is (origin, package, search,
+# entry, named): a package's __init__ may be an extension module (mypyc and
+# Cython compile it). A tuple, unpacked where it is read: the finder decodes one per
 # import, and a tuple of plain values decodes in a third of the time a dict
 # with its interned keys takes. "directories" holds each directory searched
 # up to the one a module was found in, and those named like it. Bumped when
 # the meaning of any of these changes.
-MANIFEST_VERSION = 8
+MANIFEST_VERSION = 9
 # The type of each field of the manifest; what a field holds is checked
 # where it is read (module_record, Resolver), so that an archive written
 # through the API with other values falls back instead of failing an import.
@@ -98,11 +99,12 @@ def module_record(metadata, searches):
 
 
 def extension_record(location, searches):
-    """An extension module's location as the dump writes it, (origin, search,
-    entry, named), or None."""
-    if type(location) is not tuple or len(location) != 4 or not _is_location(*location, searches):
+    """An extension module's location as the dump writes it, (origin,
+    package, search, entry, named), or None."""
+    if type(location) is not tuple or len(location) != 5 or type(location[1]) is not bool:
         return None
-    return location
+    origin, _, search, entry, named = location
+    return location if _is_location(origin, search, entry, named, searches) else None
 
 
 def _is_location(origin, search, entry, named, searches):

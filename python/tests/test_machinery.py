@@ -1,6 +1,8 @@
 """Acceptance: Python's own machinery works on served modules as on plain
 ones (source, tracebacks, resources, reload, runpy, namespace packages,
 __path__ tricks, modules replacing themselves, PEP 263 coding lines)."""
+import importlib.machinery
+import importlib.util
 import os
 import shutil
 import signal
@@ -538,6 +540,29 @@ def test_specs_and_loaders_of_served_modules_are_those_plain_import_makes(tmp_pa
     assert plain.stdout.endswith("\nlazybody True\n"), plain.stdout
     assert_same_run(plain, archived)
     assert {"colorsys", "pydoc", "body", "lazybody"} <= served(verbose.stderr)
+
+
+def test_a_package_whose_init_is_an_extension_module_is_served_as_a_package(tmp_path):
+    # mypyc and Cython compile a package's __init__ too, and FileFinder
+    # takes an extension __init__ before __init__.py. Its location was
+    # served as a module's: no __path__, and its submodules not found.
+    app = make_app(tmp_path / "app", {
+        "_statistics/__init__.py": "raise ImportError('the extension __init__ comes first')\n",
+        "_statistics/extra.py": "VALUE = 'extra'\n",
+        "main.py": "import json, _statistics, _statistics.extra\n"
+                   "spec = _statistics.__spec__\n"
+                   "print(spec.submodule_search_locations == _statistics.__path__, spec.parent, spec.cached,\n"
+                   "      _statistics.extra.VALUE, callable(_statistics._normal_dist_inv_cdf))\n",
+    })
+    compiled = importlib.util.find_spec("_statistics").origin
+    shutil.copy(compiled, os.path.join(app, "_statistics", "__init__" + importlib.machinery.EXTENSION_SUFFIXES[0]))
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "True _statistics None extra True\n", plain.stdout + plain.stderr
+    assert_same_run(plain, archived)
+    assert "codeshare: served the location of _statistics" in verbose.stderr
+    assert {"json", "_statistics.extra"} <= served(verbose.stderr)
 
 
 def test_a_program_that_changes_directory_is_dumped_and_served_by_relative_paths(tmp_path):

@@ -369,7 +369,7 @@ def test_archive_of_another_manifest_version_is_refused(tmp_path, app):
     archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)}, check=False)
     assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
     assert archived.stderr == (f"codeshare: not using the archive: {archive}: written by another version of "
-                               "codeshare (import manifest version 1, this one reads 8): dump it again\n")
+                               "codeshare (import manifest version 1, this one reads 9): dump it again\n")
 
 
 def forge(tmp_path, app, *, json_metadata="m", hook_metadata="m", manifest="manifest"):
@@ -467,7 +467,7 @@ def test_module_whose_metadata_dump_did_not_write_falls_back(tmp_path, app, forg
 
 
 def test_extension_whose_location_dump_did_not_write_falls_back(tmp_path, app):
-    forged = forge(tmp_path, app, manifest="{**manifest, 'extensions': {'_json': ('x', 99, 0, ())}}")
+    forged = forge(tmp_path, app, manifest="{**manifest, 'extensions': {'_json': ('x', False, 99, 0, ())}}")
     plain, archived, verbose = run_both(["main.py"], forged, cwd=app)
     assert_same_run(plain, archived)
     assert ("codeshare: fell back on _json: its location is not what `python -m codeshare dump` writes"

@@ -94,17 +94,17 @@ class Preloaded:
         entry = preloaded.get(name)
         if entry is not None:
             origin, package = entry[0][:2]
-            spec = ModuleSpec(name, PreloadedLoader(name, origin), origin=origin, is_package=package)
-            spec.has_location = True
-            if package:
-                spec.submodule_search_locations = [origin.rpartition("/")[0]]
-            return spec
-        if name in extensions:
-            origin = extensions[name][0]
-            spec = ModuleSpec(name, ExtensionFileLoader(name, origin), origin=origin)
-            spec.has_location = True
-            return spec
-        return None
+            loader = PreloadedLoader(name, origin)
+        elif name in extensions:
+            origin, package = extensions[name][:2]
+            loader = ExtensionFileLoader(name, origin)
+        else:
+            return None
+        spec = ModuleSpec(name, loader, origin=origin, is_package=package)
+        spec.has_location = True
+        if package:
+            spec.submodule_search_locations = [origin.rpartition("/")[0]]
+        return spec
 
 sys.meta_path.insert(len(sys.meta_path) - 1, Preloaded)
 
