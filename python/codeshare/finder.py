@@ -50,6 +50,16 @@ def finder_name(finder):
     return (finder if issubclass(cls, type) else cls).__qualname__
 
 
+def file_spec(name, loader, origin, package):
+    """The spec FileFinder makes for the file `origin` (a package's __init__
+    if `package`), but for its __cached__."""
+    spec = ModuleSpec(name, loader, origin=origin, is_package=package)
+    spec.has_location = True
+    if package:
+        spec.submodule_search_locations = [os.path.dirname(origin)]
+    return spec
+
+
 class ArchiveFinder:
     def __init__(self, archive, *, verbose=False, check_sources=True, release="on"):
         self.archive = archive
@@ -174,11 +184,7 @@ class ArchiveFinder:
         origin, package, search_index, entry_index, size, mtime_ns, cached, hashed, named = record
         reason = self.resolver.why_not(name, path, search_index, entry_index, named, origin, package)
         if reason is None:
-            loader = ArchiveLoader(name, origin, self, (size, mtime_ns, hashed))
-            spec = ModuleSpec(name, loader, origin=origin, is_package=package)
-            spec.has_location = True
-            if package:
-                spec.submodule_search_locations = [os.path.dirname(origin)]
+            spec = file_spec(name, ArchiveLoader(name, origin, self, (size, mtime_ns, hashed)), origin, package)
             # As importlib would compute it (~1% of a served import) when
             # what it depends on is as at the dump; otherwise it computes it.
             if bytecode_conditions() == self.bytecode:
@@ -209,11 +215,7 @@ class ArchiveFinder:
             self.counts["served"] += 1
             if self.verbose:
                 self.log(f"served the location of {name}")
-            spec = ModuleSpec(name, ExtensionFileLoader(name, origin), origin=origin, is_package=package)
-            spec.has_location = True
-            if package:
-                spec.submodule_search_locations = [os.path.dirname(origin)]
-            return spec
+            return file_spec(name, ExtensionFileLoader(name, origin), origin, package)
         self.fell_back(name, reason or "extension file missing")
         return None
 

@@ -51,9 +51,9 @@ from ._core import same_items
 # in those searched up to its own (a package's own directory among them), a
 # tuple of str. An extension module's location is (origin, package, search,
 # entry, named): a package's __init__ may be an extension module (mypyc and
-# Cython compile it). A tuple, unpacked where it is read: the finder decodes one per
-# import, and a tuple of plain values decodes in a third of the time a dict
-# with its interned keys takes. "directories" holds each directory searched
+# Cython compile it). A tuple, unpacked where it is read: the finder decodes
+# one per import, and a tuple of plain values decodes in a third of the time
+# a dict with its interned keys takes. "directories" holds each directory searched
 # up to the one a module was found in, and those named like it. Bumped when
 # the meaning of any of these changes.
 MANIFEST_VERSION = 9
