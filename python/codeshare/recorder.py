@@ -173,10 +173,12 @@ class Recorder:
                     continue
                 search_at, entry, named = recorded_at
                 path, code, size, mtime_ns, hashed = recorded
+                if reads_bytecode(origin, size, mtime_ns):
+                    code = bytecode_code(code, origin)
+                else:
+                    compiled_sets[name] = constant_set_orders(code, origin)
                 entries.append((name, code, (origin, is_package, search_at, entry, size, mtime_ns, _get_cached(origin),
                                              hashed, named)))
-                if not reads_bytecode(origin, size, mtime_ns):
-                    compiled_sets[name] = constant_set_orders(code, origin)
             elif getattr(loaded.get(name), "origin", None) == origin:
                 recorded_at = resolution(search, located)
                 if recorded_at is not None:
@@ -266,6 +268,44 @@ def reads_bytecode(path, size, mtime_ns):
             and int.from_bytes(header[12:16], "little") == size & 0xFFFFFFFF)
 
 
+def bytecode_code(code, path):
+    """The code plain import loads from the .pyc of the source at `path`, if
+    `code`, the code the module ran, holds constant sets and equals it;
+    else `code`. marshal stores a set's elements sorted by their own marshal
+    bytes, which flag each object referenced more than once, and the writer
+    sorts them so again. The program may reference the elements of the code
+    it ran (the set a module body makes of a display), and they would sort
+    otherwise than as the .pyc holds them: where they collide in the table,
+    the set would iterate otherwise. Fresh from the .pyc, the elements are
+    referenced as they were when it was written, and sort as it holds them.
+    That holds too where the dump's own run compiled the source and wrote
+    the .pyc, and `code` has the compiler's order, not the .pyc's."""
+    if not constant_sets(code):
+        return code
+    try:
+        with open(_get_cached(path), "rb") as file:
+            loaded = marshal.loads(file.read()[16:])
+    except (OSError, ValueError, EOFError, TypeError, MemoryError):
+        return code
+    if type(loaded) is not type(code) or loaded != code:
+        return code   # the .pyc was rewritten since the module ran
+    _imp._fix_co_filename(loaded, path)
+    return loaded
+
+
+def constant_sets(code):
+    """The frozensets among the constants of `code` and of the code objects
+    it holds."""
+    constants, codes = [], [code]
+    while codes:
+        for constant in codes.pop().co_consts:
+            if type(constant) is frozenset:
+                constants.append(constant)
+            elif type(constant) is type(code):
+                codes.append(constant)
+    return constants
+
+
 def constant_set_orders(code, path):
     """The orders the compiler may have inserted the elements of the
     constant sets of `code` in, as far as the source at `path` tells, as
@@ -275,13 +315,7 @@ def constant_set_orders(code, path):
     to merge those equal), and once more where the code object interns a
     str in it that the process had interned before (an identifier such as
     'node'): the order of each of the two last sets."""
-    constants, codes = [], [code]
-    while codes:
-        for constant in codes.pop().co_consts:
-            if type(constant) is frozenset:
-                constants.append(constant)
-            elif type(constant) is type(code):
-                codes.append(constant)
+    constants = constant_sets(code)
     if not constants:
         return []   # most modules: their source is not parsed
     try:

@@ -326,6 +326,27 @@ def test_constant_sets_iterate_as_under_plain_python_with_a_pyc_and_without(tmp_
     assert outputs[1].startswith("[0, 1, 8, 16] True"), outputs
 
 
+def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_them(tmp_path):
+    # A .pyc holds a set's elements sorted by their marshal bytes, which flag
+    # each object referenced more than once as the .pyc was written. The dump
+    # sorted them again as it wrote the archive, when the set the module body
+    # made of the constant (CODES) also referenced the large ints: other
+    # flags, another order, and other slots where elements collide.
+    app = make_app(tmp_path, {
+        "sets.py": "CODES = {7, 15, 1007, 2031}\n"
+                   "def members():\n"
+                   "    return [x for x in {7, 15, 1007, 2031}]\n",
+        "main.py": "import json, sets\nprint(list(sets.CODES), sets.members())\n",
+    })
+    archive = tmp_path / "app.csa"
+    environment = {"PYTHONDONTWRITEBYTECODE": ""}   # the dump's run writes the .pyc the runs read
+    dump(archive, ["main.py"], cwd=app, env=environment)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=environment)
+    assert plain.stdout == "[2031, 7, 15, 1007] [2031, 7, 15, 1007]\n", plain.stdout + plain.stderr
+    assert_same_run(plain, archived)
+    assert "sets" in served(verbose.stderr)
+
+
 def test_a_source_removed_while_the_dump_runs_is_archived_and_a_run_imports_as_plain(tmp_path):
     # The dump compiles each source again to see whether it warns: one it can
     # no longer read does not warn. It had been left out, the dump saying
