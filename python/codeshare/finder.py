@@ -69,6 +69,12 @@ class ArchiveFinder:
         manifest = archive.manifest
         self.resolver = Resolver(manifest)
         self.extensions = manifest["extensions"]
+        # What compiling a module imports, where plain import compiles it at
+        # each start (unicodedata, for a name that is not ASCII or a \N{...}
+        # escape): imported as it is served, as the compiler would. Tuples of
+        # names only: an archive written through the API may hold others.
+        self.compile_imports = {name: modules for name, modules in manifest["compile_imports"].items()
+                                if type(modules) is tuple and all(type(module) is str for module in modules)}
         self.bytecode = manifest["bytecode"]
         # What plain import runs, which the program may replace: the path
         # hooks as at start-up, and importlib's methods and functions, looked
@@ -266,7 +272,11 @@ class ArchiveLoader(SourceFileLoader):
             reason = "loaded before in this process: plain import gives each load new code objects"
         if reason is None:
             try:
+                for module in finder.compile_imports.get(fullname, ()):
+                    __import__(module)
                 code = finder.archive.code(fullname)
+            except ImportError as error:
+                reason = f"compiling it imports what cannot be imported: {error}"
             except ArchiveError as error:
                 reason = str(error)
             else:

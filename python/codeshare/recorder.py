@@ -12,7 +12,10 @@ source compiles with a warning), and a manifest with the search paths, the
 state of every directory searched, and where extension modules were found.
 """
 import _imp
+import _thread
 import ast
+import builtins
+import io
 import marshal
 import os
 import sys
@@ -128,7 +131,7 @@ class Recorder:
         order = {name: index for index, name in enumerate(self.codes)}
         started_after = len(self.codes) if self.started_after is None else self.started_after
         searches, search_index, directories, listings = [], {}, {}, {}
-        entries, extensions, compiled_sets = [], {}, {}
+        entries, extensions, compiled_sets, compile_imports = [], {}, {}, {}
 
         def note(directory):
             if directory not in directories:
@@ -165,7 +168,8 @@ class Recorder:
                 recorded = self.codes.get(name)
                 if recorded is None or recorded[0] != origin:
                     continue
-                if compiles_with_warning(origin):
+                warns, imports = compile_effects(origin)
+                if warns:
                     self.left_out.append(name)
                     continue
                 recorded_at = resolution(search, located)
@@ -177,6 +181,8 @@ class Recorder:
                     code = bytecode_code(code, origin)
                 else:
                     compiled_sets[name] = constant_set_orders(code, origin)
+                    if imports:
+                        compile_imports[name] = imports
                 entries.append((name, code, (origin, is_package, search_at, entry, size, mtime_ns, _get_cached(origin),
                                              hashed, named)))
             elif getattr(loaded.get(name), "origin", None) == origin:
@@ -191,7 +197,8 @@ class Recorder:
         # a run parses only those it compares.
         manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,
                     "listings": {directory: marshal.dumps(names) for directory, names in listings.items()},
-                    "extensions": extensions, "bytecode": bytecode_conditions(), "program": self.program,
+                    "extensions": extensions, "compile_imports": compile_imports, "bytecode": bytecode_conditions(),
+                    "program": self.program,
                     "startup": len(hook) + startup}
         return hook + entries, manifest, compiled_sets
 
@@ -351,24 +358,69 @@ def compiled(path):
         return None
 
 
-def compiles_with_warning(path):
-    """Whether compiling the source at `path` as import compiles it issues a
-    warning. Plain import shows the compiler's warnings (a SyntaxWarning, a
+def compile_effects(path):
+    """What compiling the source at `path` as import compiles it does but
+    make code: (whether it issues a warning, the modules it imports), or
+    (False, ()) if it cannot be read or compiled.
+
+    Plain import shows the compiler's warnings (a SyntaxWarning, a
     DeprecationWarning for an invalid escape; errors under -W error) each
     time it compiles the source: at every start where no valid .pyc stands
     beside it (PYTHONDONTWRITEBYTECODE, a read-only directory, a
     __pycache__ removed), which only a search tells. A module whose source
     warns is left to plain import; one the dump can no longer read or
     compile (edited or removed since it was imported) is archived, and a run
-    checks its size and mtime as any module's."""
+    checks its size and mtime as any module's.
+
+    The compiler also imports unicodedata: to normalize each name that is
+    not ASCII, through builtins.__import__, watched here (on this thread:
+    a daemon thread of the program's may still import), and to look up the
+    character of a \\N{...} escape in a str literal, only the first time
+    in a process, which the source tells."""
     # Imported here, once the recording is over: imported with this module,
     # before the program runs, it would already be in sys.modules when the
     # program imports it, and the archive would not hold it.
     import warnings
+    try:
+        with open(path, "rb") as file:
+            source = file.read()
+    except OSError:
+        return False, ()
+    imports, original, thread = set(), builtins.__import__, _thread.get_ident()
+
+    def watched(name, *args, **kwargs):
+        if _thread.get_ident() == thread:
+            imports.add(name)
+        return original(name, *args, **kwargs)
+
     with warnings.catch_warnings(record=True) as issued:
         warnings.simplefilter("always")
-        code = compiled(path)
-    return code is not None and bool(issued)
+        builtins.__import__ = watched
+        try:
+            compile(source, path, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError):
+            return False, ()
+        finally:
+            builtins.__import__ = original
+    if b"\\N" in source and has_name_escape(source):
+        imports.add("unicodedata")
+    return bool(issued), tuple(sorted(imports))
+
+
+def has_name_escape(source):
+    """Whether a str literal of `source` (not raw, not bytes; an f-string's
+    text too) holds a \\N escape."""
+    import tokenize
+    try:
+        for token in tokenize.tokenize(io.BytesIO(source).readline):
+            if token.type == tokenize.STRING:
+                prefix = token.string[:len(token.string) - len(token.string.lstrip("rRbBuUfF"))].lower()
+                # An escaped backslash is no escape's start.
+                if "r" not in prefix and "b" not in prefix and "\\N" in token.string.replace("\\\\", ""):
+                    return True
+    except (SyntaxError, tokenize.TokenError):
+        pass
+    return False
 
 
 def directory_record(directory):

@@ -33,12 +33,14 @@ from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES, FileF
 from ._core import same_items
 
 # The manifest a dump writes: {"version", "searches", "directories",
-# "listings", "extensions", "bytecode", "program", "startup"} ("program":
-# what the dump ran, ["script", path as given], ["module", name], ["code"]
-# for -c, or [] for --import alone; "startup": how many modules, first in
-# the archive, the interpreter imported before the program: the hook's own,
-# and site.py's after the hook, sitecustomize's for one), and each module's
-# metadata:
+# "listings", "extensions", "compile_imports", "bytecode", "program",
+# "startup"} ("compile_imports": {name: modules} for a module that plain
+# import compiles at each start, the modules compiling it imports, which a
+# run imports as it serves it; "program": what the dump ran, ["script", path
+# as given], ["module", name], ["code"] for -c, or [] for --import alone;
+# "startup": how many modules, first in the archive, the interpreter
+# imported before the program: the hook's own, and site.py's after the
+# hook, sitecustomize's for one), and each module's metadata:
 #     (origin, package, search, entry, size, mtime_ns, cached, hashed, named)
 # the source file found, whether it is a package's __init__, the index in
 # "searches" of the list searched, the index in that list of the entry whose
@@ -56,12 +58,12 @@ from ._core import same_items
 # a dict with its interned keys takes. "directories" holds each directory searched
 # up to the one a module was found in, and those named like it. Bumped when
 # the meaning of any of these changes.
-MANIFEST_VERSION = 9
+MANIFEST_VERSION = 10
 # The type of each field of the manifest; what a field holds is checked
 # where it is read (module_record, Resolver), so that an archive written
 # through the API with other values falls back instead of failing an import.
 MANIFEST_FIELDS = {"version": int, "searches": list, "directories": dict, "listings": dict,
-                   "extensions": dict, "bytecode": tuple, "program": list, "startup": int}
+                   "extensions": dict, "compile_imports": dict, "bytecode": tuple, "program": list, "startup": int}
 
 
 def bytecode_conditions():

@@ -347,6 +347,32 @@ def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_th
     assert "sets" in served(verbose.stderr)
 
 
+def test_a_module_whose_compiling_imports_unicodedata_imports_it_as_under_plain_python(tmp_path):
+    # The compiler imports unicodedata to normalize a name that is not ASCII
+    # and to look up the character of a \\N{...} escape, and plain import
+    # compiles a module at each start where it reads no .pyc. Its archived
+    # code needs no compiling: the module ran without unicodedata imported.
+    app = make_app(tmp_path, {
+        "named.py": "größe = 3\n".encode(),
+        "escaped.py": "DASH = f'\\N{EM DASH}{1}'\n",
+        # Neither a name nor a str literal's escape: raw, bytes, escaped backslash, text.
+        "neither.py": "# größe\nTEXT = r'\\N{EM DASH}', b'\\\\N', '\\\\N{EM DASH}', 'größe'\n".encode(),
+        "main.py": "import importlib, json, sys\n"
+                   "for name in sys.argv[1:]:\n"
+                   "    importlib.import_module(name)\n"
+                   "    print(name, 'unicodedata' in sys.modules, list(sys.modules)[-2:])\n",
+    })
+    archive = tmp_path / "app.csa"
+    environment = {"PYTHONDONTWRITEBYTECODE": "1"}
+    dump(archive, ["main.py", "neither", "named", "escaped"], cwd=app, env=environment)
+    for modules in (["neither", "named"], ["neither", "escaped"]):
+        plain, archived, verbose = run_both(["main.py", *modules], archive, cwd=app, env=environment)
+        assert plain.stdout.startswith("neither False "), plain.stdout + plain.stderr
+        assert plain.stdout.endswith(f"\n{modules[1]} True ['unicodedata', '{modules[1]}']\n"), plain.stdout
+        assert_same_run(plain, archived)
+        assert set(modules) <= served(verbose.stderr)
+
+
 def test_a_source_removed_while_the_dump_runs_is_archived_and_a_run_imports_as_plain(tmp_path):
     # The dump compiles each source again to see whether it warns: one it can
     # no longer read does not warn. It had been left out, the dump saying

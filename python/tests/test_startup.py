@@ -369,7 +369,7 @@ def test_archive_of_another_manifest_version_is_refused(tmp_path, app):
     archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)}, check=False)
     assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
     assert archived.stderr == (f"codeshare: not using the archive: {archive}: written by another version of "
-                               "codeshare (import manifest version 1, this one reads 9): dump it again\n")
+                               "codeshare (import manifest version 1, this one reads 10): dump it again\n")
 
 
 def forge(tmp_path, app, *, json_metadata="m", hook_metadata="m", manifest="manifest"):
@@ -475,7 +475,8 @@ def test_extension_whose_location_dump_did_not_write_falls_back(tmp_path, app):
     assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
 
 
-@pytest.mark.parametrize("field", ["searches", "directories", "listings", "extensions", "program", "startup"])
+@pytest.mark.parametrize("field", ["searches", "directories", "listings", "extensions", "compile_imports", "program",
+                                   "startup"])
 def test_archive_whose_manifest_dump_did_not_write_is_refused(tmp_path, app, field):
     forged = forge(tmp_path, app, manifest=f"{{**manifest, {field!r}: {'1.5' if field == 'startup' else '1'}}}")
     plain = run_python(["main.py"], cwd=app, check=False)
