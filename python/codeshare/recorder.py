@@ -277,17 +277,17 @@ def reads_bytecode(path, size, mtime_ns):
 
 def bytecode_code(code, path):
     """The code plain import loads from the .pyc of the source at `path`, if
-    `code`, the code the module ran, holds constant sets and equals it;
-    else `code`. marshal stores a set's elements sorted by their own marshal
-    bytes, which flag each object referenced more than once, and the writer
-    sorts them so again. The program may reference the elements of the code
-    it ran (the set a module body makes of a display), and they would sort
-    otherwise than as the .pyc holds them: where they collide in the table,
-    the set would iterate otherwise. Fresh from the .pyc, the elements are
-    referenced as they were when it was written, and sort as it holds them.
-    That holds too where the dump's own run compiled the source and wrote
-    the .pyc, and `code` has the compiler's order, not the .pyc's."""
-    if not constant_sets(code):
+    `code`, the code the module ran, equals it and holds what the archive
+    would otherwise give as it is made (`compiled_otherwise`); else `code`.
+    The dump's own run may have compiled the source and written the .pyc.
+    And marshal stores a set's elements sorted by their own marshal bytes,
+    which flag each object referenced more than once, as the writer sorts
+    them again: the program may reference the elements of the code it ran
+    (the set a module body makes of a display), and they would sort
+    otherwise than as the .pyc holds them, and where they collide in the
+    table, the set would iterate otherwise. Fresh from the .pyc, they are
+    referenced as they were when it was written, and sort as it holds them."""
+    if not compiled_otherwise(code):
         return code
     try:
         with open(_get_cached(path), "rb") as file:
@@ -298,6 +298,25 @@ def bytecode_code(code, path):
         return code   # the .pyc was rewritten since the module ran
     _imp._fix_co_filename(loaded, path)
     return loaded
+
+
+def compiled_otherwise(code):
+    """Whether `code` holds a constant the compiler may make otherwise than
+    a load of its .pyc: a set (its elements in another order), or a
+    one-character str that is not the interpreter's own (which marshal
+    gives for each it reads)."""
+    constants = [code]
+    while constants:
+        constant = constants.pop()
+        if type(constant) is frozenset:
+            return True
+        if type(constant) is str and len(constant) == 1 and constant < "\u0100" and constant is not chr(ord(constant)):
+            return True
+        if type(constant) is tuple:
+            constants += constant
+        elif type(constant) is type(code):
+            constants += constant.co_consts
+    return False
 
 
 def constant_sets(code):

@@ -347,6 +347,27 @@ def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_th
     assert "sets" in served(verbose.stderr)
 
 
+def test_a_one_character_str_the_compiler_made_is_its_own_object_as_under_plain_python(tmp_path):
+    # The compiler turns a %-format into an f-string, and the '%' it makes of
+    # a '%%' is a str of its own; a .pyc's load gives the interpreter's own
+    # '%'. The archive gave the interpreter's own where plain import compiles
+    # the module at each start.
+    app = make_app(tmp_path, {
+        "fmt.py": "def f(w):\n    return '%%%s' % (w,)\n",
+        "main.py": "import json, fmt\nprint(fmt.f(3), [c is chr(37) for c in fmt.f.__code__.co_consts if c == '%'])\n",
+    })
+    archive = tmp_path / "app.csa"
+    outputs = []
+    for written in ("1", ""):   # no .pyc, then the one the dump's run compiles the source for and writes
+        environment = {"PYTHONDONTWRITEBYTECODE": written}
+        dump(archive, ["main.py"], cwd=app, env=environment)
+        plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=environment)
+        assert_same_run(plain, archived)
+        assert "fmt" in served(verbose.stderr)
+        outputs.append(plain.stdout)
+    assert outputs == ["%3 [False]\n", "%3 [True]\n"], outputs
+
+
 def test_a_module_whose_compiling_imports_unicodedata_imports_it_as_under_plain_python(tmp_path):
     # The compiler imports unicodedata to normalize a name that is not ASCII
     # and to look up the character of a \\N{...} escape, and plain import
