@@ -421,25 +421,28 @@ def compile_effects(path):
             return False, ()
         finally:
             builtins.__import__ = original
-    if b"\\N" in source and has_name_escape(source):
+    if b"\\N" in source and has_name_escape(source, path):
         imports.add("unicodedata")
     return bool(issued), tuple(sorted(imports))
 
 
-def has_name_escape(source):
-    """Whether a str literal of `source` (not raw, not bytes; an f-string's
-    text too) holds a \\N escape."""
-    import tokenize
-    try:
-        for token in tokenize.tokenize(io.BytesIO(source).readline):
-            if token.type == tokenize.STRING:
-                prefix = token.string[:len(token.string) - len(token.string.lstrip("rRbBuUfF"))].lower()
-                # An escaped backslash is no escape's start.
-                if "r" not in prefix and "b" not in prefix and "\\N" in token.string.replace("\\\\", ""):
-                    return True
-    except (SyntaxError, tokenize.TokenError):
-        pass
-    return False
+def has_name_escape(source, path):
+    """Whether a str literal of `source` holds a \\N{...} escape: each made an
+    invalid escape, \\q(...) (parentheses, which an f-string takes as text),
+    warns as the source compiles, where one in a raw literal, a comment or
+    after an escaped backslash does not (in a bytes literal, \\N is invalid
+    already: such a source is left out). tokenize would tell too, but
+    importing it runs exec on a string, after which a program that a
+    KeyboardInterrupt ended exits with status 1 instead of by SIGINT."""
+    import re
+    import warnings
+    with warnings.catch_warnings(record=True) as issued:
+        warnings.simplefilter("always")
+        try:
+            compile(re.sub(rb"\\N\{([^}'\"\n\\]*)\}", rb"\\q(\1)", source), path, "exec", dont_inherit=True)
+        except (SyntaxError, ValueError):
+            return False
+    return any("'\\q'" in str(warning.message) for warning in issued)
 
 
 def directory_record(directory):
