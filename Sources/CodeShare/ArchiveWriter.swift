@@ -86,14 +86,17 @@ struct ArchiveWriter {
             let interned: Int32 = cs_str_is_interned(object) != 0 ? 1 : 0
             if length == 0 { return .singleton(.singleton(.emptyStr, value: interned)) }
             if length == 1 && cs_str_kind(object) == 1 {
-                // The interpreter's own, which marshal gives for every such str
-                // it reads. The compiler may make another (the '%' of a '%%' in
-                // a %-format it turns into an f-string), which a module that
-                // plain import compiles at each start holds.
+                // Interned, the one the process interned, which the reader
+                // interns again. Else the interpreter's own, which marshal gives
+                // for each it reads; the compiler may make another (the '%' of a
+                // '%%' in a %-format it turns into an f-string), which a module
+                // that plain import compiles at each start holds.
                 let char = Int32(cs_str_data(object).load(as: UInt8.self))
                 guard let own = PyUnicode_FromOrdinal(char) else { throw .python }
                 cs_decref(own)   // the interpreter keeps it
-                if own == object { return .singleton(.singleton(.latin1Char, value: char | interned << 8)) }
+                if interned != 0 || own == object {
+                    return .singleton(.singleton(.latin1Char, value: char | interned << 8))
+                }
             }
             return .leaf(.str)
         }

@@ -41,6 +41,10 @@ class Recorder:
         # (site.py's, imported as it ran the .pth files after codeshare's and
         # sitecustomize), or None before.
         self.started_after = None
+        # When the recording began, less RECENT_NS, ample for the lag of the
+        # clock files are stamped with: a .pyc written since, the run may
+        # have written, compiling its source.
+        self.began_ns = time.time_ns() - RECENT_NS
         # Modules loaded from source that the archive leaves to plain import
         # (their sources compile with a warning), set by entries_and_manifest.
         self.left_out = []
@@ -178,7 +182,7 @@ class Recorder:
                 search_at, entry, named = recorded_at
                 path, code, size, mtime_ns, hashed = recorded
                 if reads_bytecode(origin, size, mtime_ns):
-                    code = bytecode_code(code, origin)
+                    code = bytecode_code(code, origin, self.began_ns)
                 else:
                     compiled_sets[name] = constant_set_orders(code, origin)
                     if imports:
@@ -275,22 +279,26 @@ def reads_bytecode(path, size, mtime_ns):
             and int.from_bytes(header[12:16], "little") == size & 0xFFFFFFFF)
 
 
-def bytecode_code(code, path):
+def bytecode_code(code, path, began_ns):
     """The code plain import loads from the .pyc of the source at `path`, if
-    `code`, the code the module ran, equals it and holds what the archive
-    would otherwise give as it is made (`compiled_otherwise`); else `code`.
-    The dump's own run may have compiled the source and written the .pyc.
-    And marshal stores a set's elements sorted by their own marshal bytes,
-    which flag each object referenced more than once, as the writer sorts
-    them again: the program may reference the elements of the code it ran
-    (the set a module body makes of a display), and they would sort
-    otherwise than as the .pyc holds them, and where they collide in the
-    table, the set would iterate otherwise. Fresh from the .pyc, they are
-    referenced as they were when it was written, and sort as it holds them."""
-    if not compiled_otherwise(code):
-        return code
+    `code`, the code the module ran, equals it and may have been made
+    otherwise; else `code`. It may have been if the .pyc was written since
+    `began_ns` (the run compiled the source and wrote it), as the compiler
+    makes some constants otherwise than a load of the .pyc does (a set's
+    order, a one-character str of its own where a load gives the
+    interpreter's), and if it holds constant sets. marshal stores a set's
+    elements sorted by their own marshal bytes, which flag each object
+    referenced more than once, and the writer sorts them so again: the
+    program may reference the elements of the code it ran (the set a
+    module body makes of a display), and they would sort otherwise than as
+    the .pyc holds them, and where they collide in the table, the set would
+    iterate otherwise. Fresh from the .pyc, they are referenced as they
+    were when it was written, and sort as it holds them."""
+    cached = _get_cached(path)
     try:
-        with open(_get_cached(path), "rb") as file:
+        if not constant_sets(code) and os.stat(cached).st_mtime_ns < began_ns:
+            return code
+        with open(cached, "rb") as file:
             loaded = marshal.loads(file.read()[16:])
     except (OSError, ValueError, EOFError, TypeError, MemoryError):
         return code
@@ -298,25 +306,6 @@ def bytecode_code(code, path):
         return code   # the .pyc was rewritten since the module ran
     _imp._fix_co_filename(loaded, path)
     return loaded
-
-
-def compiled_otherwise(code):
-    """Whether `code` holds a constant the compiler may make otherwise than
-    a load of its .pyc: a set (its elements in another order), or a
-    one-character str that is not the interpreter's own (which marshal
-    gives for each it reads)."""
-    constants = [code]
-    while constants:
-        constant = constants.pop()
-        if type(constant) is frozenset:
-            return True
-        if type(constant) is str and len(constant) == 1 and constant < "\u0100" and constant is not chr(ord(constant)):
-            return True
-        if type(constant) is tuple:
-            constants += constant
-        elif type(constant) is type(code):
-            constants += constant.co_consts
-    return False
 
 
 def constant_sets(code):
