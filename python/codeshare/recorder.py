@@ -13,7 +13,6 @@ state of every directory searched, and where extension modules were found.
 """
 import _imp
 import _thread
-import ast
 import builtins
 import io
 import marshal
@@ -333,6 +332,8 @@ def constant_set_orders(code, path):
     constants = constant_sets(code)
     if not constants:
         return []   # most modules: their source is not parsed
+    # Imported here, once the recording is over (see compile_effects).
+    import ast
     try:
         with open(path, "rb") as file:
             tree = ast.parse(file.read())

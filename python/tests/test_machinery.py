@@ -380,6 +380,21 @@ def test_the_dump_runs_a_program_on_the_modules_python_starts_it_with(tmp_path):
     assert not {"collections", "functools", "importlib", "runpy", "warnings"} & set(names)
 
 
+def test_the_dump_leaves_each_module_the_program_imports_to_be_loaded_once(tmp_path):
+    # The dump's hook, which runs before the program, imported ast for itself
+    # (and with it itertools, _functools...) and took them out of sys.modules:
+    # the program loaded them a second time. ast gives _ast's classes their
+    # deprecated accessors once a process, and the program's copy had none.
+    # (_io's module is named io: both are loaded under plain Python too.)
+    code = ["-c", "import ast, gc, sys\n"
+                  "print(ast.Constant.n.fget.__globals__ is vars(ast), sorted({module.__name__ for module in"
+                  " gc.get_objects() if type(module) is type(sys) and sys.modules.get(module.__name__)"
+                  " not in (None, module)} - {'io'}))"]
+    plain = run_python(code, cwd=tmp_path)
+    assert plain.stdout == "True []\n", plain.stdout + plain.stderr
+    assert dump(tmp_path / "app.csa", code, cwd=tmp_path).stdout == plain.stdout
+
+
 def test_the_dump_runs_a_program_in_the_main_module_python_starts_it_in(tmp_path):
     # Its globals, in their order: the builtins module itself (not its dict),
     # `__annotations__`, and for `-c` a built-in module's loader.
