@@ -14,7 +14,6 @@ state of every directory searched, and where extension modules were found.
 import _imp
 import _thread
 import builtins
-import io
 import marshal
 import os
 import sys
@@ -279,20 +278,18 @@ def reads_bytecode(path, size, mtime_ns):
 
 
 def bytecode_code(code, path, began_ns):
-    """The code plain import loads from the .pyc of the source at `path`, if
-    `code`, the code the module ran, equals it and may have been made
-    otherwise; else `code`. It may have been if the .pyc was written since
-    `began_ns` (the run compiled the source and wrote it), as the compiler
-    makes some constants otherwise than a load of the .pyc does (a set's
-    order, a one-character str of its own where a load gives the
-    interpreter's), and if it holds constant sets. marshal stores a set's
-    elements sorted by their own marshal bytes, which flag each object
-    referenced more than once, and the writer sorts them so again: the
-    program may reference the elements of the code it ran (the set a
-    module body makes of a display), and they would sort otherwise than as
-    the .pyc holds them, and where they collide in the table, the set would
-    iterate otherwise. Fresh from the .pyc, they are referenced as they
-    were when it was written, and sort as it holds them."""
+    """The code plain import loads from the .pyc of the source at `path`,
+    where it may differ from `code`, the code the module ran, in what code
+    equality does not compare; else `code`. It may where the run wrote the
+    .pyc (since `began_ns`): compiling makes some constants otherwise than
+    a load does (a set's order, a one-character str of its own). And where
+    it holds constant sets: marshal stores a set's elements sorted by their
+    own marshal bytes, which flag each object referenced more than once,
+    and the writer sorts them so again. Referenced by the program too (the
+    set a module body makes of a display), the elements of the code it ran
+    may sort otherwise than the .pyc holds them, and where they collide in
+    the table, the set iterate otherwise. Fresh from the .pyc, they are
+    referenced as when it was written."""
     cached = _get_cached(path)
     try:
         if not constant_sets(code) and os.stat(cached).st_mtime_ns < began_ns:
