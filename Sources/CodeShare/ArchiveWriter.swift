@@ -240,7 +240,10 @@ struct ArchiveWriter {
     /// The elements of a frozenset as a tuple, in the order `marshal.dumps`
     /// writes them (3.11 sorts them by their own marshal bytes, which depend
     /// on reference counts). The reader inserts them in this order, so the
-    /// set iterates as one from `marshal.loads` would. Read back as a tuple:
+    /// set iterates as one from `marshal.loads` would. It is the .pyc's own
+    /// order where the elements are referenced as when the .pyc was written:
+    /// the dump gives such a module the code fresh from its .pyc (recorder.py's
+    /// `bytecode_code`), not the code the program ran. Read back as a tuple:
     /// the frozenset's marshal bytes with the type code changed to tuple's;
     /// each element read back is then swapped for the set's own, since the
     /// compiler shares constants across a module (a tuple in a set may be
