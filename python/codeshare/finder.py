@@ -10,6 +10,7 @@ does exactly what SourceFileLoader does. As it gives the code, it becomes
 the loader plain import gives the module, before the body runs; once the
 body has run, the finder gives back what only the body used.
 """
+import _codecs
 import _frozen_importlib_external
 import _imp
 import os
@@ -32,6 +33,18 @@ IMPORTLIB_MODULES = (("importlib._bootstrap_external", _frozen_importlib_externa
                      ("posix", _frozen_importlib_external._os), ("_io", _frozen_importlib_external._io),
                      ("marshal", _frozen_importlib_external.marshal), ("_imp", _frozen_importlib_external._imp))
 IMPORTLIB_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
+
+
+# What compiling needs of a module that plain import reads from its .pyc, or
+# whose compiling looks up and imports nothing: (codec, modules).
+NOTHING_TO_COMPILE = (None, ())
+
+
+def compiling_needs(needs):
+    """Whether `needs` is what a dump writes of what compiling a module needs:
+    (an encoding name or None, a tuple of module names)."""
+    return (type(needs) is tuple and len(needs) == 2 and (needs[0] is None or type(needs[0]) is str)
+            and type(needs[1]) is tuple and all(type(module) is str for module in needs[1]))
 
 
 def position(items, item, start=0):
@@ -69,12 +82,14 @@ class ArchiveFinder:
         manifest = archive.manifest
         self.resolver = Resolver(manifest)
         self.extensions = manifest["extensions"]
-        # What compiling a module imports, where plain import compiles it at
-        # each start (unicodedata, for a name that is not ASCII or a \N{...}
-        # escape): imported as it is served, as the compiler would. Tuples of
-        # names only: an archive written through the API may hold others.
-        self.compile_imports = {name: modules for name, modules in manifest["compile_imports"].items()
-                                if type(modules) is tuple and all(type(module) is str for module in modules)}
+        # What compiling a module does but make code, where plain import
+        # compiles it at each start: the codec its coding line names, looked
+        # up (which imports the codec's module the first time in a process),
+        # and the modules the compiler imports (unicodedata, for a name that
+        # is not ASCII or a \N{...} escape). Both done as it is served, as the
+        # compiler would. Of those an archive written through the API holds,
+        # only what a dump writes.
+        self.compiling = {name: needs for name, needs in manifest["compiling"].items() if compiling_needs(needs)}
         self.bytecode = manifest["bytecode"]
         # What plain import runs, which the program may replace: the path
         # hooks as at start-up, and importlib's methods and functions, looked
@@ -272,11 +287,14 @@ class ArchiveLoader(SourceFileLoader):
             reason = "loaded before in this process: plain import gives each load new code objects"
         if reason is None:
             try:
-                for module in finder.compile_imports.get(fullname, ()):
+                codec, modules = finder.compiling.get(fullname, NOTHING_TO_COMPILE)
+                if codec is not None:
+                    _codecs.lookup(codec)
+                for module in modules:
                     __import__(module)
                 code = finder.archive.code(fullname)
-            except ImportError as error:
-                reason = f"compiling it imports what cannot be imported: {error}"
+            except (LookupError, ImportError) as error:
+                reason = f"compiling it needs what cannot be found: {error}"
             except ArchiveError as error:
                 reason = str(error)
             else:

@@ -133,7 +133,7 @@ class Recorder:
         order = {name: index for index, name in enumerate(self.codes)}
         started_after = len(self.codes) if self.started_after is None else self.started_after
         searches, search_index, directories, listings = [], {}, {}, {}
-        entries, extensions, compiled_sets, compile_imports = [], {}, {}, {}
+        entries, extensions, compiled_sets, compiling = [], {}, {}, {}
 
         def note(directory):
             if directory not in directories:
@@ -170,7 +170,7 @@ class Recorder:
                 recorded = self.codes.get(name)
                 if recorded is None or recorded[0] != origin:
                     continue
-                warns, imports = compile_effects(origin)
+                warns, codec, imports = compile_effects(origin)
                 if warns:
                     self.left_out.append(name)
                     continue
@@ -183,8 +183,8 @@ class Recorder:
                     code = bytecode_code(code, origin, self.began_ns)
                 else:
                     compiled_sets[name] = constant_set_orders(code, origin)
-                    if imports:
-                        compile_imports[name] = imports
+                    if codec is not None or imports:
+                        compiling[name] = (codec, imports)
                 entries.append((name, code, (origin, is_package, search_at, entry, size, mtime_ns, _get_cached(origin),
                                              hashed, named)))
             elif getattr(loaded.get(name), "origin", None) == origin:
@@ -199,7 +199,7 @@ class Recorder:
         # a run parses only those it compares.
         manifest = {"version": MANIFEST_VERSION, "searches": searches, "directories": directories,
                     "listings": {directory: marshal.dumps(names) for directory, names in listings.items()},
-                    "extensions": extensions, "compile_imports": compile_imports, "bytecode": bytecode_conditions(),
+                    "extensions": extensions, "compiling": compiling, "bytecode": bytecode_conditions(),
                     "program": self.program,
                     "startup": len(hook) + startup}
         return hook + entries, manifest, compiled_sets
@@ -366,8 +366,9 @@ def compiled(path):
 
 def compile_effects(path):
     """What compiling the source at `path` as import compiles it does but
-    make code: (whether it issues a warning, the modules it imports), or
-    (False, ()) if it cannot be read or compiled.
+    make code: (whether it issues a warning, the codec it decodes the source
+    through or None, the modules it imports), or (False, None, ()) if it
+    cannot be read or compiled.
 
     Plain import shows the compiler's warnings (a SyntaxWarning, a
     DeprecationWarning for an invalid escape; errors under -W error) each
@@ -382,7 +383,8 @@ def compile_effects(path):
     not ASCII, through builtins.__import__, watched here (on this thread:
     a daemon thread of the program's may still import), and to look up the
     character of a \\N{...} escape in a str literal, only the first time
-    in a process, which the source tells."""
+    in a process, which the source tells. The codec, whose module it imports
+    the first time in a process too, the source's coding line tells."""
     # Imported here, once the recording is over: imported with this module,
     # before the program runs, it would already be in sys.modules when the
     # program imports it, and the archive would not hold it.
@@ -391,7 +393,7 @@ def compile_effects(path):
         with open(path, "rb") as file:
             source = file.read()
     except OSError:
-        return False, ()
+        return False, None, ()
     imports, original, thread = set(), builtins.__import__, _thread.get_ident()
 
     def watched(name, *args, **kwargs):
@@ -405,12 +407,48 @@ def compile_effects(path):
         try:
             compile(source, path, "exec", dont_inherit=True)
         except (SyntaxError, ValueError):
-            return False, ()
+            return False, None, ()
         finally:
             builtins.__import__ = original
     if b"\\N" in source and has_name_escape(source, path):
         imports.add("unicodedata")
-    return bool(issued), tuple(sorted(imports))
+    return bool(issued), source_codec(source), tuple(sorted(imports))
+
+
+# The encodings that PyUnicode_Decode decodes by itself, by the name
+# _Py_normalize_encoding makes of the one it is given (lowercase, each run of
+# characters other than letters, digits and '.' one '_', none at the ends).
+DECODED_WITHOUT_CODEC = {"utf8", "utf_8", "utf16", "utf_16", "utf32", "utf_32", "ascii", "us_ascii", "latin1", "latin_1",
+                         "iso_8859_1", "iso8859_1"}
+
+
+def source_codec(source):
+    """The encoding name the compiler looks the codec up by to decode
+    `source`, or None where it looks none up: PEP 263's coding line (a
+    comment on line 1, or on line 2 below a blank or comment line 1), but
+    UTF-8 and Latin-1 under the names the tokenizer gives them, and what
+    PyUnicode_Decode decodes by itself. tokenize.detect_encoding reads the
+    line too, but importing tokenize runs exec on a string (has_name_escape)."""
+    import re
+    if source.startswith(b"\xef\xbb\xbf"):
+        return None   # UTF-8's mark: a coding line may only say so
+    for line in re.split(rb"\r\n|\r|\n", source, maxsplit=2)[:2]:
+        coding = re.match(rb"[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)", line, re.ASCII)
+        if coding is not None:
+            break
+        if re.match(rb"[ \t\f]*(?:#|$)", line) is None:
+            return None
+    else:
+        return None
+    name = coding[1].decode("ascii")
+    # The tokenizer's get_normal_name reads the first 12 characters.
+    normal = name[:12].lower().replace("_", "-")
+    if normal in ("utf-8", "latin-1", "iso-8859-1", "iso-latin-1") or normal.startswith(
+            ("utf-8-", "latin-1-", "iso-8859-1-", "iso-latin-1-")):
+        return None
+    if "_".join(re.findall(r"[a-z0-9.]+", name.lower())) in DECODED_WITHOUT_CODEC:
+        return None
+    return name
 
 
 def has_name_escape(source, path):

@@ -33,10 +33,11 @@ from _frozen_importlib_external import BYTECODE_SUFFIXES, SOURCE_SUFFIXES, FileF
 from ._core import same_items
 
 # The manifest a dump writes: {"version", "searches", "directories",
-# "listings", "extensions", "compile_imports", "bytecode", "program",
-# "startup"} ("compile_imports": {name: modules} for a module that plain
-# import compiles at each start, the modules compiling it imports, which a
-# run imports as it serves it; "program": what the dump ran, ["script", path
+# "listings", "extensions", "compiling", "bytecode", "program",
+# "startup"} ("compiling": {name: (codec, modules)} for a module that plain
+# import compiles at each start, the encoding name of the codec its source is
+# decoded through or None, and the modules compiling it imports, which a run
+# looks up and imports as it serves it; "program": what the dump ran, ["script", path
 # as given], ["module", name], ["code"] for -c, or [] for --import alone;
 # "startup": how many modules, first in the archive, the interpreter
 # imported before the program: the hook's own, and site.py's after the
@@ -58,12 +59,12 @@ from ._core import same_items
 # a dict with its interned keys takes. "directories" holds each directory searched
 # up to the one a module was found in, and those named like it. Bumped when
 # the meaning of any of these changes.
-MANIFEST_VERSION = 10
+MANIFEST_VERSION = 11
 # The type of each field of the manifest; what a field holds is checked
 # where it is read (module_record, Resolver), so that an archive written
 # through the API with other values falls back instead of failing an import.
 MANIFEST_FIELDS = {"version": int, "searches": list, "directories": dict, "listings": dict,
-                   "extensions": dict, "compile_imports": dict, "bytecode": tuple, "program": list, "startup": int}
+                   "extensions": dict, "compiling": dict, "bytecode": tuple, "program": list, "startup": int}
 
 
 def bytecode_conditions():

@@ -394,6 +394,38 @@ def test_a_module_whose_compiling_imports_unicodedata_imports_it_as_under_plain_
         assert set(modules) <= served(verbose.stderr)
 
 
+def test_a_module_whose_coding_line_names_a_codec_looks_it_up_as_under_plain_python(tmp_path):
+    # The tokenizer decodes a source through the codec its coding line names,
+    # which imports the codec's module the first time in a process, but for
+    # UTF-8, Latin-1 and ASCII, which it decodes itself under names it
+    # normalizes; plain import compiles a module at each start where it reads
+    # no .pyc. Its archived code needs no decoding: the module ran without
+    # the codec's module imported.
+    app = make_app(tmp_path, {
+        "western.py": b"#!/usr/bin/env python\n# -*- coding: cp1252 -*-\nSIGN = '\x80'\n",
+        "greek.py": b"# vim: set fileencoding=ISO-8859-7 :\nALPHA = '\xe1'\n",
+        # Decoded without a codec: Latin-1 and ASCII by other names; a coding
+        # comment below code, and on the third line.
+        "plain.py": b"# coding: Latin_1\nTEXT = '\xe9'\n",
+        "ascii.py": b"# coding: us-ascii\n",
+        "late.py": b"TEXT = 'x'\n# coding: cp1252\n",
+        "third.py": b"#\n#\n# coding: cp1252\n",
+        "main.py": "import importlib, sys\n"
+                   "for name in sys.argv[1:]:\n"
+                   "    importlib.import_module(name)\n"
+                   "    print(name, [module for module in sys.modules if module.startswith('encodings.')][-1])\n",
+    })
+    archive = tmp_path / "app.csa"
+    environment = {"PYTHONDONTWRITEBYTECODE": "1"}
+    modules = ["plain", "ascii", "late", "third", "western", "greek"]
+    dump(archive, ["main.py", *modules], cwd=app, env=environment)
+    plain, archived, verbose = run_both(["main.py", *modules], archive, cwd=app, env=environment)
+    assert plain.stdout.endswith("\nwestern encodings.cp1252\ngreek encodings.iso8859_7\n"), plain.stdout
+    assert "encodings.cp1252" not in plain.stdout.split("\nwestern")[0], plain.stdout
+    assert_same_run(plain, archived)
+    assert set(modules) <= served(verbose.stderr)
+
+
 def test_a_source_removed_while_the_dump_runs_is_archived_and_a_run_imports_as_plain(tmp_path):
     # The dump compiles each source again to see whether it warns: one it can
     # no longer read does not warn. It had been left out, the dump saying

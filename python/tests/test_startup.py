@@ -369,7 +369,7 @@ def test_archive_of_another_manifest_version_is_refused(tmp_path, app):
     archived = run_python(["main.py"], cwd=app, env={"CODESHARE_ARCHIVE": str(archive)}, check=False)
     assert archived.returncode == plain.returncode == 7 and archived.stdout == plain.stdout
     assert archived.stderr == (f"codeshare: not using the archive: {archive}: written by another version of "
-                               "codeshare (import manifest version 1, this one reads 10): dump it again\n")
+                               "codeshare (import manifest version 1, this one reads 11): dump it again\n")
 
 
 def forge(tmp_path, app, *, json_metadata="m", hook_metadata="m", manifest="manifest"):
@@ -475,7 +475,32 @@ def test_extension_whose_location_dump_did_not_write_falls_back(tmp_path, app):
     assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
 
 
-@pytest.mark.parametrize("field", ["searches", "directories", "listings", "extensions", "compile_imports", "program",
+# What compiling a module needs, as an archive written through the API might
+# hold it: what a dump does not write is passed over, and what cannot be
+# found leaves the module to plain import, whose compiling then fails alike.
+FORGED_COMPILING = {
+    "not a pair": ("1", None),
+    "codec not a str": ("(1, ())", None),
+    "modules not a tuple": ("(None, ['json'])", None),
+    "codec not there": ("('no-such-codec', ())", "unknown encoding: no-such-codec"),
+    "module not there": ("(None, ('no_such_module',))", "No module named 'no_such_module'"),
+}
+
+
+@pytest.mark.parametrize("forgery, missing", FORGED_COMPILING.values(), ids=FORGED_COMPILING)
+def test_what_compiling_needs_is_done_only_as_a_dump_writes_it_and_what_is_missing_falls_back(tmp_path, app, forgery,
+                                                                                                missing):
+    forged = forge(tmp_path, app, manifest=f"{{**manifest, 'compiling': {{'json': {forgery}}}}}")
+    plain, archived, verbose = run_both(["main.py"], forged, cwd=app)
+    assert_same_run(plain, archived)
+    if missing is None:
+        assert {"json", "textwrap", "argparse"} <= served(verbose.stderr)
+    else:
+        assert f"codeshare: fell back on json: compiling it needs what cannot be found: {missing}" in verbose.stderr
+        assert {"textwrap", "argparse"} <= served(verbose.stderr)
+
+
+@pytest.mark.parametrize("field", ["searches", "directories", "listings", "extensions", "compiling", "program",
                                    "startup"])
 def test_archive_whose_manifest_dump_did_not_write_is_refused(tmp_path, app, field):
     forged = forge(tmp_path, app, manifest=f"{{**manifest, {field!r}: {'1.5' if field == 'startup' else '1'}}}")
