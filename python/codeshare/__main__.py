@@ -1,13 +1,12 @@
-"""python -m codeshare: dump, info and verify archives.
-
-    python -m codeshare dump -o OUT [--import MOD ...] [-c CODE | -m MODULE | SCRIPT] [ARGS...]
-    python -m codeshare info ARCHIVE
-    python -m codeshare verify ARCHIVE
-"""
+"""python -m codeshare: dump, info and verify archives (USAGE)."""
 import os
 import sys
 
-USAGE = __doc__.strip().split("\n", 2)[2]
+# Not the docstring: -OO strips it.
+USAGE = """\
+    python -m codeshare dump -o OUT [--import MOD ...] [-c CODE | -m MODULE | SCRIPT] [ARGS...]
+    python -m codeshare info ARCHIVE
+    python -m codeshare verify ARCHIVE"""
 
 
 def fail(message):

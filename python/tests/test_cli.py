@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from conftest import preload_library, run_python
+from importing import assert_same_run, run_both, served
 
 
 def test_usage_errors(tmp_path):
@@ -30,6 +31,22 @@ def test_usage_errors(tmp_path):
     asked = run_python(["-m", "codeshare", "--help"])
     assert (asked.returncode, asked.stderr) == (0, "")
     assert "python -m codeshare dump -o OUT" in asked.stdout
+
+
+@pytest.mark.parametrize("level", ["-O", "-OO"])
+def test_the_commands_run_under_every_optimization_level(tmp_path, level):
+    # -OO strips docstrings: the usage had been __main__'s, and every command
+    # under -OO ended in an AttributeError before it began.
+    (tmp_path / "main.py").write_text('"""The program."""\nimport json\nprint(json.dumps([__doc__, __debug__]))\n')
+    archive = tmp_path / "app.csa"
+    run_python([level, "-m", "codeshare", "dump", "-o", str(archive), "main.py"], cwd=tmp_path)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=tmp_path, python_flags=[level])
+    assert plain.stdout == ('[null, false]\n' if level == "-OO" else '["The program.", false]\n')
+    assert_same_run(plain, archived)
+    assert "json" in served(verbose.stderr)
+    for command in (["info", str(archive)], ["verify", str(archive)], ["--help"]):
+        assert run_python([level, "-m", "codeshare", *command]).stderr == ""
+    assert "python -m codeshare dump -o OUT" in run_python([level, "-m", "codeshare"], check=False).stderr
 
 
 def test_a_dump_that_cannot_write_its_archive_stops_before_the_program_runs(tmp_path):
