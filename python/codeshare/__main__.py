@@ -9,6 +9,11 @@ USAGE = """\
     python -m codeshare verify ARCHIVE"""
 
 
+def show_usage():
+    print(USAGE)
+    return 0
+
+
 def fail(message):
     print(f"codeshare: {message}\n{USAGE}", file=sys.stderr)
     return 2
@@ -18,8 +23,7 @@ def main(argv):
     if not argv:
         return fail("no command given")
     if argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0
+        return show_usage()
     command, arguments = argv[0], argv[1:]
     if command == "dump":
         from .dump import parse, run
@@ -27,8 +31,12 @@ def main(argv):
             options = parse(arguments)
         except ValueError as error:
             return fail(str(error))
+        if options.help:
+            return show_usage()
         return run(options)
     if command in ("info", "verify"):
+        if arguments in (["-h"], ["--help"]):
+            return show_usage()
         if len(arguments) != 1:
             return fail(f"{command} takes one archive path")
         from . import inspection

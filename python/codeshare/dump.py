@@ -35,6 +35,7 @@ class Options:
     kind = None      # "script", "module", "code" or None (--import only)
     target = None
     arguments = ()
+    help = False     # -h or --help among the dump's own options: the usage, nothing run
 
 
 def parse(arguments):
@@ -53,6 +54,9 @@ def parse(arguments):
             while index < len(arguments) and not arguments[index].startswith("-"):
                 imports.append(arguments[index])
                 index += 1
+        elif argument in ("-h", "--help"):
+            options.help = True
+            return options
         elif argument == "--":
             index += 1
             break

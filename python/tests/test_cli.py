@@ -28,9 +28,16 @@ def test_usage_errors(tmp_path):
         assert result.stderr.startswith(f"codeshare: {message}"), result.stderr
         assert "python -m codeshare dump -o OUT" in result.stderr, "with the usage"
     assert not (tmp_path / "a.csa").exists()
-    asked = run_python(["-m", "codeshare", "--help"])
-    assert (asked.returncode, asked.stderr) == (0, "")
-    assert "python -m codeshare dump -o OUT" in asked.stdout
+    for arguments in (["--help"], ["-h"], ["dump", "--help"], ["dump", "-o", str(tmp_path / "a.csa"), "-h", "main.py"],
+                      ["info", "--help"], ["verify", "-h"]):
+        asked = run_python(["-m", "codeshare", *arguments], cwd=tmp_path)
+        assert (asked.returncode, asked.stderr) == (0, ""), arguments
+        assert "python -m codeshare dump -o OUT" in asked.stdout
+    assert not (tmp_path / "a.csa").exists()
+    # After the program, an option is the program's.
+    (tmp_path / "main.py").write_text("import sys\nprint(sys.argv[1:])\n")
+    dumped = run_python(["-m", "codeshare", "dump", "-o", str(tmp_path / "a.csa"), "main.py", "--help"], cwd=tmp_path)
+    assert dumped.stdout == "['--help']\n" and (tmp_path / "a.csa").exists()
 
 
 @pytest.mark.parametrize("level", ["-O", "-OO"])
