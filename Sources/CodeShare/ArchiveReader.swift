@@ -496,7 +496,8 @@ struct ArchiveReader {
         case .frozenset:
             // One set per slot, as each was archived.
             for offset in slots {
-                guard let set = frozenset(segment.address(Int(ref.offset)), failure: &failure) else { return false }
+                guard let set = frozenset(segment.address(Int(ref.offset)), rebuilds: ref.segment, failure: &failure)
+                else { return false }
                 segment.address(Int(offset)).storeBytes(of: set, as: UnsafeMutableRawPointer.self)
             }
             return true
@@ -544,14 +545,16 @@ struct ArchiveReader {
         return string
     }
 
-    /// A new frozenset of an archived tuple's items, in their archived order.
-    private func frozenset(_ items: UnsafeMutableRawPointer, failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
+    /// A new frozenset of an archived tuple's items, in their archived order,
+    /// built again `rebuilds` times (checked by the preparer).
+    private func frozenset(_ items: UnsafeMutableRawPointer, rebuilds: UInt32,
+                           failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
         let tuple = items.assumingMemoryBound(to: PyObject.self)
         if tuple.type != cs_tuple_type() {
             failure = .badReference
             return nil
         }
-        guard let set = PyFrozenSet_New(tuple) else {
+        guard let set = newFrozenset(tuple, rebuilds: rebuilds) else {
             PyErr_Clear()
             failure = .outOfMemory
             return nil

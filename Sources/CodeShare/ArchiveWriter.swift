@@ -17,9 +17,9 @@ struct ModuleEntry {
     let code: PyObjectPointer
     let metadata: [UInt8]
     /// Where plain import compiles it afresh at each start (no .pyc it can
-    /// read), orders its constant sets may have been inserted in by the
-    /// compiler (see `compilerOrdered`): a tuple of tuples; else nil.
-    let setOrders: PyObjectPointer?
+    /// read), how the compiler may have made its constant sets (see
+    /// `compilerRecipe`): a tuple of (order, rebuilds) tuples; else nil.
+    let setRecipes: PyObjectPointer?
 }
 
 /// Lays out the code objects of many modules as one archive.
@@ -58,8 +58,9 @@ struct ArchiveWriter {
     /// The code tables seen, by their bytes (see `analyze`).
     private var codeTableByValue: [[UInt8]: Int] = [:]
     /// Elements of each frozenset, as a tuple owned by the writer, in the
-    /// order the reader is to insert them.
-    private var frozensetItems: [UInt: PyObjectPointer] = [:]
+    /// order the reader is to insert them, and how many times it is then to
+    /// build the set again from its own order (ObjectRef.Tag.frozenset).
+    private var frozensetItems: [UInt: (items: PyObjectPointer, rebuilds: UInt32)] = [:]
     /// De-specialized bytecode of each code object, owned by the writer.
     private var bytecode: [UInt: PyObjectPointer] = [:]
     /// How many references to each object the archived objects hold: an
@@ -69,7 +70,7 @@ struct ArchiveWriter {
     init() {}
 
     func release() {
-        for (_, tuple) in frozensetItems { cs_decref(tuple) }
+        for (_, set) in frozensetItems { cs_decref(set.items) }
         for (_, code) in bytecode { cs_decref(code) }
     }
 
@@ -138,9 +139,9 @@ struct ArchiveWriter {
     /// constant (`a.S is b.S` is false, and pickle writes both), so only one
     /// object (an interned string) is shared. A code object's tables
     /// (`codeTableFields`), which a program reaches only through the code
-    /// object, go by value too: equal ones are stored once. `setOrders`: the
-    /// module's `ModuleEntry.setOrders`.
-    mutating func analyze(_ object: PyObjectPointer, module: Int, setOrders: PyObjectPointer?,
+    /// object, go by value too: equal ones are stored once. `setRecipes`: the
+    /// module's `ModuleEntry.setRecipes`.
+    mutating func analyze(_ object: PyObjectPointer, module: Int, setRecipes: PyObjectPointer?,
                           isCodeTable: Bool = false) throws(WriteFailure) {
         let kind = try classify(object)
         graphReferences[object.address, default: 0] += 1
@@ -168,17 +169,19 @@ struct ArchiveWriter {
                 leaves[index].moduleCount += 1
             }
         case .tuple:
-            for index in 0..<object.size { try analyze(PyTuple_GetItem(object, index)!, module: module, setOrders: setOrders) }
+            for index in 0..<object.size {
+                try analyze(PyTuple_GetItem(object, index)!, module: module, setRecipes: setRecipes)
+            }
         case .frozenset:
             if frozensetItems[object.address] == nil {
-                var ordered = setOrders == nil ? nil : try compilerOrdered(object, proposed: setOrders!)
-                if ordered == nil { ordered = try marshalOrdered(object) }
-                let items = ordered!
-                frozensetItems[object.address] = items
+                var recipe = setRecipes == nil ? nil : try compilerRecipe(object, proposed: setRecipes!)
+                if recipe == nil { recipe = (try marshalOrdered(object), 0) }
+                frozensetItems[object.address] = recipe!
                 // The set's own references to its elements (the tuple's are counted by the walk).
+                let items = recipe!.items
                 for index in 0..<items.size { graphReferences[PyTuple_GetItem(items, index)!.address, default: 0] += 1 }
             }
-            try analyze(frozensetItems[object.address]!, module: module, setOrders: setOrders)
+            try analyze(frozensetItems[object.address]!.items, module: module, setRecipes: setRecipes)
         case .code:
             if bytecode[object.address] == nil {
                 guard let code = PyCode_GetCode(OpaquePointer(object).map { UnsafeMutablePointer<PyCodeObject>($0) })
@@ -187,34 +190,45 @@ struct ArchiveWriter {
             }
             for field in ObjectImage.codeObjectFields {
                 try analyze(object.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), module: module,
-                            setOrders: setOrders, isCodeTable: ArchiveWriter.codeTableFields.contains(field))
+                            setRecipes: setRecipes, isCodeTable: ArchiveWriter.codeTableFields.contains(field))
             }
         }
     }
 
-    /// The elements of a frozenset the compiler made, as a tuple in the order
-    /// it inserted them, or nil if neither order tried gives back its table.
-    /// The compiler inserts a set's constants in the order of the source, and
-    /// elements that collide in the table take their slots in the order they
-    /// went in, which the order of a .pyc's (`marshalOrdered`) may not keep:
-    /// `[x for x in {16, 8, 0, 1}]` gives [16, 8, 0, 1] compiled, [0, 1, 8,
-    /// 16] from a .pyc. Tried: each of `proposed` (made from the source's
-    /// order, as the compiler makes the constant: recorder.py's
-    /// `constant_set_orders`), then the set's own order. Either gives the
-    /// same slots wherever the hashes are the dump's: ints, floats and tuples
-    /// of them under any PYTHONHASHSEED, strs and bytes under the same one.
-    private func compilerOrdered(_ set: PyObjectPointer, proposed: PyObjectPointer) throws(WriteFailure) -> PyObjectPointer? {
+    /// How the compiler made a frozenset, as the reader is to make it again:
+    /// its elements as a tuple in the order it inserted them, and how many
+    /// times it then built the set again from its own order; nil if no
+    /// recipe tried gives back its table. The compiler inserts a set's
+    /// constants in the order of the source, builds the set again as it
+    /// merges them with the module's constants, and once more where the code
+    /// object interns one of its strs; elements that collide in the table
+    /// take their slots in the order they went in, which the order of a
+    /// .pyc's (`marshalOrdered`) may not keep: `[x for x in {16, 8, 0, 1}]`
+    /// gives [16, 8, 0, 1] compiled, [0, 1, 8, 16] from a .pyc. Tried: each
+    /// of `proposed` (recorder.py's `constant_set_recipes`), then the set's
+    /// own order. Made by the compiler's steps, a recipe gives its set under
+    /// any PYTHONHASHSEED; the set's own order only under the dump's.
+    private func compilerRecipe(_ set: PyObjectPointer, proposed: PyObjectPointer)
+        throws(WriteFailure) -> (items: PyObjectPointer, rebuilds: UInt32)? {
         let count = PySet_Size(set)
         for index in 0..<PyTuple_Size(proposed) {
-            let order = PyTuple_GetItem(proposed, index)!
-            if cs_is_tuple(order) != 0 && order.size == count, try rebuilds(set, from: order) {
+            let recipe = PyTuple_GetItem(proposed, index)!
+            guard cs_is_tuple(recipe) != 0 && recipe.size == 2 else { continue }
+            let order = PyTuple_GetItem(recipe, 0)!, times = PyTuple_GetItem(recipe, 1)!
+            guard cs_is_tuple(order) != 0 && order.size == count && times.type == cs_int_type() else { continue }
+            let rebuilds = PyLong_AsLong(times)
+            guard rebuilds >= 0 && rebuilds <= Int(ObjectRef.frozensetRebuildsLimit) else {
+                PyErr_Clear()
+                continue
+            }
+            if try remakes(set, from: order, rebuilds: UInt32(rebuilds)) {
                 cs_incref(order)
-                return order
+                return (order, UInt32(rebuilds))
             }
         }
         guard let own = PySequence_Tuple(set) else { throw .python }
         do throws(WriteFailure) {
-            if try rebuilds(set, from: own) { return own }
+            if try remakes(set, from: own, rebuilds: 0) { return (own, 0) }
         } catch {
             cs_decref(own)
             throw error
@@ -223,11 +237,12 @@ struct ArchiveWriter {
         return nil
     }
 
-    /// Whether the elements of `order`, inserted in turn, take the slots the
-    /// elements of `set` hold, the same objects. An order given through the
-    /// API that holds what no set can (a list) does not.
-    private func rebuilds(_ set: PyObjectPointer, from order: PyObjectPointer) throws(WriteFailure) -> Bool {
-        guard let rebuilt = PyFrozenSet_New(order) else {
+    /// Whether the set the reader makes of `order` and `rebuilds` holds the
+    /// elements of `set` in the same slots, the same objects. An order given
+    /// through the API that holds what no set can (a list) does not.
+    private func remakes(_ set: PyObjectPointer, from order: PyObjectPointer,
+                         rebuilds: UInt32) throws(WriteFailure) -> Bool {
+        guard let rebuilt = newFrozenset(order, rebuilds: rebuilds) else {
             guard PyErr_ExceptionMatches(PyExc_TypeError) != 0 else { throw .python }
             PyErr_Clear()
             return false
@@ -372,8 +387,9 @@ struct ArchiveWriter {
             return ref
         case .frozenset:
             if let known = layout.placed[object.address] { return known }
-            let items = try place(frozensetItems[object.address]!, in: &layout)
-            let ref = ObjectRef(.frozenset, offset: items.offset)
+            let recipe = frozensetItems[object.address]!
+            let items = try place(recipe.items, in: &layout)
+            let ref = ObjectRef(.frozenset, segment: recipe.rebuilds, offset: items.offset)
             layout.placed[object.address] = ref
             return ref
         case .code:
@@ -444,7 +460,7 @@ struct ArchiveWriter {
         case .tuple:
             for index in 0..<object.size { try placeInterned(PyTuple_GetItem(object, index)!, in: &layout) }
         case .frozenset:
-            try placeInterned(frozensetItems[object.address]!, in: &layout)
+            try placeInterned(frozensetItems[object.address]!.items, in: &layout)
         case .singleton, .code:
             break
         }

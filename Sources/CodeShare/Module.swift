@@ -169,14 +169,14 @@ private func writeArchive(_ list: PyObjectPointer, manifest: PyObjectPointer, to
         modules.append(ModuleEntry(
             name: name, code: PyTuple_GetItem(item, 1)!,
             metadata: [UInt8](UnsafeRawBufferPointer(start: cs_bytes_data(metadata), count: metadata.size)),
-            setOrders: PyTuple_GetItem(item, 3)! == cs_none() ? nil : PyTuple_GetItem(item, 3)!))
+            setRecipes: PyTuple_GetItem(item, 3)! == cs_none() ? nil : PyTuple_GetItem(item, 3)!))
     }
     var writer = ArchiveWriter()
     defer { writer.release() }
     do throws(WriteFailure) {
         for (index, entry) in modules.enumerated() {
             do throws(WriteFailure) {
-                try writer.analyze(entry.code, module: index, setOrders: entry.setOrders)
+                try writer.analyze(entry.code, module: index, setRecipes: entry.setRecipes)
             } catch .unsupportedConstant {
                 return WriterReport(.unsupportedConstant, UInt64(index))
             }

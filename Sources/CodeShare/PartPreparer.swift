@@ -377,7 +377,8 @@ struct PartPreparer {
                 return true
             case .singleton where deferred != nil:
                 return postpone(slot, ref)
-            case .frozenset where deferred != nil && ref.segment == 0 && Int(ref.offset) < reach:
+            case .frozenset where deferred != nil && ref.segment <= ObjectRef.frozensetRebuildsLimit
+                                  && Int(ref.offset) < reach:
                 return postpone(slot, ref)
             default:
                 break

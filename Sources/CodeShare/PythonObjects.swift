@@ -88,6 +88,22 @@ func newTuple(_ first: PyObjectPointer?, _ second: PyObjectPointer?, _ third: Py
     } }
 }
 
+/// A new frozenset of `items` inserted in their order, then built again from
+/// its own order `rebuilds` times (ObjectRef.Tag.frozenset); nil with the
+/// error set.
+func newFrozenset(_ items: PyObjectPointer, rebuilds: UInt32) -> PyObjectPointer? {
+    guard var set = PyFrozenSet_New(items) else { return nil }
+    for _ in 0..<rebuilds {
+        guard let order = PySequence_Tuple(set) else { cs_decref(set); return nil }
+        let again = PyFrozenSet_New(order)
+        cs_decref(order)
+        cs_decref(set)
+        guard let again else { return nil }
+        set = again
+    }
+    return set
+}
+
 /// Raises `type` with static text, then `separator` and `detail` (UTF-8)
 /// if there is a detail. Only the message itself is allocated, as Python
 /// objects: an archive refused for want of memory must raise, not trap

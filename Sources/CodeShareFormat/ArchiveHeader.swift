@@ -32,7 +32,7 @@ public struct ArchiveHeader: Equatable {
     public static let magic: UInt64 = 0x0A0D_4843_5241_5343
     /// Bump on any change to what the archive's bytes mean; old archives are
     /// then refused as "schema version" and rewritten by the next dump.
-    public static let schemaVersion: UInt32 = 3
+    public static let schemaVersion: UInt32 = 4
     public static let buildVersionSize = 96
 
     public var identity: InterpreterIdentity

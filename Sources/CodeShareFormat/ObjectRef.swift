@@ -3,7 +3,8 @@
 ///
 ///     bits 0..2    tag
 ///     bits 3..31   segment: 0 = the segment holding the slot, k = pool chunk k-1
-///                  (for `.singleton`, the singleton kind; for `.type`, the type id)
+///                  (for `.singleton`, the singleton kind; for `.type`, the type id;
+///                  for `.frozenset`, its rebuilds)
 ///     bits 32..63  offset of the object in its segment, or intern index,
 ///                  or the singleton's value
 public struct ObjectRef: Equatable {
@@ -18,7 +19,9 @@ public struct ObjectRef: Equatable {
         /// An `ob_type` slot: the type with this id.
         case type = 4
         /// A frozenset built at load from the archived tuple at `offset` in this
-        /// segment (its layout depends on per-process string hashes).
+        /// segment (its layout depends on per-process string hashes), then
+        /// built again from its own order as many times as `segment` says, at
+        /// most `frozensetRebuildsLimit`: the compiler's steps.
         case frozenset = 5
         /// A pointer to `offset` bytes into this segment that is not an object
         /// (a 4-byte-kind string's `wstr`, which points at its own characters).
@@ -43,6 +46,12 @@ public struct ObjectRef: Equatable {
     public static func type(_ id: TypeID) -> ObjectRef {
         ObjectRef(.type, segment: id.rawValue, offset: 0)
     }
+
+    /// How many times a frozenset may be built again: the compiler builds a
+    /// constant set from the source's order, again to merge its elements with
+    /// the module's constants, and once more where the code object interns
+    /// one of its strs.
+    public static let frozensetRebuildsLimit: UInt32 = 2
 }
 
 /// Objects every interpreter already holds; archives refer to them, never copy.

@@ -53,12 +53,13 @@ def write(path, entries, manifest=None, *, together=False, compiled_sets=None):
     loaded together in this order (every shared string is then stored and
     interned once); otherwise a collection whose modules are loaded alone
     (only widely shared strings are pooled, so that loading one module reads
-    little else). `compiled_sets`: {name: orders} for the modules that plain
+    little else). `compiled_sets`: {name: recipes} for the modules that plain
     import compiles afresh at each start (no .pyc it can read), whose
     constant sets are to iterate as the compiler builds them, not as a
-    .pyc's load does: the orders the compiler may have inserted their
-    elements in, each a sequence of a set's own elements (one that does
-    not give the set's table back is passed over). Written atomically:
+    .pyc's load does: how the compiler may have made them, each (order,
+    rebuilds), a sequence of a set's own elements in the order it inserted
+    them and how many times (0-2) it then made the set again in its own
+    order (one that does not give the set's table back is passed over). Written atomically:
     a temporary file in the same directory, then rename. Readers see the old
     file or the new one, never a partial one (see may_replace)."""
     path = os.fspath(path)
@@ -66,7 +67,8 @@ def write(path, entries, manifest=None, *, together=False, compiled_sets=None):
         raise OSError(f"{path} is not a regular file, and the archive would replace it")
     compiled_sets = compiled_sets or {}
     entries = [(name, code, marshal.dumps(metadata),
-                tuple(map(tuple, compiled_sets[name])) if name in compiled_sets else None)
+                tuple((tuple(order), rebuilds) for order, rebuilds in compiled_sets[name])
+                if name in compiled_sets else None)
                for name, code, metadata in entries]
     # Beside the file `path` names as the kernel resolves it: in
     # 'link/../app.csa', '..' is taken from where the link leads.

@@ -182,7 +182,7 @@ class Recorder:
                 if reads_bytecode(origin, size, mtime_ns):
                     code = bytecode_code(code, origin, self.began_ns)
                 else:
-                    compiled_sets[name] = constant_set_orders(code, origin)
+                    compiled_sets[name] = constant_set_recipes(code, origin)
                     if codec is not None or imports:
                         compiling[name] = (codec, imports)
                 entries.append((name, code, (origin, is_package, search_at, entry, size, mtime_ns, _get_cached(origin),
@@ -317,15 +317,15 @@ def constant_sets(code):
     return constants
 
 
-def constant_set_orders(code, path):
-    """The orders the compiler may have inserted the elements of the
-    constant sets of `code` in, as far as the source at `path` tells, as
-    the sets' own elements. It makes a set of each display whose elements
-    are all literals, in the order of the source, then makes the constant
-    again of that set's elements in its order (as it makes every constant,
-    to merge those equal), and once more where the code object interns a
-    str in it that the process had interned before (an identifier such as
-    'node'): the order of each of the two last sets."""
+def constant_set_recipes(code, path):
+    """How the compiler may have made the constant sets of `code`, as far as
+    the source at `path` tells: (elements, rebuilds), the sets' own elements
+    in the order it inserted them, and how many times it then made the set
+    again of its elements in the set's own order. It makes a set of each
+    display whose elements are all literals, in the order of the source,
+    then makes the constant again (as it makes every constant, to merge
+    those equal), and once more where the code object interns a str in it
+    that the process had interned before (an identifier such as 'node')."""
     constants = constant_sets(code)
     if not constants:
         return []   # most modules: their source is not parsed
@@ -344,14 +344,14 @@ def constant_set_orders(code, path):
                 displays.append((frozenset(elements), elements))
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 continue
-    orders = []
+    recipes = []
     for constant in constants:
         own = {element: element for element in constant}
         for value, elements in displays:
             if value == constant:
-                merged = tuple(frozenset(own[element] for element in elements))
-                orders += [merged, tuple(frozenset(merged))]
-    return orders
+                inserted = tuple(dict.fromkeys(own[element] for element in elements))
+                recipes += [(inserted, 1), (inserted, 2)]
+    return recipes
 
 
 def compiled(path):

@@ -70,9 +70,10 @@ COMPILED_SETS = textwrap.dedent("""
     function = next(constant for constant in code.co_consts if hasattr(constant, "co_consts"))
     constant = next(constant for constant in function.co_consts if type(constant) is frozenset)
     compiled = tuple(constant)
-    # None: the .pyc's order; orders that cannot give the set back (a list
-    # in it, another order) are passed over for the set's own; the set's.
-    for compiled_sets in (None, {"sets": [[[]], compiled[::-1]]}, {"sets": [compiled]}):
+    # None: the .pyc's order; recipes that cannot give the set back (a list
+    # in it, another order, more rebuilds than the compiler makes) are passed
+    # over for the set's own; the set's.
+    for compiled_sets in (None, {"sets": [([[]], 1), (compiled[::-1], 0), (compiled, 3)]}, {"sets": [(compiled, 0)]}):
         archive.write(path, [("sets", code, None)], compiled_sets=compiled_sets)
         namespace = {}
         exec(archive.open(path).code("sets"), namespace)

@@ -294,6 +294,20 @@ def test_a_module_whose_source_compiles_with_a_warning_warns_as_under_plain_pyth
         assert "not in the archive: warns" in verbose.stderr
 
 
+# Constant sets of ints, whose hashes are their own, and of strs, whose
+# hashes PYTHONHASHSEED sets; main.py interns IGNORED's strs first.
+CONSTANT_SETS_APP = {
+    "sets.py": "NAMES = {%s}\n"
+               "IGNORED = {'directed', 'multigraph', 'node', 'edge'}\n"
+               "def collide():\n"
+               "    return [x for x in {16, 8, 0, 1}], 8 in {24, 8, 0}, list({3, 11, 19, 2, 10})\n"
+               % ", ".join(repr(f"name{index}") for index in range(40)),
+    "main.py": "KEYS = ('directed', 'multigraph', 'node', 'edge')\n"
+               "import json, sets\n"
+               "print(*sets.collide(), list(sets.IGNORED), list(sets.NAMES))\n",
+}
+
+
 def test_constant_sets_iterate_as_under_plain_python_with_a_pyc_and_without(tmp_path):
     # The compiler inserts a set's constants in the order of the source, then
     # again in that set's order (and once more where the strs it interns were
@@ -301,16 +315,7 @@ def test_constant_sets_iterate_as_under_plain_python_with_a_pyc_and_without(tmp_
     # them: elements that collide in the table then take other slots, and the
     # set iterates otherwise. The archive gave the .pyc's order where plain
     # import compiles the source at each start (no .pyc can be written).
-    names = ", ".join(repr(f"name{index}") for index in range(40))
-    app = make_app(tmp_path, {
-        "sets.py": f"NAMES = {{{names}}}\n"
-                   "IGNORED = {'directed', 'multigraph', 'node', 'edge'}\n"
-                   "def collide():\n"
-                   "    return [x for x in {16, 8, 0, 1}], 8 in {24, 8, 0}, list({3, 11, 19, 2, 10})\n",
-        "main.py": "KEYS = ('directed', 'multigraph', 'node', 'edge')\n"
-                   "import json, sets\n"
-                   "print(*sets.collide(), list(sets.IGNORED), list(sets.NAMES))\n",
-    })
+    app = make_app(tmp_path, CONSTANT_SETS_APP)
     archive = tmp_path / "app.csa"
     outputs = []
     for written in ("1", ""):   # no .pyc, then the one the dump writes
@@ -324,6 +329,22 @@ def test_constant_sets_iterate_as_under_plain_python_with_a_pyc_and_without(tmp_
     # gives another order).
     assert outputs[0].startswith("[16, 8, 0, 1] True [2, 3, 19, 10, 11] ['directed', 'multigraph', 'edge', 'node']")
     assert outputs[1].startswith("[0, 1, 8, 16] True"), outputs
+
+
+def test_constant_sets_a_module_compiles_at_each_start_iterate_as_the_compiler_makes_them_under_any_seed(tmp_path):
+    # The archive held the order the compiler's steps gave the strs under the
+    # dump's PYTHONHASHSEED; inserted in that order under another seed, they
+    # took other slots where they collide, and the set iterated otherwise
+    # than the compiler's steps make it under that seed.
+    app = make_app(tmp_path, CONSTANT_SETS_APP)
+    archive = tmp_path / "app.csa"
+    environment = {"PYTHONDONTWRITEBYTECODE": "1"}
+    dump(archive, ["main.py"], cwd=app, env={**environment, "PYTHONHASHSEED": "0"})
+    for seed in range(1, 7):
+        plain, archived, verbose = run_both(["main.py"], archive, cwd=app,
+                                            env={**environment, "PYTHONHASHSEED": str(seed)})
+        assert_same_run(plain, archived)
+        assert "sets" in served(verbose.stderr)
 
 
 def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_them(tmp_path):
