@@ -325,12 +325,17 @@ def constant_set_recipes(code, path):
     display whose elements are all literals, in the order of the source,
     then makes the constant again (as it makes every constant, to merge
     those equal), and once more where the code object interns a str in it
-    that the process had interned before (an identifier such as 'node')."""
+    that the process had interned before (an identifier such as 'node').
+    Whether it had, nothing tells once the module is compiled: the writer
+    takes the first recipe that gives the set back under the dump's hashes,
+    where both do the one with the last step for a set holding a name
+    (which most likely had been), else the one without."""
     constants = constant_sets(code)
     if not constants:
         return []   # most modules: their source is not parsed
     # Imported here, once the recording is over (see compile_effects).
     import ast
+    import re
     try:
         with open(path, "rb") as file:
             tree = ast.parse(file.read())
@@ -350,7 +355,10 @@ def constant_set_recipes(code, path):
         for value, elements in displays:
             if value == constant:
                 inserted = tuple(dict.fromkeys(own[element] for element in elements))
-                recipes += [(inserted, 1), (inserted, 2)]
+                if any(type(element) is str and re.fullmatch("[A-Za-z0-9_]+", element) for element in inserted):
+                    recipes += [(inserted, 2), (inserted, 1)]
+                else:
+                    recipes.append((inserted, 1))   # the code object interns only names
     return recipes
 
 
