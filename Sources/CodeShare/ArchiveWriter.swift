@@ -57,10 +57,10 @@ struct ArchiveWriter {
     private var leafByAddress: [UInt: Int] = [:]
     /// The code tables seen, by their bytes (see `analyze`).
     private var codeTableByValue: [[UInt8]: Int] = [:]
-    /// Elements of each frozenset, as a tuple owned by the writer, in the
-    /// order the reader is to insert them, and how many times it is then to
-    /// build the set again from its own order (ObjectRef.Tag.frozenset).
-    private var frozensetItems: [UInt: (items: PyObjectPointer, rebuilds: UInt32)] = [:]
+    /// How the reader is to make each frozenset: its elements, as a tuple
+    /// owned by the writer, in the order to insert them, and how many times
+    /// to build the set again from its own order (ObjectRef.Tag.frozenset).
+    private var frozensetRecipes: [UInt: (items: PyObjectPointer, rebuilds: UInt32)] = [:]
     /// De-specialized bytecode of each code object, owned by the writer.
     private var bytecode: [UInt: PyObjectPointer] = [:]
     /// How many references to each object the archived objects hold: an
@@ -70,7 +70,7 @@ struct ArchiveWriter {
     init() {}
 
     func release() {
-        for (_, set) in frozensetItems { cs_decref(set.items) }
+        for (_, set) in frozensetRecipes { cs_decref(set.items) }
         for (_, code) in bytecode { cs_decref(code) }
     }
 
@@ -173,15 +173,15 @@ struct ArchiveWriter {
                 try analyze(PyTuple_GetItem(object, index)!, module: module, setRecipes: setRecipes)
             }
         case .frozenset:
-            if frozensetItems[object.address] == nil {
+            if frozensetRecipes[object.address] == nil {
                 var recipe = setRecipes == nil ? nil : try compilerRecipe(object, proposed: setRecipes!)
                 if recipe == nil { recipe = (try marshalOrdered(object), 0) }
-                frozensetItems[object.address] = recipe!
+                frozensetRecipes[object.address] = recipe!
                 // The set's own references to its elements (the tuple's are counted by the walk).
                 let items = recipe!.items
                 for index in 0..<items.size { graphReferences[PyTuple_GetItem(items, index)!.address, default: 0] += 1 }
             }
-            try analyze(frozensetItems[object.address]!.items, module: module, setRecipes: setRecipes)
+            try analyze(frozensetRecipes[object.address]!.items, module: module, setRecipes: setRecipes)
         case .code:
             if bytecode[object.address] == nil {
                 guard let code = PyCode_GetCode(OpaquePointer(object).map { UnsafeMutablePointer<PyCodeObject>($0) })
@@ -201,7 +201,9 @@ struct ArchiveWriter {
     /// recipe tried gives back its table. The compiler inserts a set's
     /// constants in the order of the source, builds the set again as it
     /// merges them with the module's constants, and once more where the code
-    /// object interns one of its strs; elements that collide in the table
+    /// object, as it interns the set's strs, finds one the process had
+    /// interned before (recorder.py says which is likelier where the dump's
+    /// hashes do not tell); elements that collide in the table
     /// take their slots in the order they went in, which the order of a
     /// .pyc's (`marshalOrdered`) may not keep: `[x for x in {16, 8, 0, 1}]`
     /// gives [16, 8, 0, 1] compiled, [0, 1, 8, 16] from a .pyc. Tried: each
@@ -387,7 +389,7 @@ struct ArchiveWriter {
             return ref
         case .frozenset:
             if let known = layout.placed[object.address] { return known }
-            let recipe = frozensetItems[object.address]!
+            let recipe = frozensetRecipes[object.address]!
             let items = try place(recipe.items, in: &layout)
             let ref = ObjectRef(.frozenset, segment: recipe.rebuilds, offset: items.offset)
             layout.placed[object.address] = ref
@@ -460,7 +462,7 @@ struct ArchiveWriter {
         case .tuple:
             for index in 0..<object.size { try placeInterned(PyTuple_GetItem(object, index)!, in: &layout) }
         case .frozenset:
-            try placeInterned(frozensetItems[object.address]!.items, in: &layout)
+            try placeInterned(frozensetRecipes[object.address]!.items, in: &layout)
         case .singleton, .code:
             break
         }

@@ -59,9 +59,10 @@ def write(path, entries, manifest=None, *, together=False, compiled_sets=None):
     .pyc's load does: how the compiler may have made them, each (order,
     rebuilds), a sequence of a set's own elements in the order it inserted
     them and how many times (0-2) it then made the set again in its own
-    order (one that does not give the set's table back is passed over). Written atomically:
-    a temporary file in the same directory, then rename. Readers see the old
-    file or the new one, never a partial one (see may_replace)."""
+    order (one that does not give the set's table back is passed over).
+    Written atomically: a temporary file in the same directory, then
+    rename. Readers see the old file or the new one, never a partial one
+    (see may_replace)."""
     path = os.fspath(path)
     if not may_replace(path):
         raise OSError(f"{path} is not a regular file, and the archive would replace it")
