@@ -170,7 +170,8 @@ class Recorder:
                 recorded = self.codes.get(name)
                 if recorded is None or recorded[0] != origin:
                     continue
-                warns, codec, imports = compile_effects(origin)
+                source = read_source(origin)
+                warns, codec, imports = compile_effects(source, origin)
                 if warns:
                     self.left_out.append(name)
                     continue
@@ -182,7 +183,7 @@ class Recorder:
                 if reads_bytecode(origin, size, mtime_ns):
                     code = bytecode_code(code, origin, self.began_ns)
                 else:
-                    compiled_sets[name] = constant_set_recipes(code, origin)
+                    compiled_sets[name] = constant_set_recipes(code, source)
                     if codec is not None or imports:
                         compiling[name] = (codec, imports)
                 entries.append((name, code, (origin, is_package, search_at, entry, size, mtime_ns, _get_cached(origin),
@@ -317,9 +318,9 @@ def constant_sets(code):
     return constants
 
 
-def constant_set_recipes(code, path):
+def constant_set_recipes(code, source):
     """How the compiler may have made the constant sets of `code`, as far as
-    the source at `path` tells: (elements, rebuilds), the sets' own elements
+    its `source` (bytes, or None if unread) tells: (elements, rebuilds), the sets' own elements
     in the order it inserted them, and how many times it then made the set
     again of its elements in the set's own order. It makes a set of each
     display whose elements are all literals, in the order of the source,
@@ -336,10 +337,11 @@ def constant_set_recipes(code, path):
     # Imported here, once the recording is over (see compile_effects).
     import ast
     import re
+    if source is None:
+        return []
     try:
-        with open(path, "rb") as file:
-            tree = ast.parse(file.read())
-    except (OSError, SyntaxError, ValueError, MemoryError, RecursionError):
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return []
     displays = []
     for node in ast.walk(tree):
@@ -362,21 +364,31 @@ def constant_set_recipes(code, path):
     return recipes
 
 
-def compiled(path):
-    """The code of the source file at `path`, compiled as import compiles
-    it, or None if it cannot be read or compiled."""
+def read_source(path):
+    """The bytes of the source file at `path`, or None if it cannot be read
+    (edited away or removed since it was imported)."""
     try:
         with open(path, "rb") as file:
-            return compile(file.read(), path, "exec", dont_inherit=True)
-    except (OSError, SyntaxError, ValueError):
+            return file.read()
+    except OSError:
         return None
 
 
-def compile_effects(path):
-    """What compiling the source at `path` as import compiles it does but
-    make code: (whether it issues a warning, the codec it decodes the source
-    through or None, the modules it imports), or (False, None, ()) if it
-    cannot be read or compiled.
+def compiled(path):
+    """The code of the source file at `path`, compiled as import compiles
+    it, or None if it cannot be read or compiled."""
+    source = read_source(path)
+    try:
+        return None if source is None else compile(source, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def compile_effects(source, path):
+    """What compiling `source`, the bytes of the file at `path`, as import
+    compiles it does but make code: (whether it issues a warning, the codec
+    it decodes the source through or None, the modules it imports), or
+    (False, None, ()) if it could not be read (None) or cannot be compiled.
 
     Plain import shows the compiler's warnings (a SyntaxWarning, a
     DeprecationWarning for an invalid escape; errors under -W error) each
@@ -397,10 +409,7 @@ def compile_effects(path):
     # before the program runs, it would already be in sys.modules when the
     # program imports it, and the archive would not hold it.
     import warnings
-    try:
-        with open(path, "rb") as file:
-            source = file.read()
-    except OSError:
+    if source is None:
         return False, None, ()
     imports, original, thread = set(), builtins.__import__, _thread.get_ident()
 

@@ -35,11 +35,11 @@ from ._core import same_items
 # The manifest a dump writes: {"version", "searches", "directories",
 # "listings", "extensions", "compiling", "bytecode", "program",
 # "startup"} ("compiling": {name: (codec, modules)} for a module that plain
-# import compiles at each start, the encoding name of the codec its source is
-# decoded through or None, and the modules compiling it imports, which a run
-# looks up and imports as it serves it; "program": what the dump ran, ["script", path
-# as given], ["module", name], ["code"] for -c, or [] for --import alone;
-# "startup": how many modules, first in the archive, the interpreter
+# import compiles at each start, the encoding name of the codec its source
+# is decoded through or None, and the modules compiling it imports, which a
+# run looks up and imports as it serves it; "program": what the dump ran,
+# ["script", path as given], ["module", name], ["code"] for -c, or [] for
+# --import alone; "startup": how many modules, first in the archive, the interpreter
 # imported before the program: the hook's own, and site.py's after the
 # hook, sitecustomize's for one), and each module's metadata:
 #     (origin, package, search, entry, size, mtime_ns, cached, hashed, named)
