@@ -1,15 +1,18 @@
 """Recording what a program imports, for `python -m codeshare dump`.
 
-While the program runs, PathFinder.find_spec and SourceLoader.get_code are
-observed: once the first returns, the recorder notes where each module was
-searched for and found, once the second does, the code object the module
-executes. The observing methods are C (`_core.observed`): no frame of the
-recorder stands between importlib's while they run, so an exception raised
-in them (a syntax error in an imported module) shows as under plain
-Python. When the program ends the recording becomes an archive: the
-hook's own modules, one entry per module loaded from source (but one whose
-source compiles with a warning), and a manifest with the search paths, the
-state of every directory searched, and where extension modules were found.
+While the program runs, PathFinder.find_spec, FileLoader.get_data and
+SourceLoader.get_code are observed: once the first returns, the recorder
+notes where each module was searched for and found; once the second has
+read a source, just before importlib compiles it, which of the names it
+quotes the process had interned (see constant_set_recipes); once the third
+does, the code object the module executes. The observing methods are C
+(`_core.observed`): no frame of the recorder stands between importlib's
+while they run, so an exception raised in them (a syntax error in an
+imported module) shows as under plain Python. When the program ends the
+recording becomes an archive: the hook's own modules, one entry per module
+loaded from source (but one whose source compiles with a warning), and a
+manifest with the search paths, the state of every directory searched, and
+where extension modules were found.
 """
 import _imp
 import _thread
@@ -18,8 +21,8 @@ import marshal
 import os
 import sys
 import time
-from _frozen_importlib_external import (_RAW_MAGIC_NUMBER, MAGIC_NUMBER, ExtensionFileLoader, PathFinder, SourceFileLoader,
-                                        SourceLoader, _get_cached)
+from _frozen_importlib_external import (_RAW_MAGIC_NUMBER, MAGIC_NUMBER, ExtensionFileLoader, FileLoader, PathFinder,
+                                        SourceFileLoader, SourceLoader, _get_cached)
 
 from . import HOOK_MODULES, __path__ as package_path, _core, archive, hook_source
 from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode_conditions, directory_mtime, entry_key,
@@ -30,6 +33,12 @@ class Recorder:
     def __init__(self, program):
         self.found = {}   # name -> (search list, origin, kind, is_package, located)
         self.codes = {}   # name -> (path, code, size, mtime_ns, hashed)
+        # name -> the names among the strs of the constant sets of a module
+        # compiled from its source that the process had interned before it
+        # compiled; and (thread, source path) -> names_interned of a source
+        # read to compile, until its code is got.
+        self.interned_before = {}
+        self._names_interned = {}
         # The module-like names of each directory an import looked at, as it
         # first saw them: what a run compares the directory with where the
         # program changed it before the archive was written.
@@ -54,9 +63,10 @@ class Recorder:
 
     def install(self):
         """Records from now on."""
-        find_spec, get_code = PathFinder.__dict__["find_spec"], SourceLoader.get_code
-        self._originals = (find_spec, get_code)
+        find_spec, get_data, get_code = PathFinder.__dict__["find_spec"], FileLoader.get_data, SourceLoader.get_code
+        self._originals = (find_spec, get_data, get_code)
         PathFinder.find_spec = classmethod(_core.observed(find_spec.__func__, self._spec_found))
+        FileLoader.get_data = _core.observed(get_data, self._data_read)
         SourceLoader.get_code = _core.observed(get_code, self._code_got)
 
     def program_starts(self):
@@ -64,16 +74,24 @@ class Recorder:
 
     def uninstall(self):
         if self._originals:
-            PathFinder.find_spec, SourceLoader.get_code = self._originals
+            PathFinder.find_spec, FileLoader.get_data, SourceLoader.get_code = self._originals
             self._originals = None
 
     def _spec_found(self, spec, cls, fullname, path=None, target=None):
         if spec is not None:
             self._found(fullname, path, spec)
 
+    def _data_read(self, data, loader, path):
+        # get_code reads a source only to compile it (or to check a hash-based
+        # .pyc against it), and compiles it at once.
+        if type(loader) is SourceFileLoader and path == loader.path and type(data) is bytes:
+            self._names_interned[_thread.get_ident(), path] = names_interned(data)
+
     def _code_got(self, code, loader, fullname):
-        if type(loader) is SourceFileLoader and code is not None:
-            self._code(fullname, loader.path, code)
+        if type(loader) is SourceFileLoader:
+            names = self._names_interned.pop((_thread.get_ident(), loader.path), None)
+            if code is not None:
+                self._code(fullname, loader.path, code, names)
 
     def _found(self, name, path, spec):
         loader = type(spec.loader)
@@ -109,7 +127,7 @@ class Recorder:
                 self.seen[directory] = module_names(directory)
         return entry, tuple(named), tuple(trail)
 
-    def _code(self, name, path, code):
+    def _code(self, name, path, code, names):
         # The first import's code: a reload may see an edited file that the
         # program restores later.
         if name in self.codes:
@@ -119,6 +137,11 @@ class Recorder:
         except OSError:
             return
         self.codes[name] = (path, code, status.st_size, status.st_mtime_ns, hash_based(path))
+        if names is not None:
+            quoted, interned = names
+            elements = [element.encode() for constant in constant_sets(code) for element in constant if is_name(element)]
+            if all(element in quoted for element in elements):   # else (`'ab' 'cd'`) unknown
+                self.interned_before[name] = {element.decode() for element in elements if element in interned}
 
     def entries_and_manifest(self):
         """The archive's entries and manifest for what was loaded, and the
@@ -183,7 +206,7 @@ class Recorder:
                 if reads_bytecode(origin, size, mtime_ns):
                     code = bytecode_code(code, origin, self.began_ns)
                 else:
-                    compiled_sets[name] = constant_set_recipes(code, source)
+                    compiled_sets[name] = constant_set_recipes(code, source, origin, self.interned_before.get(name))
                     if codec is not None or imports:
                         compiling[name] = (codec, imports)
                 entries.append((name, code, (origin, is_package, search_at, entry, size, mtime_ns, _get_cached(origin),
@@ -318,25 +341,62 @@ def constant_sets(code):
     return constants
 
 
-def constant_set_recipes(code, source):
-    """How the compiler may have made the constant sets of `code`, as far as
-    its `source` (bytes, or None if unread) tells: (elements, rebuilds), the sets' own elements
-    in the order it inserted them, and how many times it then made the set
-    again of its elements in the set's own order. It makes a set of each
+def names_interned(source):
+    """The names a quote begins and ends in `source` (bytes), which could be
+    strs of its constant sets, and those of them the process has interned,
+    which the compiler's interning will find: (quoted, interned), sets of
+    bytes."""
+    quoted = {piece for piece in source.replace(b'"', b"'").split(b"'")
+              if len(piece) > 1 and piece.isascii() and piece.replace(b"_", b"a").isalnum()}
+    return quoted, {name for name in quoted if is_interned(name)}
+
+
+def is_interned(name):
+    """Whether the process has interned the str of `name` (ASCII bytes of
+    more than one character), asked without interning it: a str interned
+    only as it is asked is freed at once, and leaves the interned ones."""
+    text = name.decode()
+    return sys.intern(text) is not text
+
+
+def is_name(element):
+    """Whether the code object interns `element` where it is a constant: a
+    str of more than one of [A-Za-z0-9_] (one character is the interpreter's
+    own)."""
+    return type(element) is str and len(element) > 1 and element.isascii() and element.replace("_", "a").isalnum()
+
+
+def made(inserted, rebuilds):
+    """The set the compiler makes of `inserted`, in that order, made again
+    `rebuilds` times of its own order, with this process's hashes."""
+    built = frozenset(inserted)
+    for _ in range(rebuilds):
+        built = frozenset(tuple(built))
+    return built
+
+
+def constant_set_recipes(code, source, path, interned_before):
+    """How the compiler made the constant sets of `code`, compiling its
+    `source` (bytes, or None if unread) at `path`: (elements, rebuilds), the
+    sets' own elements in the order it inserted them, and how many times it
+    then made the set again of its elements in the set's own order, the
+    recipe first, then another where it cannot tell. It makes a set of each
     display whose elements are all literals, in the order of the source,
     then makes the constant again (as it makes every constant, to merge
     those equal), and once more where the code object interns a str in it
-    that the process had interned before (an identifier such as 'node').
-    Whether it had, nothing tells once the module is compiled: the writer
-    takes the first recipe that gives the set back under the dump's hashes,
-    where both do the one with the last step for a set holding a name
-    (which most likely had been), else the one without."""
+    and finds another: one the process had interned before the module
+    compiled (`interned_before`: those of the sets', or None if unknown),
+    or the parser's of the module's own identifier of the name, unless the
+    compiler had merged the set's str with that identifier before (a
+    keyword argument's name, an imported one). Where both give the set
+    back under the dump's hashes, compiling the source again tells (see
+    last_step_ran); where that cannot, it is taken for a set holding a name,
+    which most likely had been interned."""
     constants = constant_sets(code)
     if not constants:
         return []   # most modules: their source is not parsed
     # Imported here, once the recording is over (see compile_effects).
     import ast
-    import re
     if source is None:
         return []
     try:
@@ -357,11 +417,56 @@ def constant_set_recipes(code, source):
         for value, elements in displays:
             if value == constant:
                 inserted = tuple(dict.fromkeys(own[element] for element in elements))
-                if any(type(element) is str and re.fullmatch("[A-Za-z0-9_]+", element) for element in inserted):
-                    recipes += [(inserted, 2), (inserted, 1)]
-                else:
+                if not any(map(is_name, inserted)):
                     recipes.append((inserted, 1))   # the code object interns only names
+                elif (list(made(inserted, 1)) == list(made(inserted, 2)) and interned_before is not None
+                      and last_step_ran(source, path, inserted, interned_before) is False):
+                    recipes += [(inserted, 1), (inserted, 2)]
+                else:
+                    recipes += [(inserted, 2), (inserted, 1)]
     return recipes
+
+
+def last_step_ran(source, path, inserted, interned_before):
+    """Whether compiling `source` made the constant set of `inserted` a
+    last time, as its code object interned the set's names, or None where
+    compiling it again cannot tell. The source is compiled again with each
+    name renamed, everywhere, to one this process has not interned, those
+    of `interned_before` interned first: the same identifiers, constants
+    and merges, and names whose last step gives another order under this
+    process's hashes, which the set compiled shows."""
+    import keyword
+    import re
+    names = [element for element in inserted if is_name(element)]
+    for attempt in range(64):
+        renamed = {name: f"{name}_{attempt}_codeshare" for name in names}
+        if any(is_interned(new.encode()) for new in renamed.values()):
+            continue
+        order = tuple(renamed.get(element, element) if type(element) is str else element for element in inserted)
+        without, with_last = list(made(order, 1)), list(made(order, 2))
+        if without != with_last:
+            break
+    else:
+        return None
+    # A keyword is no identifier: its strs are the literals of it, quoted
+    # (renamed where it is a keyword, no statement would be left).
+    keywords = [re.escape(name.encode()) for name in names if keyword.iskeyword(name)]
+    identifiers = [re.escape(name.encode()) for name in names if not keyword.iskeyword(name)]
+    pattern = re.compile(rb"\b(?:%s)\b|(?<=['\"])(?:%s)(?=['\"])"
+                         % (b"|".join(identifiers) or b"(?!)", b"|".join(keywords) or b"(?!)"))
+    again = pattern.sub(lambda match: renamed[match.group().decode()].encode(), source)
+    for name in names:
+        if name in interned_before:
+            sys.intern(renamed[name])   # that str itself, which `renamed` holds while compiling
+    try:
+        compiled_again = compile(again, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None   # a soft keyword renamed where it is one, or the coding line
+    target = frozenset(order)
+    for constant in constant_sets(compiled_again):
+        if constant == target:
+            return list(constant) == with_last if list(constant) in (without, with_last) else None
+    return None
 
 
 def read_source(path):

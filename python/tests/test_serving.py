@@ -295,22 +295,36 @@ def test_a_module_whose_source_compiles_with_a_warning_warns_as_under_plain_pyth
 
 
 # Constant sets of ints, whose hashes are their own, and of strs, whose
-# hashes PYTHONHASHSEED sets; main.py interns IGNORED's and METHODS' strs
-# first (under seed 0 the compiler's last step leaves METHODS' order as it
-# is, under seed 5 not).
+# hashes PYTHONHASHSEED sets. The compiler's last step, under seed 0, leaves
+# the order of the sets of names below as it is, and under most of seeds 1-6
+# not (their suffixes are chosen so); it runs where the code object finds
+# another str of a name: main.py interns METHODS' first; FRESH's are interned
+# nowhere; one of IDENTIFIER's is an identifier of sets.py, whose str the
+# parser interned; one of KEYWORD's is too, but the compiler merged the set's
+# str with it first, as the name of a keyword argument.
 METHODS = ("parse_obj", "parse_raw", "parse_file", "from_orm", "construct", "schema", "schema_json", "validate",
            "update_forward_refs", "_get_value")
+FRESH, IDENTIFIER, KEYWORD = (tuple(f"{name}_{suffix}" for name in METHODS) for suffix in ("fresh185", "attr119", "kw45"))
 CONSTANT_SETS_APP = {
     "sets.py": "NAMES = {%s}\n"
                "IGNORED = {'directed', 'multigraph', 'node', 'edge'}\n"
                "METHODS = {%s}\n"
                "def collide():\n"
                "    return [x for x in {16, 8, 0, 1}], 8 in {24, 8, 0}, list({3, 11, 19, 2, 10})\n"
-               % (", ".join(repr(f"name{index}") for index in range(40)), ", ".join(map(repr, METHODS))),
+               "FRESH = {%s}\n"
+               "class Holder:\n"
+               "    %s = 1\n"
+               "IDENTIFIER = {%s}\n"
+               "options = dict(%s=1)\n"
+               "KEYWORD = {%s}\n"
+               % (", ".join(repr(f"name{index}") for index in range(40)), ", ".join(map(repr, METHODS)),
+                  ", ".join(map(repr, FRESH)), IDENTIFIER[0], ", ".join(map(repr, IDENTIFIER)), KEYWORD[0],
+                  ", ".join(map(repr, KEYWORD))),
     "main.py": "KEYS = ('directed', 'multigraph', 'node', 'edge')\n"
                f"METHODS = {METHODS!r}\n"
                "import json, sets\n"
-               "print(*sets.collide(), list(sets.IGNORED), list(sets.NAMES), list(sets.METHODS))\n",
+               "print(*sets.collide(), list(sets.IGNORED), list(sets.NAMES), list(sets.METHODS), list(sets.FRESH),\n"
+               "      list(sets.IDENTIFIER), list(sets.KEYWORD))\n",
 }
 
 
@@ -342,8 +356,8 @@ def test_constant_sets_a_module_compiles_at_each_start_iterate_as_the_compiler_m
     # dump's PYTHONHASHSEED; inserted in that order under another seed, they
     # took other slots where they collide, and the set iterated otherwise
     # than the compiler's steps make it under that seed. Where its last step
-    # changes nothing under the dump's seed (METHODS), it is taken for a set
-    # with a name in it, which the process had most likely interned before.
+    # changes nothing under the dump's seed, the set was taken to have had
+    # it if it held a name: FRESH and KEYWORD iterated otherwise than plain.
     app = make_app(tmp_path, CONSTANT_SETS_APP)
     archive = tmp_path / "app.csa"
     environment = {"PYTHONDONTWRITEBYTECODE": "1"}
