@@ -29,6 +29,10 @@ from .resolution import (MANIFEST_VERSION, RECENT_NS, RECENTLY_CHANGED, bytecode
                          module_entry, module_names, path_join, working_directory)
 
 
+# types.CodeType, without importing types, which the program may not.
+CodeType = type((lambda: None).__code__)
+
+
 class Recorder:
     def __init__(self, program):
         self.found = {}   # name -> (search list, origin, kind, is_package, located)
@@ -39,6 +43,11 @@ class Recorder:
         # read to compile, until its code is got.
         self.interned_before = {}
         self._names_interned = {}
+        # id of a str -> references to it that only the recorder keeps: from
+        # the code of modules whose bodies have run, which plain Python frees
+        # (see held_only); and the modules recorded but not yet counted.
+        self._held_only = {}
+        self._uncounted = []
         # The module-like names of each directory an import looked at, as it
         # first saw them: what a run compares the directory with where the
         # program changed it before the archive was written.
@@ -85,7 +94,15 @@ class Recorder:
         # get_code reads a source only to compile it (or to check a hash-based
         # .pyc against it), and compiles it at once.
         if type(loader) is SourceFileLoader and path == loader.path and type(data) is bytes:
-            self._names_interned[_thread.get_ident(), path] = names_interned(data)
+            self._count_finished_modules()
+            self._names_interned[_thread.get_ident(), path] = names_interned(data, self._held_only)
+
+    def _count_finished_modules(self):
+        for name in list(self._uncounted):
+            spec = getattr(sys.modules.get(name), "__spec__", None)
+            if not getattr(spec, "_initializing", False):
+                held_only(self.codes[name][1], self._held_only)
+                self._uncounted.remove(name)
 
     def _code_got(self, code, loader, fullname):
         if type(loader) is SourceFileLoader:
@@ -137,6 +154,7 @@ class Recorder:
         except OSError:
             return
         self.codes[name] = (path, code, status.st_size, status.st_mtime_ns, hash_based(path))
+        self._uncounted.append(name)
         if names is not None:
             quoted, interned = names
             elements = [element.encode() for constant in constant_sets(code) for element in constant if is_name(element)]
@@ -206,7 +224,8 @@ class Recorder:
                 if reads_bytecode(origin, size, mtime_ns):
                     code = bytecode_code(code, origin, self.began_ns)
                 else:
-                    compiled_sets[name] = constant_set_recipes(code, source, origin, self.interned_before.get(name))
+                    code, compiled_sets[name] = constant_set_recipes(code, source, origin,
+                                                                     self.interned_before.get(name))
                     if codec is not None or imports:
                         compiling[name] = (codec, imports)
                 entries.append((name, code, (origin, is_package, search_at, entry, size, mtime_ns, _get_cached(origin),
@@ -341,22 +360,85 @@ def constant_sets(code):
     return constants
 
 
-def names_interned(source):
+def names_interned(source, held_only):
     """The names a quote begins and ends in `source` (bytes), which could be
     strs of its constant sets, and those of them the process has interned,
-    which the compiler's interning will find: (quoted, interned), sets of
-    bytes."""
+    which the compiler's interning will find, but for those only the
+    recorder keeps (`held_only`, see is_interned): (quoted, interned), sets
+    of bytes."""
     quoted = {piece for piece in source.replace(b'"', b"'").split(b"'")
               if len(piece) > 1 and piece.isascii() and piece.replace(b"_", b"a").isalnum()}
-    return quoted, {name for name in quoted if is_interned(name)}
+    return quoted, {name for name in quoted if is_interned(name, held_only)}
 
 
-def is_interned(name):
+def is_interned(name, held_only):
     """Whether the process has interned the str of `name` (ASCII bytes of
     more than one character), asked without interning it: a str interned
-    only as it is asked is freed at once, and leaves the interned ones."""
+    only as it is asked is freed at once, and leaves the interned ones.
+    One interned that only references the recorder keeps hold (`held_only`:
+    id -> how many) plain Python would have freed: it is not."""
     text = name.decode()
-    return sys.intern(text) is not text
+    interned = sys.intern(text)
+    # Not counted: `interned`, and getrefcount's own.
+    return interned is not text and sys.getrefcount(interned) - 2 > held_only.get(id(interned), 0)
+
+
+def held_only(code, counts):
+    """Adds to `counts` (id of a str -> references) the references to strs
+    from `code`, the code of a module whose body has run, and from the code
+    objects, tuples and frozensets of its constants that nothing else holds:
+    plain Python frees them once the body has run (a class body's code, a
+    comprehension's, an import's names), and with them the strs only they
+    held, interned or not; the recorder keeps them to write the archive."""
+    found, inner = reachable_constants(code)
+    # Held from elsewhere too (by a function, by what the program kept):
+    # alive under plain Python, and what it holds with it. Not counted:
+    # `found`'s, `container`'s and getrefcount's own references.
+    alive = []
+    for container in found.values():
+        if container is not code and sys.getrefcount(container) - 3 > inner[id(container)]:
+            alive.append(container)
+    alive_ids = set()
+    while alive:
+        container = alive.pop()
+        if id(container) not in alive_ids:
+            alive_ids.add(id(container))
+            alive.extend(constant_containers(container))
+    for key, container in found.items():
+        if key not in alive_ids:
+            for text in held_strs(container):
+                counts[id(text)] = counts.get(id(text), 0) + 1
+
+
+def reachable_constants(code):
+    """The code objects, tuples and frozensets reachable from `code` through
+    constants, by id, and how many references each has from among them."""
+    found, inner, stack = {id(code): code}, {}, [code]
+    while stack:
+        for child in constant_containers(stack.pop()):
+            inner[id(child)] = inner.get(id(child), 0) + 1
+            if id(child) not in found:
+                found[id(child)] = child
+                stack.append(child)
+    return found, inner
+
+
+def constant_containers(container):
+    """The code objects, tuples and frozensets a code object's constants, a
+    tuple or a frozenset holds, once for each reference."""
+    items = container.co_consts if type(container) is CodeType else container
+    return [item for item in items if type(item) in (CodeType, tuple, frozenset)]
+
+
+def held_strs(container):
+    """The strs a code object, a tuple or a frozenset holds, once for each
+    reference: a code object's names, those of its locals, cells and free
+    variables (one tuple holds each once), and its constants."""
+    if type(container) is not CodeType:
+        return [item for item in container if type(item) is str]
+    local_names = {id(name): name for name in container.co_varnames + container.co_cellvars + container.co_freevars}
+    return ([container.co_name, container.co_qualname, container.co_filename, *container.co_names,
+             *local_names.values()] + [item for item in container.co_consts if type(item) is str])
 
 
 def is_name(element):
@@ -377,10 +459,11 @@ def made(inserted, rebuilds):
 
 def constant_set_recipes(code, source, path, interned_before):
     """How the compiler made the constant sets of `code`, compiling its
-    `source` (bytes, or None if unread) at `path`: (elements, rebuilds), the
-    sets' own elements in the order it inserted them, and how many times it
-    then made the set again of its elements in the set's own order, the
-    recipe first, then another where it cannot tell. It makes a set of each
+    `source` (bytes, or None if unread) at `path`, as plain Python compiles
+    it: (code, recipes). A recipe is (elements, rebuilds), a set's own
+    elements in the order it inserted them, and how many times it then made
+    the set again of its elements in the set's own order; the recipe comes
+    first, then another where it cannot tell. It makes a set of each
     display whose elements are all literals, in the order of the source,
     then makes the constant again (as it makes every constant, to merge
     those equal), and once more where the code object interns a str in it
@@ -388,21 +471,23 @@ def constant_set_recipes(code, source, path, interned_before):
     compiled (`interned_before`: those of the sets', or None if unknown),
     or the parser's of the module's own identifier of the name, unless the
     compiler had merged the set's str with that identifier before (a
-    keyword argument's name, an imported one). Where both give the set
-    back under the dump's hashes, compiling the source again tells (see
-    last_step_ran); where that cannot, it is taken for a set holding a name,
-    which most likely had been interned."""
+    keyword argument's name, an imported one). Compiling the source again
+    tells (see last_step_ran); where that cannot, a set holding a name is
+    taken to have been made the last time. The code is `code`, but where
+    the dump's own compiling made a set a last time on a str only the
+    recorder kept (see held_only), which plain Python would not have: then
+    its code objects are made again with the set plain Python makes."""
     constants = constant_sets(code)
     if not constants:
-        return []   # most modules: their source is not parsed
+        return code, []   # most modules: their source is not parsed
     # Imported here, once the recording is over (see compile_effects).
     import ast
     if source is None:
-        return []
+        return code, []
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
-        return []
+        return code, []
     displays = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Set):
@@ -411,7 +496,7 @@ def constant_set_recipes(code, source, path, interned_before):
                 displays.append((frozenset(elements), elements))
             except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 continue
-    recipes = []
+    recipes, plain_sets = [], {}
     for constant in constants:
         own = {element: element for element in constant}
         for value, elements in displays:
@@ -419,12 +504,25 @@ def constant_set_recipes(code, source, path, interned_before):
                 inserted = tuple(dict.fromkeys(own[element] for element in elements))
                 if not any(map(is_name, inserted)):
                     recipes.append((inserted, 1))   # the code object interns only names
-                elif (list(made(inserted, 1)) == list(made(inserted, 2)) and interned_before is not None
-                      and last_step_ran(source, path, inserted, interned_before) is False):
-                    recipes += [(inserted, 1), (inserted, 2)]
-                else:
-                    recipes += [(inserted, 2), (inserted, 1)]
-    return recipes
+                    continue
+                ran = None if interned_before is None else last_step_ran(source, path, inserted, interned_before)
+                rebuilds = 1 if ran is False else 2
+                recipes += [(inserted, rebuilds), (inserted, 3 - rebuilds)]
+                if (ran is not None and id(constant) not in plain_sets
+                        and list(made(inserted, rebuilds)) != list(constant) == list(made(inserted, 3 - rebuilds))):
+                    plain_sets[id(constant)] = made(inserted, rebuilds)
+    return with_constants(code, plain_sets), recipes
+
+
+def with_constants(code, replaced):
+    """`code`, or where it holds constants of `replaced` (id -> object), its
+    code objects made again with them."""
+    constants = tuple(replaced.get(id(constant), constant) if type(constant) is frozenset
+                      else with_constants(constant, replaced) if type(constant) is CodeType else constant
+                      for constant in code.co_consts)
+    if all(new is old for new, old in zip(constants, code.co_consts)):
+        return code
+    return code.replace(co_consts=constants)
 
 
 def last_step_ran(source, path, inserted, interned_before):
@@ -440,7 +538,7 @@ def last_step_ran(source, path, inserted, interned_before):
     names = [element for element in inserted if is_name(element)]
     for attempt in range(64):
         renamed = {name: f"{name}_{attempt}_codeshare" for name in names}
-        if any(is_interned(new.encode()) for new in renamed.values()):
+        if any(is_interned(new.encode(), {}) for new in renamed.values()):
             continue
         order = tuple(renamed.get(element, element) if type(element) is str else element for element in inserted)
         without, with_last = list(made(order, 1)), list(made(order, 2))

@@ -369,6 +369,28 @@ def test_constant_sets_a_module_compiles_at_each_start_iterate_as_the_compiler_m
         assert "sets" in served(verbose.stderr)
 
 
+def test_a_constant_set_of_a_name_only_an_earlier_module_body_held_iterates_as_under_plain_python(tmp_path):
+    # Plain Python frees a module's code once its body has run, and with it a
+    # name only that code held (an import under `if TYPE_CHECKING:`). The
+    # dump keeps each module's code to write it, and the name stayed
+    # interned: compiling later.py, the dump's compiler made its set a last
+    # time as it found the name, plain Python's does not, and the archive
+    # held the dump's set.
+    app = make_app(tmp_path, {
+        "early.py": "TYPE_CHECKING = False\nif TYPE_CHECKING:\n    import only_imported_79\n",
+        "later.py": "PACKAGES = {'only_imported_79', 'email-validator', 'pydantic-extra-types', 'pydantic-settings',\n"
+                    "            'typing-inspect', 'mypy-extensions', 'annotated-types'}\n",
+        "main.py": "import json, early, later\nprint(list(later.PACKAGES))\n",
+    })
+    archive = tmp_path / "app.csa"
+    for seed in ("0", "2"):   # seeds under which the last step changes the set's order
+        environment = {"PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": seed}
+        dump(archive, ["main.py"], cwd=app, env=environment)
+        plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=environment)
+        assert_same_run(plain, archived)
+        assert "later" in served(verbose.stderr)
+
+
 def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_them(tmp_path):
     # A .pyc holds a set's elements sorted by their marshal bytes, which flag
     # each object referenced more than once as the .pyc was written. The dump
