@@ -16,9 +16,9 @@ struct ModuleEntry {
     let name: [UInt8]
     let code: PyObjectPointer
     let metadata: [UInt8]
-    /// Where plain import compiles it afresh at each start (no .pyc it can
-    /// read), how the compiler may have made its constant sets (see
-    /// `compilerRecipe`): a tuple of (order, rebuilds) tuples; else nil.
+    /// How plain import makes its constant sets (see `plainImportRecipe`): a
+    /// tuple of (order, rebuilds) tuples, the order a .pyc holds or the one
+    /// the compiler inserts in; else nil.
     let setRecipes: PyObjectPointer?
 }
 
@@ -174,7 +174,7 @@ struct ArchiveWriter {
             }
         case .frozenset:
             if frozensetRecipes[object.address] == nil {
-                var recipe = setRecipes == nil ? nil : try compilerRecipe(object, proposed: setRecipes!)
+                var recipe = setRecipes == nil ? nil : try plainImportRecipe(object, proposed: setRecipes!)
                 if recipe == nil { recipe = (try marshalOrdered(object), 0) }
                 frozensetRecipes[object.address] = recipe!
                 // The set's own references to its elements (the tuple's are counted by the walk).
@@ -195,22 +195,21 @@ struct ArchiveWriter {
         }
     }
 
-    /// How the compiler made a frozenset, as the reader is to make it again:
-    /// its elements as a tuple in the order it inserted them, and how many
-    /// times it then built the set again from its own order; nil if no
-    /// recipe tried gives back its table. The compiler inserts a set's
-    /// constants in the order of the source, builds the set again as it
-    /// merges them with the module's constants, and once more where the code
-    /// object, as it interns the set's strs, finds one the process had
-    /// interned before (recorder.py says which is likelier where the dump's
-    /// hashes do not tell); elements that collide in the table
-    /// take their slots in the order they went in, which the order of a
-    /// .pyc's (`marshalOrdered`) may not keep: `[x for x in {16, 8, 0, 1}]`
-    /// gives [16, 8, 0, 1] compiled, [0, 1, 8, 16] from a .pyc. Tried: each
-    /// of `proposed` (recorder.py's `constant_set_recipes`), then the set's
-    /// own order. Made by the compiler's steps, a recipe gives its set under
-    /// any PYTHONHASHSEED; the set's own order only under the dump's.
-    private func compilerRecipe(_ set: PyObjectPointer, proposed: PyObjectPointer)
+    /// How plain import made a frozenset, as the reader is to make it again:
+    /// its elements as a tuple in the order they went in, and how many times
+    /// the set was then built again from its own order; nil if no recipe
+    /// tried gives back its table. A .pyc's load inserts them in the order
+    /// the .pyc holds them (recorder.py's `stored_set_orders`). The compiler
+    /// inserts them in the order of the source, builds the set again as it
+    /// merges it with the module's constants, and once more where the code
+    /// object, as it interns the set's strs, finds another (recorder.py's
+    /// `last_step_ran`). Elements that collide in the table take their slots
+    /// in the order they went in: `[x for x in {16, 8, 0, 1}]` gives
+    /// [16, 8, 0, 1] compiled, [0, 1, 8, 16] from a .pyc. Tried: each of
+    /// `proposed` (recorder.py's recipes), then the set's own order. A
+    /// recipe gives its set under any PYTHONHASHSEED; the set's own order
+    /// only under the dump's.
+    private func plainImportRecipe(_ set: PyObjectPointer, proposed: PyObjectPointer)
         throws(WriteFailure) -> (items: PyObjectPointer, rebuilds: UInt32)? {
         let count = PySet_Size(set)
         for index in 0..<PyTuple_Size(proposed) {
@@ -257,10 +256,10 @@ struct ArchiveWriter {
     /// The elements of a frozenset as a tuple, in the order `marshal.dumps`
     /// writes them (3.11 sorts them by their own marshal bytes, which depend
     /// on reference counts). The reader inserts them in this order, so the
-    /// set iterates as one from `marshal.loads` would. It is the .pyc's own
-    /// order where the elements are referenced as when the .pyc was written:
-    /// the dump gives such a module the code fresh from its .pyc (recorder.py's
-    /// `bytecode_code`), not the code the program ran. Read back as a tuple:
+    /// set iterates as one from `marshal.loads` would. It is a .pyc's own
+    /// order only where the elements are referenced and interned as when the
+    /// .pyc was written: the dump gives the order a .pyc holds as a recipe
+    /// instead (recorder.py's `bytecode_code`). Read back as a tuple:
     /// the frozenset's marshal bytes with the type code changed to tuple's;
     /// each element read back is then swapped for the set's own, since the
     /// compiler shares constants across a module (a tuple in a set may be

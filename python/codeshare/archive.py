@@ -1,6 +1,6 @@
 """Reading and writing codeshare archives: the Python face of `codeshare._core`.
 
-    archive.write(path, [(module_name, code, metadata), ...], manifest=None, together=False, compiled_sets=None)
+    archive.write(path, [(module_name, code, metadata), ...], manifest=None, together=False, set_recipes=None)
     with archive.open(path) as a:   # or a = archive.open(path)
         a.names                      # module names, in archive order
         a.metadata(name)             # what was recorded with the module
@@ -47,29 +47,29 @@ def may_replace(path):
     return not os.path.exists(path) or os.path.isfile(path)
 
 
-def write(path, entries, manifest=None, *, together=False, compiled_sets=None):
+def write(path, entries, manifest=None, *, together=False, set_recipes=None):
     """Writes an archive of `entries` (name, code, metadata) and an archive-wide
     `manifest` to `path`. `together`: the modules are a program's imports,
     loaded together in this order (every shared string is then stored and
     interned once); otherwise a collection whose modules are loaded alone
     (only widely shared strings are pooled, so that loading one module reads
-    little else). `compiled_sets`: {name: recipes} for the modules that plain
-    import compiles afresh at each start (no .pyc it can read), whose
-    constant sets are to iterate as the compiler builds them, not as a
-    .pyc's load does: how the compiler may have made them, each (order,
-    rebuilds), a sequence of a set's own elements in the order it inserted
-    them and how many times (0-2) it then made the set again in its own
-    order (one that does not give the set's table back is passed over).
+    little else). `set_recipes`: {name: recipes}, how plain import makes
+    the constant sets of a module, which iterate as their elements went
+    in: each (order, rebuilds), a sequence of a set's own elements in the
+    order they went in and how many times (0-2) the set was then made
+    again in its own order (one that does not give the set's table back
+    is passed over). A module's without: the order marshal would store
+    them in now, which a .pyc's load inserts them in.
     Written atomically: a temporary file in the same directory, then
     rename. Readers see the old file or the new one, never a partial one
     (see may_replace)."""
     path = os.fspath(path)
     if not may_replace(path):
         raise OSError(f"{path} is not a regular file, and the archive would replace it")
-    compiled_sets = compiled_sets or {}
+    set_recipes = set_recipes or {}
     entries = [(name, code, marshal.dumps(metadata),
-                tuple((tuple(order), rebuilds) for order, rebuilds in compiled_sets[name])
-                if name in compiled_sets else None)
+                tuple((tuple(order), rebuilds) for order, rebuilds in set_recipes[name])
+                if name in set_recipes else None)
                for name, code, metadata in entries]
     # Beside the file `path` names as the kernel resolves it: in
     # 'link/../app.csa', '..' is taken from where the link leads.

@@ -174,7 +174,7 @@ class Recorder:
         order = {name: index for index, name in enumerate(self.codes)}
         started_after = len(self.codes) if self.started_after is None else self.started_after
         searches, search_index, directories, listings = [], {}, {}, {}
-        entries, extensions, compiled_sets, compiling = [], {}, {}, {}
+        entries, extensions, set_recipes, compiling = [], {}, {}, {}
 
         def note(directory):
             if directory not in directories:
@@ -222,10 +222,12 @@ class Recorder:
                 search_at, entry, named = recorded_at
                 path, code, size, mtime_ns, hashed = recorded
                 if reads_bytecode(origin, size, mtime_ns):
-                    code = bytecode_code(code, origin, self.began_ns)
+                    code, recipes = bytecode_code(code, origin, self.began_ns)
+                    if recipes:   # else the writer's order, as marshal would store the sets now
+                        set_recipes[name] = recipes
                 else:
-                    code, compiled_sets[name] = constant_set_recipes(code, source, origin,
-                                                                     self.interned_before.get(name))
+                    code, set_recipes[name] = constant_set_recipes(code, source, origin,
+                                                                   self.interned_before.get(name))
                     if codec is not None or imports:
                         compiling[name] = (codec, imports)
                 entries.append((name, code, (origin, is_package, search_at, entry, size, mtime_ns, _get_cached(origin),
@@ -245,7 +247,7 @@ class Recorder:
                     "extensions": extensions, "compiling": compiling, "bytecode": bytecode_conditions(),
                     "program": self.program,
                     "startup": len(hook) + startup}
-        return hook + entries, manifest, compiled_sets
+        return hook + entries, manifest, set_recipes
 
     def _hook_entries(self, resolution):
         """The hook's own modules, as the package would import them: a
@@ -269,8 +271,8 @@ class Recorder:
         return entries
 
     def write(self, path):
-        entries, manifest, compiled_sets = self.entries_and_manifest()
-        archive.write(path, entries, manifest, together=True, compiled_sets=compiled_sets)
+        entries, manifest, set_recipes = self.entries_and_manifest()
+        archive.write(path, entries, manifest, together=True, set_recipes=set_recipes)
         recent = sum(mtime == RECENTLY_CHANGED for mtime in manifest["directories"].values())
         return len(entries), len(manifest["extensions"]), recent
 
@@ -321,30 +323,126 @@ def reads_bytecode(path, size, mtime_ns):
 
 
 def bytecode_code(code, path, began_ns):
-    """The code plain import loads from the .pyc of the source at `path`,
-    where it may differ from `code`, the code the module ran, in what code
-    equality does not compare; else `code`. It may where the run wrote the
-    .pyc (since `began_ns`): compiling makes some constants otherwise than
-    a load does (a set's order, a one-character str of its own). And where
-    it holds constant sets: marshal stores a set's elements sorted by their
-    own marshal bytes, which flag each object referenced more than once,
-    and the writer sorts them so again. Referenced by the program too (the
-    set a module body makes of a display), the elements of the code it ran
-    may sort otherwise than the .pyc holds them, and where they collide in
-    the table, the set iterate otherwise. Fresh from the .pyc, they are
-    referenced as when it was written."""
+    """(code, recipes): the code plain import loads from the .pyc of the
+    source at `path`, where it may differ from `code`, the code the module
+    ran, in what code equality does not compare; else `code`. It may where
+    the run wrote the .pyc (since `began_ns`): compiling makes some
+    constants otherwise than a load does (a set's order, a one-character
+    str of its own). The recipes (see archive.write) of its constant sets:
+    their elements in the order the .pyc holds them, in which its load
+    inserts them (where elements collide in the table, another order gives
+    them other slots). Marshal sorted them by their own marshal bytes, which
+    flag each str interned and each object referenced more than once in the
+    process that wrote the .pyc: sorted again at the dump's end, after the
+    program interned a one-character str or an attribute's name, they would
+    go in in another order."""
     cached = _get_cached(path)
     try:
         if not constant_sets(code) and os.stat(cached).st_mtime_ns < began_ns:
-            return code
+            return code, []
         with open(cached, "rb") as file:
-            loaded = marshal.loads(file.read()[16:])
+            data = file.read()[16:]
+        loaded = marshal.loads(data)
     except (OSError, ValueError, EOFError, TypeError, MemoryError):
-        return code
+        return code, []
     if type(loaded) is not type(code) or loaded != code:
-        return code   # the .pyc was rewritten since the module ran
+        return code, []   # the .pyc was rewritten since the module ran
     _imp._fix_co_filename(loaded, path)
-    return loaded
+    if not constant_sets(loaded):
+        return loaded, []
+    try:
+        return loaded, stored_set_orders(data, loaded)
+    except (ValueError, IndexError, EOFError, TypeError, MemoryError, RecursionError):
+        return loaded, []
+
+
+def stored_set_orders(data, code):
+    """The recipes of the frozensets `code` holds (reachable through
+    constants), loaded from the marshal bytes `data`: each set's own
+    elements in the order `data` holds them, not made again (0 rebuilds).
+    `data` is loaded again with each frozenset's type turned into a
+    tuple's, which keeps the order."""
+    as_tuples = bytearray(data)
+    for offset in marshal_frozensets(data):
+        as_tuples[offset] = as_tuples[offset] & FLAG_REF | ord("(")
+    ordered = marshal.loads(bytes(as_tuples))
+    recipes, pairs = [], [(code, ordered)]
+    while pairs:
+        loaded, in_order = pairs.pop()
+        if type(loaded) is CodeType:
+            pairs += zip(loaded.co_consts, in_order.co_consts)
+        elif type(loaded) is tuple:
+            pairs += zip(loaded, in_order)
+        elif type(loaded) is frozenset:
+            own = {element: element for element in loaded}
+            recipes.append((tuple(own[element] for element in in_order), 0))
+    return recipes
+
+
+# marshal.c's FLAG_REF: the object is also stored in the load's table of
+# references, which a later TYPE_REF ('r') names by its index.
+FLAG_REF = 0x80
+
+
+def marshal_frozensets(data):
+    """The offsets of the frozensets' type codes in `data`, the marshal
+    bytes of a code object (marshal version 4, CPython 3.11)."""
+    offsets, position = [], 0
+
+    def count(size):
+        nonlocal position
+        value = int.from_bytes(data[position:position + size], "little", signed=True)
+        position += size
+        return value
+
+    def skip():
+        nonlocal position
+        kind = chr(data[position] & ~FLAG_REF)
+        position += 1
+        if kind in "0NFTS.":        # NULL, None, False, True, StopIteration, Ellipsis
+            return
+        if kind in "ir":            # int32, reference
+            position += 4
+        elif kind == "g":           # binary float
+            position += 8
+        elif kind == "y":           # binary complex
+            position += 16
+        elif kind == "l":           # long: a digit count, 15-bit digits
+            digits = abs(count(4))
+            position += 2 * digits
+        elif kind in "stuaA":       # bytes, interned, unicode, ASCII (interned)
+            size = count(4)
+            position += size
+        elif kind in "zZ":          # short ASCII (interned)
+            size = count(1) & 0xFF
+            position += size
+        elif kind in "([<>":        # tuple, list, set, frozenset
+            if kind == ">":
+                offsets.append(position - 1)
+            for _ in range(count(4)):
+                skip()
+        elif kind == ")":           # small tuple
+            for _ in range(count(1) & 0xFF):
+                skip()
+        elif kind == "{":           # dict: key, value pairs up to a NULL
+            while data[position] != ord("0"):
+                skip()
+                skip()
+            position += 1
+        elif kind == "c":           # code: 5 int32s, 8 objects, an int32, 2 objects
+            position += 20
+            for _ in range(8):
+                skip()
+            position += 4
+            for _ in range(2):
+                skip()
+        else:
+            raise ValueError(f"marshal type {kind!r}")
+
+    skip()
+    if position != len(data):
+        raise ValueError("marshal data longer than its object")
+    return offsets
 
 
 def constant_sets(code):

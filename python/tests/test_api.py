@@ -62,7 +62,7 @@ def test_the_archive_api_answers_as_documented(tmp_path, run):
     ]
 
 
-COMPILED_SETS = textwrap.dedent("""
+SET_RECIPES = textwrap.dedent("""
     import pathlib, sys
     import codeshare.archive as archive
     path = pathlib.Path(sys.argv[1])
@@ -73,8 +73,8 @@ COMPILED_SETS = textwrap.dedent("""
     # None: the .pyc's order; recipes that cannot give the set back (a list
     # in it, another order, more rebuilds than the compiler makes) are passed
     # over for the set's own; the set's.
-    for compiled_sets in (None, {"sets": [([[]], 1), (compiled[::-1], 0), (compiled, 3)]}, {"sets": [(compiled, 0)]}):
-        archive.write(path, [("sets", code, None)], compiled_sets=compiled_sets)
+    for set_recipes in (None, {"sets": [([[]], 1), (compiled[::-1], 0), (compiled, 3)]}, {"sets": [(compiled, 0)]}):
+        archive.write(path, [("sets", code, None)], set_recipes=set_recipes)
         namespace = {}
         exec(archive.open(path).code("sets"), namespace)
         print(namespace["f"]())
@@ -82,5 +82,5 @@ COMPILED_SETS = textwrap.dedent("""
 
 
 def test_constant_sets_are_written_in_the_order_given_where_it_gives_the_set_back(tmp_path, run):
-    result = run(["-c", COMPILED_SETS, str(tmp_path / "sets.csa")])
+    result = run(["-c", SET_RECIPES, str(tmp_path / "sets.csa")])
     assert result.stdout.splitlines() == ["[0, 1, 8, 16]", "[16, 8, 0, 1]", "[16, 8, 0, 1]"]

@@ -412,6 +412,26 @@ def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_th
     assert "sets" in served(verbose.stderr)
 
 
+def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_them_whatever_the_program_interned(
+        tmp_path):
+    # Marshal stores a set's elements sorted by their marshal bytes, which
+    # flag each interned str. The dump sorted them again as it wrote the
+    # archive, when the program had since interned '~': sorted first, it
+    # went in first, and where the elements collide they took other slots
+    # than the .pyc's load gives them.
+    app = make_app(tmp_path, {
+        "chars.py": "def members():\n    return [c for c in {'~', '`', '|'}]\n",
+        "main.py": "import json, sys, chars\nsys.intern(chr(126))\nprint(chars.members())\n",
+    })
+    archive = tmp_path / "app.csa"
+    for seed in ("0", "1"):   # seeds under which the two orders give two sets
+        environment = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONHASHSEED": seed}
+        dump(archive, ["main.py"], cwd=app, env=environment)
+        plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=environment)
+        assert_same_run(plain, archived)
+        assert "chars" in served(verbose.stderr)
+
+
 def test_a_one_character_str_the_compiler_made_is_its_own_object_as_under_plain_python(tmp_path):
     # The compiler turns a %-format into an f-string, and the '%' it makes of
     # a '%%' is a str of its own; a .pyc's load gives the interpreter's own
