@@ -45,9 +45,10 @@ class Recorder:
         self._names_interned = {}
         # id of a str -> references to it that only the recorder keeps: from
         # the code of modules whose bodies have run, which plain Python frees
-        # (see held_only); and the modules recorded but not yet counted.
+        # (see held_only); and the modules recorded but not yet counted (a
+        # dict: a thread counts the one it pops).
         self._held_only = {}
-        self._uncounted = []
+        self._uncounted = {}
         # The module-like names of each directory an import looked at, as it
         # first saw them: what a run compares the directory with where the
         # program changed it before the archive was written.
@@ -100,9 +101,8 @@ class Recorder:
     def _count_finished_modules(self):
         for name in list(self._uncounted):
             spec = getattr(sys.modules.get(name), "__spec__", None)
-            if not getattr(spec, "_initializing", False):
+            if not getattr(spec, "_initializing", False) and self._uncounted.pop(name, None):
                 held_only(self.codes[name][1], self._held_only)
-                self._uncounted.remove(name)
 
     def _code_got(self, code, loader, fullname):
         if type(loader) is SourceFileLoader:
@@ -154,7 +154,7 @@ class Recorder:
         except OSError:
             return
         self.codes[name] = (path, code, status.st_size, status.st_mtime_ns, hash_based(path))
-        self._uncounted.append(name)
+        self._uncounted[name] = True
         if names is not None:
             quoted, interned = names
             elements = [element.encode() for constant in constant_sets(code) for element in constant if is_name(element)]
@@ -633,6 +633,7 @@ def last_step_ran(source, path, inserted, interned_before):
     process's hashes, which the set compiled shows."""
     import keyword
     import re
+    import warnings
     names = [element for element in inserted if is_name(element)]
     for attempt in range(64):
         renamed = {name: f"{name}_{attempt}_codeshare" for name in names}
@@ -655,7 +656,9 @@ def last_step_ran(source, path, inserted, interned_before):
         if name in interned_before:
             sys.intern(renamed[name])   # that str itself, which `renamed` holds while compiling
     try:
-        compiled_again = compile(again, path, "exec", dont_inherit=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # a source that warns is left out before (compile_effects)
+            compiled_again = compile(again, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None   # a soft keyword renamed where it is one, or the coding line
     target = frozenset(order)
