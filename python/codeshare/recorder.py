@@ -158,6 +158,8 @@ class Recorder:
         if names is not None:
             quoted, interned = names
             elements = [element.encode() for constant in constant_sets(code) for element in constant if is_name(element)]
+            # Copies kept, not the strs themselves: a reference the dump held
+            # would count as one plain Python holds (see is_interned).
             if all(element in quoted for element in elements):   # else (`'ab' 'cd'`) unknown
                 self.interned_before[name] = {element.decode() for element in elements if element in interned}
 
