@@ -462,12 +462,14 @@ def test_an_attribute_set_on_importlibs_classes_leaves_imports_served(tmp_path):
 
 
 
-# What programs replace in importlib's module and the built-in modules it
+# What programs replace in importlib's modules and the built-in modules it
 # calls: a stat cache in importlib's _path_stat (a Blender add-on's), a
 # listdir that hides a module (a sandbox's, in posix or in a module put in
-# place of importlib's), a marshal.loads that watches which code is loaded.
+# place of importlib's), a marshal.loads that watches which code is loaded,
+# the -v lines' function that logs which caches are read, the class of the
+# specs the search makes, one that marks them.
 REPLACED = """import os, sys
-import importlib._bootstrap_external, marshal, posix
+import importlib._bootstrap, importlib._bootstrap_external, marshal, posix
 patch = os.environ["PATCH"]
 if patch == "importlib._bootstrap_external._path_stat":
     stat = importlib._bootstrap_external._path_stat
@@ -494,23 +496,38 @@ if patch == "marshal.loads":
             print(patch, "textwrap")
         return code
     marshal.loads = watched_loads
+if patch == "importlib._bootstrap._verbose_message":
+    def logged(message, *args, verbosity=1):
+        if message.startswith("code object from") and "textwrap" in args[0]:
+            print(patch, "textwrap")
+    importlib._bootstrap._verbose_message = logged
+if patch == "importlib._bootstrap.ModuleSpec":
+    class MarkedSpec(importlib._bootstrap.ModuleSpec):
+        pass
+    importlib._bootstrap.ModuleSpec = MarkedSpec
 try:
     import helper
 except ImportError as error:
     print(error)
 import textwrap
+if patch == "importlib._bootstrap.ModuleSpec":
+    print(patch, type(helper.__spec__).__name__, type(textwrap.__spec__).__name__)
 """
 
 
 @pytest.mark.parametrize("replaced", ["importlib._bootstrap_external._path_stat", "posix.listdir",
-                                      "importlib._bootstrap_external._os", "marshal.loads"])
+                                      "importlib._bootstrap_external._os", "marshal.loads",
+                                      "importlib._bootstrap._verbose_message", "importlib._bootstrap.ModuleSpec"])
 def test_what_the_program_replaces_in_importlibs_modules_runs_as_under_plain_python(tmp_path, replaced):
     app, archive = dumped_app(tmp_path, REPLACED, env={"PATCH": "none"})
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env={"PATCH": replaced})
     assert {"importlib._bootstrap_external._path_stat": f"{replaced} helper.py\n{replaced} helper.py\n",
             "posix.listdir": "No module named 'helper'\n",
             "importlib._bootstrap_external._os": "No module named 'helper'\n",
-            "marshal.loads": f"{replaced} textwrap\n"}[replaced] in plain.stdout, plain.stderr
+            "marshal.loads": f"{replaced} textwrap\n",
+            "importlib._bootstrap._verbose_message": f"{replaced} textwrap\n",
+            "importlib._bootstrap.ModuleSpec": f"{replaced} MarkedSpec MarkedSpec\n"}[replaced] in plain.stdout, \
+        plain.stderr
     assert_same_run(plain, archived)
     assert f"fell back on helper: {replaced} replaced since start-up" in verbose.stderr
 
