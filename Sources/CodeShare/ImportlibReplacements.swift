@@ -8,7 +8,8 @@ import CPythonShim
 /// code plain import would not run.
 
 /// version_sum(classes, modules): the sum of the classes' version tags and
-/// those of the namespaces of `modules`, (owner, module) pairs, or None if
+/// those of the namespaces of `modules` ((owner, module) pairs, or
+/// replacement's triples), or None if
 /// a class has none. A class modified since its tag was given gets a new
 /// one (an attribute looked up gives it), a dict gets one at each change,
 /// and tags only grow: the sum grows whenever one of the classes, one of
@@ -49,9 +50,10 @@ func versionSum(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _
     return PyLong_FromUnsignedLongLong(sum)
 }
 
-/// The namespace of the module of an (owner, module) pair, or nil.
-private func moduleNamespace(_ pair: PyObjectPointer) -> PyObjectPointer? {
-    guard cs_is_tuple(pair) != 0, PyTuple_Size(pair) == 2, let module = PyTuple_GetItem(pair, 1),
+/// The namespace of the module of an (owner, module) pair or an (owner,
+/// module, names) triple, or nil.
+private func moduleNamespace(_ entry: PyObjectPointer) -> PyObjectPointer? {
+    guard cs_is_tuple(entry) != 0, (2...3).contains(PyTuple_Size(entry)), let module = PyTuple_GetItem(entry, 1),
           cs_is_module(module) != 0 else { return nil }
     return PyModule_GetDict(module)
 }
@@ -59,15 +61,18 @@ private func moduleNamespace(_ pair: PyObjectPointer) -> PyObjectPointer? {
 /// replacement(classes, modules, held, files): the first value, as (owner,
 /// name), that is callable and not importlib's own, in the namespaces of
 /// `classes` and their bases (but object), found there by the class's
-/// name, and of `modules`, (owner, module) pairs; or None. importlib's own:
+/// name, and of `modules`: (owner, module) pairs, or (owner, module,
+/// names) triples of which only the values of `names` are looked at (a
+/// name missing counts as replaced); or None. importlib's own:
+/// - where `held` (name: object) names what importlib's own holds under
+///   that name (importlib's `_os`, the class of its specs), that object;
 /// - a function whose code's file is one of `files` (a classmethod's or
 ///   staticmethod's too);
 /// - a built-in function of the module whose namespace holds it, by its
 ///   own name (posix.stat is posix's "stat");
-/// - a class: once importlib is installed it calls none of its classes by
-///   a module's name;
-/// - a module, but where `held` (name: module) says which module that name
-///   holds (importlib's `_os`).
+/// - a class or a module: once importlib is installed it calls none of its
+///   classes by a module's name but those `held` names, and the modules it
+///   calls through are those `held` names.
 /// What else a program sets (a mark, a value) importlib does not call.
 func replacement(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
     guard count == 4, let classes = args![0], cs_is_tuple(classes) != 0, let modules = args![1],
@@ -89,13 +94,22 @@ func replacement(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, 
         }
     }
     for index in 0..<PyTuple_Size(modules) {
-        let pair = PyTuple_GetItem(modules, index)!
-        guard let namespace = moduleNamespace(pair) else { continue }
+        let entry = PyTuple_GetItem(modules, index)!
+        guard let namespace = moduleNamespace(entry) else { continue }
+        let module = PyTuple_GetItem(entry, 1)!
         var found: PyObjectPointer? = nil
-        guard firstReplaced(in: namespace, owner: PyTuple_GetItem(pair, 1), held: held, files: files,
-                            found: &found) else { return nil }
+        if PyTuple_Size(entry) == 3 {
+            let names = PyTuple_GetItem(entry, 2)!
+            guard cs_is_tuple(names) != 0 else { continue }
+            guard firstReplaced(of: names, in: namespace, owner: module, held: held, files: files,
+                                found: &found) else { return nil }
+        } else {
+            guard firstReplaced(in: namespace, owner: module, held: held, files: files, found: &found) else {
+                return nil
+            }
+        }
         if let found {
-            let owner = PyTuple_GetItem(pair, 0)!
+            let owner = PyTuple_GetItem(entry, 0)!
             cs_incref(owner)
             return newTuple(owner, found)
         }
@@ -129,8 +143,28 @@ private func firstReplaced(in namespace: PyObjectPointer, owner: PyObjectPointer
     return true
 }
 
+/// firstReplaced(in:) for the values of `names` alone.
+private func firstReplaced(of names: PyObjectPointer, in namespace: PyObjectPointer, owner: PyObjectPointer,
+                           held: PyObjectPointer, files: PyObjectPointer, found: inout PyObjectPointer?) -> Bool {
+    for index in 0..<PyTuple_Size(names) {
+        let name = PyTuple_GetItem(names, index)!
+        guard cs_is_str(name) != 0 else { continue }
+        let value = PyDict_GetItemWithError(namespace, name)
+        if value == nil && PyErr_Occurred() != nil { return false }
+        if value == nil || !isImportlibs(value!, named: name, owner: owner, held: held, files: files) {
+            cs_incref(name)
+            found = name
+            return true
+        }
+    }
+    return true
+}
+
 private func isImportlibs(_ value: PyObjectPointer, named name: PyObjectPointer, owner: PyObjectPointer?,
                           held: PyObjectPointer, files: PyObjectPointer) -> Bool {
+    if let own = PyDict_GetItemWithError(held, name) {
+        return own == value
+    }
     if cs_is_function(value) != 0 {
         let file = cs_function_filename(value)!
         return (0..<PyTuple_Size(files)).contains { index in
@@ -142,9 +176,5 @@ private func isImportlibs(_ value: PyObjectPointer, named name: PyObjectPointer,
         return owner != nil && cs_builtin_function_self(value) == owner
             && PyUnicode_CompareWithASCIIString(name, cs_builtin_function_name(value)) == 0
     }
-    if cs_is_module(value) != 0 {
-        guard let module = PyDict_GetItemWithError(held, name) else { return true }
-        return module == value
-    }
-    return PyType_Check(value) != 0 || PyCallable_Check(value) == 0
+    return cs_is_module(value) != 0 || PyType_Check(value) != 0 || PyCallable_Check(value) == 0
 }

@@ -11,7 +11,6 @@ the loader plain import gives the module, before the body runs; once the
 body has run, the finder gives back what only the body used.
 """
 import _codecs
-import _frozen_importlib
 import _frozen_importlib_external
 import _imp
 import os
@@ -24,25 +23,24 @@ from .resolution import Resolver, bytecode_conditions, extension_record, module_
 
 # What plain import runs to search the path and load a source, which a
 # program may replace: the methods of importlib's classes, on them or on a
-# base, the functions of their module (_path_stat), and those of the
-# built-in modules it holds under these names (_os.stat and _os.listdir,
-# _io.open_code, marshal.loads, _imp._fix_co_filename), and _bootstrap.
+# base, the functions of their module (_path_stat), those of the built-in
+# modules it holds under these names (_os.stat and _os.listdir,
+# _io.open_code, marshal.loads, _imp._fix_co_filename), and the two of
+# importlib._bootstrap that the search and a .pyc load call and a served
+# import does not: the function of the -v lines (a program that logs which
+# caches are read) and the class of the spec FileFinder makes. The rest of
+# _bootstrap a served import runs as plain import does, replaced or not (an
+# import-time profiler wraps _find_and_load).
 IMPORTLIB_CLASSES = (PathFinder, FileFinder, SourceFileLoader)
 IMPORTLIB_HELD = {"_os": _frozen_importlib_external._os, "_io": _frozen_importlib_external._io,
                   "marshal": _frozen_importlib_external.marshal, "_imp": _frozen_importlib_external._imp,
-                  "_bootstrap": _frozen_importlib}
+                  "_bootstrap": _frozen_importlib_external._bootstrap, "ModuleSpec": ModuleSpec}
 IMPORTLIB_MODULES = (("importlib._bootstrap_external", _frozen_importlib_external),
                      ("posix", _frozen_importlib_external._os), ("_io", _frozen_importlib_external._io),
-                     ("marshal", _frozen_importlib_external.marshal), ("_imp", _frozen_importlib_external._imp))
+                     ("marshal", _frozen_importlib_external.marshal), ("_imp", _frozen_importlib_external._imp),
+                     ("importlib._bootstrap", _frozen_importlib_external._bootstrap,
+                      ("_verbose_message", "ModuleSpec")))
 IMPORTLIB_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>")
-# What the path search and a .pyc load call in importlib._bootstrap and a
-# served import does not: the function of the -v lines (a program that logs
-# which caches are read) and the class of the spec FileFinder makes. The
-# rest of it a served import runs as plain import does, replaced or not (an
-# import-time profiler wraps _find_and_load), so only these two are looked at.
-BOOTSTRAP = ("importlib._bootstrap", _frozen_importlib)
-BOOTSTRAP_CALLED = {"_verbose_message": _frozen_importlib._verbose_message, "ModuleSpec": ModuleSpec}
-VERSIONED_MODULES = IMPORTLIB_MODULES + (BOOTSTRAP,)
 
 
 # What compiling needs of a module that plain import reads from its .pyc, or
@@ -55,19 +53,6 @@ def compiling_needs(needs):
     (an encoding name or None, a tuple of module names)."""
     return (type(needs) is tuple and len(needs) == 2 and (needs[0] is None or type(needs[0]) is str)
             and type(needs[1]) is tuple and all(type(module) is str for module in needs[1]))
-
-
-def importlib_replacement():
-    """(owner, name) of the first of what plain import runs that the program
-    replaced, or None."""
-    replaced = replacement(IMPORTLIB_CLASSES, IMPORTLIB_MODULES, IMPORTLIB_HELD, IMPORTLIB_FILES)
-    if replaced is not None:
-        return replaced
-    namespace = vars(_frozen_importlib)
-    for name, own in BOOTSTRAP_CALLED.items():
-        if namespace.get(name) is not own:
-            return BOOTSTRAP[0], name
-    return None
 
 
 def position(items, item, start=0):
@@ -119,7 +104,7 @@ class ArchiveFinder:
         # at when CPython's version tags say that one of their classes or
         # modules changed.
         self.path_hooks = list(sys.path_hooks)
-        self.importlib_version = version_sum(IMPORTLIB_CLASSES, VERSIONED_MODULES)
+        self.importlib_version = version_sum(IMPORTLIB_CLASSES, IMPORTLIB_MODULES)
         self.importlib_replaced = None
         # Where PathFinder followed this finder on sys.meta_path at the last
         # look (1: not yet looked; this finder is never first there).
@@ -178,11 +163,12 @@ class ArchiveFinder:
         in PathFinder's place."""
         if not same_items(sys.path_hooks, self.path_hooks):
             return "sys.path_hooks changed since start-up", None
-        version = version_sum(IMPORTLIB_CLASSES, VERSIONED_MODULES)
+        version = version_sum(IMPORTLIB_CLASSES, IMPORTLIB_MODULES)
         if version is None or version != self.importlib_version:
             # A class, a base or a module was modified since the last look.
             self.importlib_version = version
-            self.importlib_replaced = importlib_replacement()
+            self.importlib_replaced = replacement(IMPORTLIB_CLASSES, IMPORTLIB_MODULES, IMPORTLIB_HELD,
+                                                  IMPORTLIB_FILES)
         if self.importlib_replaced is not None:
             return "{}.{} replaced since start-up".format(*self.importlib_replaced), None
         meta_path = sys.meta_path

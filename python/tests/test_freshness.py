@@ -448,15 +448,24 @@ def test_what_the_program_puts_on_importlibs_classes_runs_as_under_plain_python(
 def test_an_attribute_set_on_importlibs_classes_leaves_imports_served(tmp_path):
     # Only what replaces importlib's own methods leaves imports to it. The
     # second mark fails at any attribute asked of it: plain import asks none.
+    # What a served import calls too (an import-time profiler's
+    # _find_and_load) it calls as plain import does.
     main = ("from importlib.machinery import PathFinder, SourceFileLoader\n"
             "class Strict:\n"
             "    def __getattr__(self, name):\n"
             "        raise RuntimeError(name)\n"
             "PathFinder.seen = True\nSourceFileLoader.seen = Strict()\n"
-            "import importlib._bootstrap_external, posix\n"
-            "importlib._bootstrap_external.seen = posix.seen = Strict()\nimport helper, textwrap\n")
+            "import importlib._bootstrap, importlib._bootstrap_external, posix\n"
+            "importlib._bootstrap_external.seen = posix.seen = importlib._bootstrap.seen = Strict()\n"
+            "find_and_load = importlib._bootstrap._find_and_load\n"
+            "def profiled(name, import_):\n"
+            "    print('importing', name)\n"
+            "    return find_and_load(name, import_)\n"
+            "importlib._bootstrap._find_and_load = profiled\n"
+            "import helper, textwrap\n")
     app, archive = dumped_app(tmp_path, main)
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert "importing helper\nimporting textwrap\n" in plain.stdout, plain.stdout
     assert_same_run(plain, archived)
     assert {"helper", "textwrap"} <= served(verbose.stderr) and "fell back on" not in verbose.stderr
 
