@@ -1,0 +1,112 @@
+"""Beyond the eight workloads: a short program of each of more popular
+packages, dumped and run plain and served, interleaved.
+
+    python wider.py --workdir DIR [--runs N] [--json OUT] [NAME...]
+
+Each program is a `-c` statement run in its own directory under DIR, where
+its archive is dumped. startup.py's comparison stops the run if a served
+run prints otherwise than plain (stdout, stderr, exit status); a run with
+CODESHARE_VERBOSE=1 must show every import the archive holds served, none
+fallen back. Reports the median of each pair's ratio, served / plain, of
+the whole process: a check of exactness first, a measure second (the
+packages are those of wider-requirements.txt, installed with codeshare in
+one venv; plain runs the same venv without the archive).
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+from startup import compare
+
+PROGRAMS = {
+    "pandas": "import pandas as pd; print(pd.DataFrame({'a': [3, 1, 2]}).sort_values('a').to_string())",
+    "matplotlib": ("import io, matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; "
+                   "plt.plot([1, 2]); plt.savefig(io.BytesIO()); print(len(plt.rcParams))"),
+    "scipy": ("import scipy.stats, scipy.optimize; print(round(scipy.stats.norm.cdf(1.0), 6), "
+              "scipy.optimize.minimize_scalar(lambda x: (x - 2) ** 2).x.round(3))"),
+    "django": ("import django; from django.conf import settings; "
+               "settings.configure(TEMPLATES=[{'BACKEND': 'django.template.backends.django.DjangoTemplates'}]); "
+               "django.setup(); from django.db import models; from django.template import Template, Context; "
+               "print(Template('{{ x }}').render(Context({'x': 5})))"),
+    "requests": "import requests; print(requests.Session().headers)",
+    "httpx": "import httpx; print(httpx.URL('https://a.b/c?d=1').params)",
+    "aiohttp": "import aiohttp; print(aiohttp.ClientTimeout(total=5))",
+    "tornado": "import tornado.web, tornado.httpserver; print(tornado.web.Application().settings)",
+    "black": "import black; print(black.format_str('x = {  1:2 }', mode=black.Mode()), end='')",
+    "mypy": "import mypy.api; print(mypy.api.run(['-c', 'x: int = 1'])[0], end='')",
+    "pytest": "import pytest, _pytest.config; print(len(_pytest.config.default_plugins))",
+    "sphinx": ("import sphinx.application, docutils.core; "
+               "print(docutils.core.publish_string('*hi*', writer_name='pseudoxml').decode(), end='')"),
+    "jsonschema": "import jsonschema; jsonschema.validate(3, {'type': 'integer'}); print('valid')",
+    "openpyxl": "import openpyxl; print(openpyxl.Workbook().active.title)",
+    "pygments": ("import pygments, pygments.lexers, pygments.formatters; print(pygments.highlight("
+                 "'x = 1', pygments.lexers.PythonLexer(), pygments.formatters.TerminalFormatter()), end='')"),
+    "yaml": "import yaml; print(yaml.safe_dump({'b': [1, 2], 'a': None}), end='')",
+    "cryptography": "from cryptography.fernet import Fernet; print(len(Fernet.generate_key()))",
+}
+SUMMARY = re.compile(r"codeshare: served (\d+), fell back (\d+), not in the archive (\d+)")
+
+
+def plain_environment():
+    return {key: value for key, value in os.environ.items() if not key.startswith("CODESHARE_")}
+
+
+def dumped(python, name, directory):
+    """The archive of program `name`, dumped in `directory`."""
+    os.makedirs(directory, exist_ok=True)
+    archive = os.path.join(directory, "archive.csa")
+    subprocess.run([python, "-m", "codeshare", "dump", "-o", archive, "-c", PROGRAMS[name]],
+                   cwd=directory, env=plain_environment(), check=True, capture_output=True)
+    # A directory changed within 2 s of the dump's look is listed at every
+    # run (RECENT_NS in resolution.py): a deployment dumps long before.
+    time.sleep(2)
+    return archive
+
+
+def served_counts(python, name, archive):
+    result = subprocess.run([python, "-c", PROGRAMS[name]], cwd=os.path.dirname(archive), capture_output=True,
+                            text=True, env=dict(plain_environment(), CODESHARE_ARCHIVE=archive, CODESHARE_VERBOSE="1"))
+    found = SUMMARY.search(result.stderr)
+    if found is None:
+        raise SystemExit(f"{name}: no codeshare summary in the served run's stderr:\n{result.stderr[-2000:]}")
+    served, fell_back, _ = map(int, found.groups())
+    if fell_back:
+        reasons = [line for line in result.stderr.splitlines() if line.startswith("codeshare: fell back")]
+        raise SystemExit(f"{name}: {fell_back} imports fell back:\n" + "\n".join(reasons[:10]))
+    return served
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--json")
+    parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(PROGRAMS))
+    options = parser.parse_args()
+    unknown = [name for name in options.names if name not in PROGRAMS]
+    if unknown:
+        parser.error(f"no program named {', '.join(unknown)}; they are {', '.join(PROGRAMS)}")
+    python = sys.executable
+    results = {}
+    print(f"whole process, served / plain (median of {options.runs} pairs' ratios; output identical, none fell back):")
+    for name in options.names or PROGRAMS:
+        directory = os.path.join(options.workdir, name)
+        archive = dumped(python, name, directory)
+        served = served_counts(python, name, archive)
+        os.chdir(directory)
+        result = compare([python, "-c", PROGRAMS[name]], archive, options.runs)
+        result["served"] = served
+        results[name] = result
+        print(f"  {name:13s} {served:4d} modules served  plain {result['plain_ms']:7.1f} ms  "
+              f"codeshare {result['codeshare_ms']:7.1f} ms  {result['ratio']:.3f}", flush=True)
+    if options.json:
+        with open(options.json, "w") as file:
+            json.dump({"runs": options.runs, "programs": results}, file, indent=2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
