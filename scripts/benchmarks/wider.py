@@ -4,10 +4,10 @@ packages, dumped and run plain and served, interleaved.
     python wider.py --workdir DIR [--runs N] [--json OUT] [NAME...]
 
 Each program is a `-c` statement run in its own directory under DIR, where
-its archive is dumped. startup.py's comparison stops the run if a served
-run prints otherwise than plain (stdout, stderr, exit status); a run with
-CODESHARE_VERBOSE=1 must show every import the archive holds served, none
-fallen back. Reports the median of each pair's ratio, served / plain, of
+its archive is dumped. The run stops unless every archived module a served
+run imports is served without a search (workloads.py's served_output), and
+if a served run prints otherwise than plain (startup.py's comparison:
+stdout, stderr, exit status). Reports the median of each pair's ratio, served / plain, of
 the whole process: a check of exactness first, a measure second (the
 packages are those of wider-requirements.txt, installed with codeshare in
 one venv; plain runs the same venv without the archive).
@@ -15,12 +15,12 @@ one venv; plain runs the same venv without the archive).
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 
 from startup import compare
+from workloads import clean_environment, enter_dump_directory, served_output
 
 PROGRAMS = {
     "pandas": "import pandas as pd; print(pd.DataFrame({'a': [3, 1, 2]}).sort_values('a').to_string())",
@@ -48,36 +48,19 @@ PROGRAMS = {
     "yaml": "import yaml; print(yaml.safe_dump({'b': [1, 2], 'a': None}), end='')",
     "cryptography": "from cryptography.fernet import Fernet; print(len(Fernet.generate_key()))",
 }
-SUMMARY = re.compile(r"codeshare: served (\d+), fell back (\d+), not in the archive (\d+)")
-
-
-def plain_environment():
-    return {key: value for key, value in os.environ.items() if not key.startswith("CODESHARE_")}
 
 
 def dumped(python, name, directory):
     """The archive of program `name`, dumped in `directory`."""
     os.makedirs(directory, exist_ok=True)
+    enter_dump_directory(directory)
     archive = os.path.join(directory, "archive.csa")
     subprocess.run([python, "-m", "codeshare", "dump", "-o", archive, "-c", PROGRAMS[name]],
-                   cwd=directory, env=plain_environment(), check=True, capture_output=True)
+                   env=clean_environment(), check=True, capture_output=True)
     # A directory changed within 2 s of the dump's look is listed at every
     # run (RECENT_NS in resolution.py): a deployment dumps long before.
     time.sleep(2)
     return archive
-
-
-def served_counts(python, name, archive):
-    result = subprocess.run([python, "-c", PROGRAMS[name]], cwd=os.path.dirname(archive), capture_output=True,
-                            text=True, env=dict(plain_environment(), CODESHARE_ARCHIVE=archive, CODESHARE_VERBOSE="1"))
-    found = SUMMARY.search(result.stderr)
-    if found is None:
-        raise SystemExit(f"{name}: no codeshare summary in the served run's stderr:\n{result.stderr[-2000:]}")
-    served, fell_back, _ = map(int, found.groups())
-    if fell_back:
-        reasons = [line for line in result.stderr.splitlines() if line.startswith("codeshare: fell back")]
-        raise SystemExit(f"{name}: {fell_back} imports fell back:\n" + "\n".join(reasons[:10]))
-    return served
 
 
 def main():
@@ -92,17 +75,14 @@ def main():
         parser.error(f"no program named {', '.join(unknown)}; they are {', '.join(PROGRAMS)}")
     python = sys.executable
     results = {}
-    print(f"whole process, served / plain (median of {options.runs} pairs' ratios; output identical, none fell back):")
+    print(f"whole process, served / plain (median of {options.runs} pairs' ratios; output identical, all served):")
     for name in options.names or PROGRAMS:
-        directory = os.path.join(options.workdir, name)
-        archive = dumped(python, name, directory)
-        served = served_counts(python, name, archive)
-        os.chdir(directory)
-        result = compare([python, "-c", PROGRAMS[name]], archive, options.runs)
-        result["served"] = served
-        results[name] = result
-        print(f"  {name:13s} {served:4d} modules served  plain {result['plain_ms']:7.1f} ms  "
-              f"codeshare {result['codeshare_ms']:7.1f} ms  {result['ratio']:.3f}", flush=True)
+        argv = ["-c", PROGRAMS[name]]
+        archive = dumped(python, name, os.path.join(options.workdir, name))
+        served_output(python, argv, clean_environment(CODESHARE_ARCHIVE=archive))
+        result = results[name] = compare([python, *argv], archive, options.runs)
+        print(f"  {name:13s} plain {result['plain_ms']:7.1f} ms  codeshare {result['codeshare_ms']:7.1f} ms  "
+              f"{result['ratio']:.3f}", flush=True)
     if options.json:
         with open(options.json, "w") as file:
             json.dump({"runs": options.runs, "programs": results}, file, indent=2)
