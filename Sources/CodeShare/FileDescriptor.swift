@@ -52,6 +52,31 @@ struct FileDescriptor {
         FileDescriptor.transfer(buffer.count, { done in cs_read(raw, buffer.baseAddress! + done, buffer.count - done) })
     }
 
+    /// Reads a pipe until every writing end is closed, into memory of
+    /// malloc's that the caller frees; nil on an error or out of memory.
+    func readAll() -> UnsafeMutableRawBufferPointer? {
+        var memory: UnsafeMutableRawPointer? = nil
+        var capacity = 0, count = 0
+        while true {
+            if count == capacity {
+                capacity = max(2 * capacity, 64 * 1024)
+                guard let grown = realloc(memory, capacity) else { break }
+                memory = grown
+            }
+            switch FileDescriptor.transfer(capacity - count, { done in cs_read(raw, memory! + count + done, capacity - count - done) }) {
+            case .success(let moved) where moved == capacity - count:
+                count += moved
+            case .success(let moved):
+                return UnsafeMutableRawBufferPointer(start: memory, count: count + moved)
+            case .failure:
+                free(memory)
+                return nil
+            }
+        }
+        free(memory)
+        return nil
+    }
+
     /// Writes all of `bytes` to a pipe.
     func write(_ bytes: UnsafeRawBufferPointer) -> Result<Void, Errno> {
         FileDescriptor.transfer(bytes.count, { done in cs_write(raw, bytes.baseAddress! + done, bytes.count - done) })

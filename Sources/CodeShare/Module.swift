@@ -12,6 +12,7 @@ import CodeShareFormat
 ///     same_items(a: list, b: list) -> bool
 ///     loader_methods(cls) -> (get_code, exec_module)
 ///     observed(function, observer) -> method
+///     in_forked_children(work, count) -> list[bytes | None]
 ///     ArchiveError: the exception of every refused archive
 ///     ForeignArchiveError: its subclass for a sound archive of another
 ///         interpreter build, -O level or -X no_debug_ranges setting
@@ -105,6 +106,57 @@ private func write(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?
         }
     }
     return nil
+}
+
+/// work(0) here while work(1) ... work(count) each run in a child forked
+/// for it (ForkedShares): [work(0), then what each child's work returned,
+/// bytes, or None where no child ran it or its report did not come whole
+/// (it raised, returned no bytes, or was killed)]. The caller does those
+/// shares itself.
+private func inForkedChildren(_: PyObjectPointer?, _ args: UnsafePointer<PyObjectPointer?>?, _ count: Int) -> PyObjectPointer? {
+    guard count == 2, let work = args![0], PyCallable_Check(work) != 0 else {
+        raise(PyExc_TypeError, "in_forked_children() takes a callable and a number of children")
+        return nil
+    }
+    let children = PyLong_AsLong(args![1])
+    if children == -1 && PyErr_Occurred() != nil { return nil }
+    guard children >= 0 && children <= 1024 else {
+        raise(PyExc_ValueError, "in_forked_children() starts 0 to 1024 children")
+        return nil
+    }
+    func call(_ share: Int) -> PyObjectPointer? {
+        guard let number = PyLong_FromLong(share) else { return nil }
+        defer { cs_decref(number) }
+        return withUnsafeTemporaryAllocation(of: PyObjectPointer?.self, capacity: 1) {
+            $0[0] = number
+            return PyObject_Vectorcall(work, $0.baseAddress, 1, nil)
+        }
+    }
+    let started = ForkedShares.start(count: children) { share, report in
+        guard let result = call(share), cs_is_bytes(result) != 0 else { return }
+        ForkedShares.send(UnsafeRawBufferPointer(start: cs_bytes_data(result), count: cs_size(result)), to: report)
+    }
+    guard let shares = started else { return PyErr_NoMemory() }
+    defer { shares.deallocate() }
+    let own = call(0)
+    let results = own.flatMap { _ in PyList_New(children + 1) }
+    // Every child is waited for, whatever failed here.
+    var raised: (PyObjectPointer?, PyObjectPointer?, PyObjectPointer?) = (nil, nil, nil)
+    if results == nil { PyErr_Fetch(&raised.0, &raised.1, &raised.2) }
+    if let results { PyList_SetItem(results, 0, own) } else { own.map { cs_decref($0) } }
+    for share in stride(from: 1, through: children, by: 1) {
+        // A report too large to copy is one that did not come.
+        let report = shares.report(of: share) { PyBytes_FromStringAndSize($0.baseAddress, $0.count) }
+        if report == nil { PyErr_Clear() }
+        guard let results else {
+            report.map { cs_decref($0) }
+            continue
+        }
+        if report == nil { cs_incref(cs_none()) }
+        PyList_SetItem(results, share, report ?? cs_none())
+    }
+    if results == nil { PyErr_Restore(raised.0, raised.1, raised.2) }
+    return results
 }
 
 /// What the writer's child sends back to `write`: of a fixed size, so that
@@ -460,6 +512,8 @@ public func PyInit__core() -> UnsafeMutablePointer<PyObject>? {
         method("replacement", replacement, "replacement(classes, modules, held, files) -> (owner, name) of the first of importlib's functions replaced, or None"),
         method("loader_methods", loaderMethods, "loader_methods(cls) -> get_code and exec_module around those of cls's base"),
         method("observed", observed, "observed(function, observer) -> a method: function's result, seen by observer(result, *args) first"),
+        method("in_forked_children", inForkedChildren,
+               "in_forked_children(work, count) -> [work(0), then work(1) ... work(count), each run in a forked child: bytes, or None]"),
         PyMethodDef())
     // The interpreter keeps pointers into the method table for ever. A
     // tuple, not an array, which would trap when memory runs out.

@@ -1,5 +1,7 @@
 """Acceptance: programs behave exactly as without codeshare, and every
 module loaded from source is served from the archive."""
+import os
+
 import pytest
 
 from conftest import run_python
@@ -292,6 +294,46 @@ def test_a_module_whose_source_compiles_with_a_warning_warns_as_under_plain_pyth
         assert_same_run(plain, archived)
         assert "json" in served(verbose.stderr)
         assert "not in the archive: warns" in verbose.stderr
+
+
+@pytest.mark.parametrize("child", ["reports", "is killed", "is not forked while another thread runs Python"])
+def test_a_large_programs_sources_are_checked_for_warnings_in_forked_children_with_the_same_outcome(tmp_path, child):
+    # Compiling each source to see whether it warns is most of a large
+    # program's dump: the sources are shared among the dump's process and a
+    # child forked per spare CPU. One that does not report (killed) has its
+    # share checked in the dump's process, as has every share while another
+    # thread runs Python (it may hold a lock a child would wait on for ever).
+    # The program's audit hook sees the children's compiles.
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one CPU: the dump forks no child")
+    # Largest first, each to the share with the fewest bytes: each share
+    # gets modules that warn (the even ones) and modules that do not.
+    modules = {f"m{index}.py": "".join(f"v{line} = {line}\n" for line in range(12000 - 500 * index))
+               + ("def one(x):\n    return x is 1\n" if index % 2 == 0 else "") for index in range(8)}
+    app = make_app(tmp_path, {**modules, "main.py": (
+        "import os, signal, sys, threading, time\n"
+        "main, log = os.getpid(), os.open('compiled-elsewhere', os.O_WRONLY | os.O_CREAT | os.O_APPEND)\n"
+        "def hook(event, arguments):\n"
+        "    if event == 'compile' and os.getpid() != main:\n"
+        "        os.write(log, b'%d\\n' % os.getpid())\n"
+        f"        if {child == 'is killed'}:\n"
+        "            os.kill(os.getpid(), signal.SIGKILL)\n"
+        "sys.addaudithook(hook)\n"
+        f"if {child.endswith('thread runs Python')}:\n"
+        "    threading.Thread(target=lambda: [time.sleep(0.001) for _ in iter(int, 1)], daemon=True).start()\n"
+        "import m0, m1, m2, m3, m4, m5, m6, m7\n"
+        "print(m0.one(1), m7.v10)\n")})
+    archive = tmp_path / "app.csa"
+    dumped = dump(archive, ["main.py"], cwd=app, env={"CODESHARE_VERBOSE": "1"})
+    compiled_elsewhere = (tmp_path / "compiled-elsewhere").read_text()
+    assert bool(compiled_elsewhere) != child.endswith("thread runs Python"), compiled_elsewhere
+    for index in range(8):
+        assert (f"left m{index} to plain import" in dumped.stderr) == (index % 2 == 0), dumped.stderr
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    assert plain.stdout == "True 10\n", plain.stderr
+    assert_same_run(plain, archived)
+    assert served(verbose.stderr) >= {"m1", "m3", "m5", "m7"}
+    assert all(f"not in the archive: m{index}" in verbose.stderr for index in (0, 2, 4, 6))
 
 
 # Constant sets of ints, whose hashes are their own, and of strs, whose

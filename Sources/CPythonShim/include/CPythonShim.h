@@ -181,6 +181,22 @@ static inline int cs_child_signal_handled(void) {
     if (sigaction(SIGCHLD, NULL, &action) != 0) return 1;
     return (action.sa_flags & SA_SIGINFO) || (action.sa_handler != SIG_DFL && action.sa_handler != SIG_IGN);
 }
+/* Whether no thread but this one has a Python thread state, in any
+   interpreter: none can then hold a lock of the interpreter's that a
+   forked child, a copy of this thread alone, would wait on. The GIL keeps
+   the lists from changing under this walk but for a thread state made
+   outside it (PyGILState_Ensure), which only adds one. */
+static inline int cs_only_thread_state(void) {
+    PyThreadState *own = PyThreadState_Get();
+    for (PyInterpreterState *interpreter = PyInterpreterState_Head(); interpreter != NULL;
+         interpreter = PyInterpreterState_Next(interpreter)) {
+        for (PyThreadState *state = PyInterpreterState_ThreadHead(interpreter); state != NULL;
+             state = PyThreadState_Next(state)) {
+            if (state != own) return 0;
+        }
+    }
+    return 1;
+}
 /* The signal that ended a child, from its wait status; 0 if it exited. */
 static inline int cs_ending_signal(int status) { return WIFSIGNALED(status) ? WTERMSIG(status) : 0; }
 /* The signals a trap or a crash raises, back to their default action: in the
