@@ -693,19 +693,24 @@ def compiled(path):
         return None
 
 
-# The source bytes worth a child of their own: ~40 ms of compiling, against
-# ~10 ms to fork a child of a 128 MB program (pandas imported) and end it.
-SHARE_BYTES = 384 * 1024
+def share_bytes():
+    """The source bytes worth a child of their own: compiling them (~10 MB
+    a second) must take several times what forking a child of this process
+    and ending it takes, ~40 us per MB it holds (its page tables; ~10 ms
+    with pandas imported, 80 ms for a program of 2 GB). At least 384 KiB."""
+    import resource
+    return max(384 * 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 // 600)
 
 
 def compile_effects_of(sources):
     """compile_effects of each source file of `sources` ({path: size}), by
     path. Compiling them is most of a dump's own work (django's: 0.9 s of
     1.6 s), so they are shared among this process and a child forked for
-    each other CPU it may run on, at most one per SHARE_BYTES; a share whose
-    child did not report is compiled here (_core.in_forked_children starts
-    none where the program handles SIGCHLD or another thread runs Python)."""
-    count = max(1, min(len(os.sched_getaffinity(0)), sum(sources.values()) // SHARE_BYTES))
+    each other CPU it may run on, at most one per share_bytes(); a share
+    whose child did not report is compiled here (_core.in_forked_children
+    starts none where the program handles SIGCHLD or another thread runs
+    Python)."""
+    count = max(1, min(len(os.sched_getaffinity(0)), sum(sources.values()) // share_bytes()))
     # The largest first, each to the share with the fewest bytes so far.
     shares, loads = [[] for _ in range(count)], [0] * count
     for path in sorted(sources, key=sources.get, reverse=True):
