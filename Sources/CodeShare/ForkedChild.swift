@@ -85,14 +85,14 @@ func runInForkedChild<Report: BitwiseCopyable>(_ work: () -> Report) -> ChildOut
 /// which this process takes once its own share is done.
 struct ForkedShares {
     private let children: UnsafeMutablePointer<(child: pid_t, report: FileDescriptor)?>
-    let count: Int
 
     /// Forks `count` children, child `share` (from 1) running
     /// `work(share, report)`, which writes its report through
     /// `ForkedShares.send`. None is started where another thread has a
     /// Python thread state: it may hold a lock of the interpreter's (the
     /// GIL's own, an import's) that the child, a copy of this thread alone,
-    /// would then wait on for ever. Nil when out of memory.
+    /// would then wait on for ever; nor where the program handles SIGCHLD
+    /// (`forkChild`). Nil when out of memory.
     static func start(count: Int, _ work: (_ share: Int, _ report: FileDescriptor) -> Void) -> ForkedShares? {
         guard let children = checkedMemory(for: (child: pid_t, report: FileDescriptor)?.self, count: max(count, 1)) else {
             return nil
@@ -103,7 +103,7 @@ struct ForkedShares {
                 children[share] = forkChild { report in work(share + 1, report) }
             }
         }
-        return ForkedShares(children: children, count: count)
+        return ForkedShares(children: children)
     }
 
     /// Sends `bytes` as a child's whole report: its length, then the bytes.
