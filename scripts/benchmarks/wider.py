@@ -10,7 +10,9 @@ if a served run prints otherwise than plain (startup.py's comparison:
 stdout, stderr, exit status). Reports the median of each pair's ratio, served / plain, of
 the whole process: a check of exactness first, a measure second (the
 packages are those of wider-requirements.txt, installed with codeshare in
-one venv; plain runs the same venv without the archive).
+one venv; plain runs the same venv without the archive). Also the time
+its one dump took (`python -m codeshare dump`, the program run and the
+archive written), against the plain run's median.
 """
 import argparse
 import json
@@ -51,16 +53,19 @@ PROGRAMS = {
 
 
 def dumped(python, name, directory):
-    """The archive of program `name`, dumped in `directory`."""
+    """The archive of program `name`, dumped in `directory`, and the seconds
+    the dump took."""
     os.makedirs(directory, exist_ok=True)
     enter_dump_directory(directory)
     archive = os.path.join(directory, "archive.csa")
+    started = time.perf_counter()
     subprocess.run([python, "-m", "codeshare", "dump", "-o", archive, "-c", PROGRAMS[name]],
                    env=clean_environment(), check=True, capture_output=True)
+    took = time.perf_counter() - started
     # A directory changed within 2 s of the dump's look is listed at every
     # run (RECENT_NS in resolution.py): a deployment dumps long before.
     time.sleep(2)
-    return archive
+    return archive, took
 
 
 def main():
@@ -78,11 +83,12 @@ def main():
     print(f"whole process, served / plain (median of {options.runs} pairs' ratios; output identical, all served):")
     for name in options.names or PROGRAMS:
         argv = ["-c", PROGRAMS[name]]
-        archive = dumped(python, name, os.path.join(options.workdir, name))
+        archive, dump_s = dumped(python, name, os.path.join(options.workdir, name))
         served_output(python, argv, clean_environment(CODESHARE_ARCHIVE=archive))
-        result = results[name] = compare([python, *argv], archive, options.runs)
+        result = results[name] = {**compare([python, *argv], archive, options.runs), "dump_s": dump_s}
         print(f"  {name:13s} plain {result['plain_ms']:7.1f} ms  codeshare {result['codeshare_ms']:7.1f} ms  "
-              f"{result['ratio']:.3f}", flush=True)
+              f"{result['ratio']:.3f}  dump {dump_s:5.2f} s ({1000 * dump_s / result['plain_ms']:4.1f}x plain)",
+              flush=True)
     if options.json:
         with open(options.json, "w") as file:
             json.dump({"runs": options.runs, "programs": results}, file, indent=2)
