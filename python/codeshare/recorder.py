@@ -698,6 +698,7 @@ def share_bytes():
     a second) must take several times what forking a child of this process
     and ending it takes, ~40 us per MB it holds (its page tables; ~10 ms
     with pandas imported, 80 ms for a program of 2 GB). At least 384 KiB."""
+    # Imported once the recording is over, as compile_effects imports warnings.
     import resource
     return max(384 * 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 // 600)
 
