@@ -711,6 +711,9 @@ def compile_effects_of(sources):
     whose child did not report is compiled here (_core.in_forked_children
     starts none where the program handles SIGCHLD or another thread runs
     Python)."""
+    # What compile_effects imports, imported once here rather than in each
+    # child (where -v would show each import again).
+    import re, warnings  # noqa: E401, F401
     count = max(1, min(len(os.sched_getaffinity(0)), sum(sources.values()) // share_bytes()))
     # The largest first, each to the share with the fewest bytes so far.
     shares, loads = [[] for _ in range(count)], [0] * count
