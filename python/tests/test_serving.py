@@ -296,15 +296,19 @@ def test_a_module_whose_source_compiles_with_a_warning_warns_as_under_plain_pyth
         assert "not in the archive: warns" in verbose.stderr
 
 
-@pytest.mark.parametrize("child", ["reports", "is killed", "is not forked while another thread runs Python",
+@pytest.mark.parametrize("child", ["reports", "reports where the program ignores SIGCHLD", "is killed",
+                                   "is not forked where the program handles SIGCHLD",
+                                   "is not forked while another thread runs Python",
                                    "is not forked from a program of 700 MB"])
 def test_a_large_programs_sources_are_checked_for_warnings_in_forked_children_with_the_same_outcome(tmp_path, child):
     # Compiling each source to see whether it warns is most of a large
     # program's dump: the sources are shared among the dump's process and a
-    # child forked per spare CPU. One that does not report (killed) has its
-    # share checked in the dump's process, as has every share while another
-    # thread runs Python (it may hold a lock a child would wait on for ever),
-    # and where the program is so large that forking it (copying its page
+    # child forked per spare CPU (reaped for the program that ignores
+    # SIGCHLD: its report tells). One that does not report (killed) has its
+    # share checked in the dump's process, as has every share where the
+    # program handles SIGCHLD (its handler would run), while another thread
+    # runs Python (it may hold a lock a child would wait on for ever), and
+    # where the program is so large that forking it (copying its page
     # tables) costs more than the child would save. The program's audit
     # hook sees the children's compiles.
     if len(os.sched_getaffinity(0)) < 2:
@@ -322,6 +326,10 @@ def test_a_large_programs_sources_are_checked_for_warnings_in_forked_children_wi
         f"        if {child == 'is killed'}:\n"
         "            os.kill(os.getpid(), signal.SIGKILL)\n"
         "sys.addaudithook(hook)\n"
+        f"if {child.endswith('ignores SIGCHLD')}:\n"
+        "    signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+        f"if {child.endswith('handles SIGCHLD')}:\n"
+        "    signal.signal(signal.SIGCHLD, lambda number, frame: print('SIGCHLD'))\n"
         f"if {child.endswith('thread runs Python')}:\n"
         "    threading.Thread(target=lambda: [time.sleep(0.001) for _ in iter(int, 1)], daemon=True).start()\n"
         f"held = bytearray(b'x') * ({child.endswith('700 MB')} * 700 << 20)\n"
