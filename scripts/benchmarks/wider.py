@@ -1,7 +1,7 @@
 """Beyond the eight workloads: a short program of each of more popular
 packages, dumped and run plain and served, interleaved.
 
-    python wider.py --workdir DIR [--runs N] [--json OUT] [NAME...]
+    python wider.py --workdir DIR [--runs N] [--no-bytecode] [--json OUT] [NAME...]
 
 Each program is a `-c` statement run in its own directory under DIR, where
 its archive is dumped. The run stops unless every archived module a served
@@ -13,6 +13,12 @@ packages are those of wider-requirements.txt, installed with codeshare in
 one venv; plain runs the same venv without the archive). Also the time
 its one dump took (`python -m codeshare dump`, the program run and the
 archive written), against the plain run's median.
+
+--no-bytecode: every process (dumps, plain and served runs) finds no .pyc
+and writes none (PYTHONPYCACHEPREFIX names an empty directory under DIR,
+PYTHONDONTWRITEBYTECODE is set), as in an image installed without them
+(`pip install --no-compile`) on a read-only file system: plain import
+compiles every module at every start.
 """
 import argparse
 import json
@@ -52,15 +58,15 @@ PROGRAMS = {
 }
 
 
-def dumped(python, name, directory):
-    """The archive of program `name`, dumped in `directory`, and the seconds
-    the dump took."""
+def dumped(python, name, directory, environment):
+    """The archive of program `name`, dumped in `directory` with
+    `environment`, and the seconds the dump took."""
     os.makedirs(directory, exist_ok=True)
     enter_dump_directory(directory)
     archive = os.path.join(directory, "archive.csa")
     started = time.perf_counter()
     subprocess.run([python, "-m", "codeshare", "dump", "-o", archive, "-c", PROGRAMS[name]],
-                   env=clean_environment(), check=True, capture_output=True)
+                   env=environment, check=True, capture_output=True)
     took = time.perf_counter() - started
     # A directory changed within 2 s of the dump's look is listed at every
     # run (RECENT_NS in resolution.py): a deployment dumps long before.
@@ -72,6 +78,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--no-bytecode", action="store_true", help="no .pyc read or written by any process")
     parser.add_argument("--json")
     parser.add_argument("names", nargs="*", metavar="NAME", help=", ".join(PROGRAMS))
     options = parser.parse_args()
@@ -79,19 +86,25 @@ def main():
     if unknown:
         parser.error(f"no program named {', '.join(unknown)}; they are {', '.join(PROGRAMS)}")
     python = sys.executable
+    extra = {}
+    if options.no_bytecode:
+        extra = {"PYTHONPYCACHEPREFIX": os.path.join(options.workdir, "no-bytecode"), "PYTHONDONTWRITEBYTECODE": "1"}
+        os.makedirs(extra["PYTHONPYCACHEPREFIX"], exist_ok=True)
+        os.environ.update(extra)   # startup.compare runs plain and served in this process's environment
     results = {}
-    print(f"whole process, served / plain (median of {options.runs} pairs' ratios; output identical, all served):")
+    print(f"whole process, served / plain (median of {options.runs} pairs' ratios; output identical, all served"
+          f"{'; no .pyc read or written' if options.no_bytecode else ''}):")
     for name in options.names or PROGRAMS:
         argv = ["-c", PROGRAMS[name]]
-        archive, dump_s = dumped(python, name, os.path.join(options.workdir, name))
-        served_output(python, argv, clean_environment(CODESHARE_ARCHIVE=archive))
+        archive, dump_s = dumped(python, name, os.path.join(options.workdir, name), clean_environment(**extra))
+        served_output(python, argv, clean_environment(CODESHARE_ARCHIVE=archive, **extra))
         result = results[name] = {**compare([python, *argv], archive, options.runs), "dump_s": dump_s}
         print(f"  {name:13s} plain {result['plain_ms']:7.1f} ms  codeshare {result['codeshare_ms']:7.1f} ms  "
               f"{result['ratio']:.3f}  dump {dump_s:5.2f} s ({1000 * dump_s / result['plain_ms']:4.1f}x plain)",
               flush=True)
     if options.json:
         with open(options.json, "w") as file:
-            json.dump({"runs": options.runs, "programs": results}, file, indent=2)
+            json.dump({"runs": options.runs, "no_bytecode": options.no_bytecode, "programs": results}, file, indent=2)
 
 
 if __name__ == "__main__":
