@@ -90,14 +90,18 @@ def main():
     if options.no_bytecode:
         extra = {"PYTHONPYCACHEPREFIX": os.path.join(options.workdir, "no-bytecode"), "PYTHONDONTWRITEBYTECODE": "1"}
         os.makedirs(extra["PYTHONPYCACHEPREFIX"], exist_ok=True)
-        os.environ.update(extra)   # startup.compare runs plain and served in this process's environment
+    # One environment for the dumps, the check and the timed runs (startup.compare
+    # runs plain and served in this process's): none of the caller's PYTHON* variables.
+    environment = clean_environment(**extra)
+    os.environ.clear()
+    os.environ.update(environment)
     results = {}
     print(f"whole process, served / plain (median of {options.runs} pairs' ratios; output identical, all served"
           f"{'; no .pyc read or written' if options.no_bytecode else ''}):")
     for name in options.names or PROGRAMS:
         argv = ["-c", PROGRAMS[name]]
-        archive, dump_s = dumped(python, name, os.path.join(options.workdir, name), clean_environment(**extra))
-        served_output(python, argv, clean_environment(CODESHARE_ARCHIVE=archive, **extra))
+        archive, dump_s = dumped(python, name, os.path.join(options.workdir, name), environment)
+        served_output(python, argv, {**environment, "CODESHARE_ARCHIVE": archive})
         result = results[name] = {**compare([python, *argv], archive, options.runs), "dump_s": dump_s}
         print(f"  {name:13s} plain {result['plain_ms']:7.1f} ms  codeshare {result['codeshare_ms']:7.1f} ms  "
               f"{result['ratio']:.3f}  dump {dump_s:5.2f} s ({1000 * dump_s / result['plain_ms']:4.1f}x plain)",
