@@ -410,13 +410,14 @@ struct ArchiveWriter {
     /// body: every function code object the module and class bodies hold
     /// (with all they reach), every interned string the bodies use (the
     /// interned-string table refers to those without counting a reference)
-    /// and the bodies' constants the program still kept when it was dumped
-    /// (docstrings, `__all__`, class attributes: kept again in later runs, so
-    /// their pages would not be given back anyway). Everything else the
-    /// bodies reach then goes to the run-once part.
+    /// and what of the bodies' constants the program still kept when it was
+    /// dumped (docstrings, `__all__`, class attributes; the items of a
+    /// constant tuple a dict or list was built from: kept again in later
+    /// runs, so their pages would not be given back anyway). Everything else
+    /// the bodies reach then goes to the run-once part.
     func placeOutliving(body code: PyObjectPointer, in layout: inout ModuleLayout) throws(WriteFailure) {
         for field in ObjectImage.codeObjectFields where field != CS_CODE_CONSTS {
-            try placeInterned(code.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), in: &layout)
+            try placeKept(code.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), in: &layout)
         }
         let constants = code.raw.load(fromByteOffset: Int(CS_CODE_CONSTS), as: PyObjectPointer.self)
         for index in 0..<constants.size {
@@ -427,10 +428,8 @@ struct ArchiveWriter {
                 } else {
                     _ = try place(constant, in: &layout)
                 }
-            } else if cs_refcount(constant) > graphReferences[constant.address] ?? 0 {
-                _ = try place(constant, in: &layout)
             } else {
-                try placeInterned(constant, in: &layout)
+                try placeKept(constant, in: &layout)
             }
         }
     }
@@ -452,18 +451,23 @@ struct ArchiveWriter {
         }
     }
 
-    /// Places the interned strings among `object` and the items of the
-    /// tuples and frozensets it is.
-    private func placeInterned(_ object: PyObjectPointer, in layout: inout ModuleLayout) throws(WriteFailure) {
+    /// Places `object` if the program kept it (it has more references than
+    /// the archived objects hold); else the interned strings and the kept
+    /// objects among it and the items of the tuples and frozensets it is: a
+    /// body that builds a dict or a list from a constant tuple (`{'a b': 1}`,
+    /// `['x y', 'z']`) keeps the items, not the tuple.
+    private func placeKept(_ object: PyObjectPointer, in layout: inout ModuleLayout) throws(WriteFailure) {
         switch try classify(object) {
+        case .singleton, .code:
+            break
+        case _ where cs_refcount(object) > graphReferences[object.address] ?? 0:
+            _ = try place(object, in: &layout)
         case .leaf:
             if leaves[leafByAddress[object.address]!].interned { _ = try place(object, in: &layout) }
         case .tuple:
-            for index in 0..<object.size { try placeInterned(PyTuple_GetItem(object, index)!, in: &layout) }
+            for index in 0..<object.size { try placeKept(PyTuple_GetItem(object, index)!, in: &layout) }
         case .frozenset:
-            try placeInterned(frozensetRecipes[object.address]!.items, in: &layout)
-        case .singleton, .code:
-            break
+            try placeKept(frozensetRecipes[object.address]!.items, in: &layout)
         }
     }
 

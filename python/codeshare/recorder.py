@@ -333,17 +333,21 @@ def bytecode_code(code, path, began_ns):
     ran, in what code equality does not compare; else `code`. It may where
     the run wrote the .pyc (since `began_ns`): compiling makes some
     constants otherwise than a load does (a set's order, a one-character
-    str of its own). The recipes (see archive.write) of its constant sets:
-    their elements in the order the .pyc holds them, in which its load
-    inserts them (where elements collide in the table, another order gives
-    them other slots). Marshal sorted them by their own marshal bytes, which
-    flag each str interned and each object referenced more than once in the
-    process that wrote the .pyc: sorted again at the dump's end, after the
-    program interned a one-character str or an attribute's name, they would
-    go in in another order."""
+    str of its own). Where the .pyc is older, `code` is its load, and the
+    code archived: the writer sees which of its constants the program kept
+    (a class's docstring), which a second load's would not show. The
+    recipes (see archive.write) of its constant sets: their elements in the
+    order the .pyc holds them, in which its load inserts them (where
+    elements collide in the table, another order gives them other slots).
+    Marshal sorted them by their own marshal bytes, which flag each str
+    interned and each object referenced more than once in the process that
+    wrote the .pyc: sorted again at the dump's end, after the program
+    interned a one-character str or an attribute's name, they would go in
+    in another order."""
     cached = _get_cached(path)
     try:
-        if not constant_sets(code) and os.stat(cached).st_mtime_ns < began_ns:
+        written_before = os.stat(cached).st_mtime_ns < began_ns
+        if written_before and not constant_sets(code):
             return code, []
         with open(cached, "rb") as file:
             data = file.read()[16:]
@@ -352,13 +356,15 @@ def bytecode_code(code, path, began_ns):
         return code, []
     if type(loaded) is not type(code) or loaded != code:
         return code, []   # the .pyc was rewritten since the module ran
-    _imp._fix_co_filename(loaded, path)
-    if not constant_sets(loaded):
-        return loaded, []
+    if not written_before:
+        _imp._fix_co_filename(loaded, path)
+        code = loaded
+        if not constant_sets(code):
+            return code, []
     try:
-        return loaded, stored_set_orders(data, loaded)
+        return code, stored_set_orders(data, code)
     except (ValueError, IndexError, EOFError, TypeError, MemoryError, RecursionError):
-        return loaded, []
+        return code, []
 
 
 def stored_set_orders(data, code):

@@ -3,9 +3,13 @@ its module and class bodies used go back to the system, and everything the
 program kept from them stays intact: docstrings, constants, class
 attributes, default values, strings interned at run time, frames and the
 module's own code object; reload and get_code still work afterwards."""
+import importlib.util
+import os
+import time
+
 import pytest
 
-from conftest import preload_library
+from conftest import preload_library, run_python
 from importing import assert_same_run, dump, make_app, run_both, served
 
 # Enough module-body code to fill whole pages once it has run.
@@ -151,3 +155,41 @@ def test_the_run_once_pages_go_back(tmp_path, mode):
     assert archived.returncode == 0, archived.stderr
     # Batches go back at 16 pages: the big module body's fill one.
     assert int(archived.stdout) >= 16 * 4096, "the big module body's pages were given back"
+
+
+def scattered_keeps(with_set):
+    """A module of sixty classes, each keeping its docstring and the keys of
+    a dict built from a constant tuple, each with 3,000 bytes of a constant
+    nothing keeps between them: laid out among the run-once objects, what
+    the program keeps would hold every page of them. With a constant set,
+    the dump reads the module's .pyc again for its order."""
+    return ("".join(f'class Kept{index}:\n'
+                    f'    """Docstring {index}, kept by its class."""\n'
+                    f'    table = {{"first key {index}, kept by the dict": 1, "second key {index}, kept too": 2}}\n'
+                    f'    _ = len("dead {index} " + "x" * 3000)\n' for index in range(60))
+            + ('if __name__ in {"scattered", "unused", "names"}:\n    pass\n' if with_set else ""))
+
+
+@pytest.mark.parametrize("with_set", [True, False], ids=["read again from its pyc", "as it ran"])
+def test_what_the_program_kept_of_the_bodies_lies_apart_from_what_goes_back(tmp_path, with_set):
+    app = make_app(tmp_path, {"scattered.py": scattered_keeps(with_set)})
+    # Its .pyc, plain import's and the dump's, older than the dump by more
+    # than the clock's lag (a .pyc written as the dump ran is read again).
+    run_python(["-m", "py_compile", "scattered.py"], cwd=app)
+    cached = importlib.util.cache_from_source(os.path.join(app, "scattered.py"))
+    os.utime(cached, ns=(time.time_ns() - 10**10,) * 2)
+    archive = tmp_path / "app.csa"
+    dump(archive, ["-c", "import scattered"], cwd=app)
+    program = ("import sys, scattered; "
+               "print(scattered.Kept59.__doc__, *scattered.Kept0.table, scattered.Kept30._); "
+               "finder = next((f for f in sys.meta_path if type(f).__name__ == 'ArchiveFinder'), None); "
+               "print(finder and finder.archive.stats['bytes_released'])")
+    plain, archived, verbose = run_both(["-c", program], archive, cwd=app, env={"CODESHARE_RELEASE": "on"})
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.splitlines()[0] == ("Docstring 59, kept by its class. first key 0, kept by the dict "
+                                            "second key 0, kept too 3008")
+    assert archived.stdout.splitlines()[0] == plain.stdout.splitlines()[0]
+    assert "scattered" in served(verbose.stderr)
+    # The 180 KB of dead constants, whole pages once the kept objects are laid
+    # out before the run-once part (less a batch of 64 KiB not yet given back).
+    assert int(archived.stdout.splitlines()[1]) >= 110_000

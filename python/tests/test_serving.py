@@ -1,6 +1,8 @@
 """Acceptance: programs behave exactly as without codeshare, and every
 module loaded from source is served from the archive."""
+import importlib.util
 import os
+import time
 
 import pytest
 
@@ -445,7 +447,17 @@ def test_a_constant_set_of_a_name_only_an_earlier_module_body_held_iterates_as_u
         assert "later" in served(verbose.stderr)
 
 
-def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_them(tmp_path):
+def backdate_bytecode(app, module):
+    """Makes the .pyc of `module` in `app` older than a dump by more than the
+    clock's lag: the dump then archives the code the module ran, a load of
+    that .pyc, where it reads one it wrote itself again."""
+    run_python(["-m", "py_compile", f"{module}.py"], cwd=app)
+    cached = importlib.util.cache_from_source(os.path.join(app, f"{module}.py"))
+    os.utime(cached, ns=(time.time_ns() - 10**10,) * 2)
+
+
+@pytest.mark.parametrize("pyc", ["written by the dump's run", "older than the dump"])
+def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_them(tmp_path, pyc):
     # A .pyc holds a set's elements sorted by their marshal bytes, which flag
     # each object referenced more than once as the .pyc was written. The dump
     # sorted them again as it wrote the archive, when the set the module body
@@ -458,6 +470,8 @@ def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_th
         "main.py": "import json, sets\nprint(list(sets.CODES), sets.members())\n",
     })
     archive = tmp_path / "app.csa"
+    if pyc == "older than the dump":
+        backdate_bytecode(app, "sets")
     environment = {"PYTHONDONTWRITEBYTECODE": ""}   # the dump's run writes the .pyc the runs read
     dump(archive, ["main.py"], cwd=app, env=environment)
     plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=environment)
@@ -466,8 +480,9 @@ def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_th
     assert "sets" in served(verbose.stderr)
 
 
+@pytest.mark.parametrize("pyc", ["written by the dump's run", "older than the dump"])
 def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_them_whatever_the_program_interned(
-        tmp_path):
+        tmp_path, pyc):
     # Marshal stores a set's elements sorted by their marshal bytes, which
     # flag each interned str. The dump sorted them again as it wrote the
     # archive, when the program had since interned '~': sorted first, it
@@ -478,6 +493,8 @@ def test_constant_sets_of_a_module_read_from_its_pyc_iterate_as_its_pyc_loads_th
         "main.py": "import json, sys, chars\nsys.intern(chr(126))\nprint(chars.members())\n",
     })
     archive = tmp_path / "app.csa"
+    if pyc == "older than the dump":
+        backdate_bytecode(app, "chars")
     for seed in ("0", "1"):   # seeds under which the two orders give two sets
         environment = {"PYTHONDONTWRITEBYTECODE": "", "PYTHONHASHSEED": seed}
         dump(archive, ["main.py"], cwd=app, env=environment)
