@@ -1,10 +1,12 @@
 """Helpers for the import tests: write a program, dump it, run it plain and
 from the archive, and compare."""
 import functools
+import importlib.util
 import os
 import re
 import shutil
 import sys
+import time
 
 from conftest import SUPPORT, run_python
 
@@ -19,6 +21,15 @@ def make_app(directory, files):
             file.write(text)
     shutil.copyfile(os.path.join(SUPPORT, "snapshot.py"), os.path.join(directory, "snapshot.py"))
     return str(directory)
+
+
+def backdate_bytecode(app, module):
+    """Writes the .pyc of `module` in `app` and makes it older than a dump by
+    more than the clock's lag: the dump then archives the code the module
+    ran, a load of that .pyc, where it reads a .pyc written as it ran again."""
+    run_python(["-m", "py_compile", f"{module}.py"], cwd=app)
+    cached = importlib.util.cache_from_source(os.path.join(app, f"{module}.py"))
+    os.utime(cached, ns=(time.time_ns() - 10**10,) * 2)
 
 
 def dump(archive, target, *, cwd, env=None, check=True):

@@ -3,14 +3,10 @@ its module and class bodies used go back to the system, and everything the
 program kept from them stays intact: docstrings, constants, class
 attributes, default values, strings interned at run time, frames and the
 module's own code object; reload and get_code still work afterwards."""
-import importlib.util
-import os
-import time
-
 import pytest
 
-from conftest import preload_library, run_python
-from importing import assert_same_run, dump, make_app, run_both, served
+from conftest import preload_library
+from importing import assert_same_run, backdate_bytecode, dump, make_app, run_both, served
 
 # Enough module-body code to fill whole pages once it has run.
 BIG_BODY = "".join(f"value_{index} = len('constant string number {index}') + {index}\n" for index in range(1500))
@@ -173,11 +169,7 @@ def scattered_keeps(with_set):
 @pytest.mark.parametrize("with_set", [True, False], ids=["read again from its pyc", "as it ran"])
 def test_what_the_program_kept_of_the_bodies_lies_apart_from_what_goes_back(tmp_path, with_set):
     app = make_app(tmp_path, {"scattered.py": scattered_keeps(with_set)})
-    # Its .pyc, plain import's and the dump's, older than the dump by more
-    # than the clock's lag (a .pyc written as the dump ran is read again).
-    run_python(["-m", "py_compile", "scattered.py"], cwd=app)
-    cached = importlib.util.cache_from_source(os.path.join(app, "scattered.py"))
-    os.utime(cached, ns=(time.time_ns() - 10**10,) * 2)
+    backdate_bytecode(app, "scattered")   # plain import's .pyc, and the dump's
     archive = tmp_path / "app.csa"
     dump(archive, ["-c", "import scattered"], cwd=app)
     program = ("import sys, scattered; "

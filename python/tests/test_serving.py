@@ -1,14 +1,12 @@
 """Acceptance: programs behave exactly as without codeshare, and every
 module loaded from source is served from the archive."""
-import importlib.util
 import os
-import time
 
 import pytest
 
 from conftest import run_python
-from importing import (archived_names, assert_same_run, dump, make_app, run_both, served, source_modules,
-                       without_snapshot)
+from importing import (archived_names, assert_same_run, backdate_bytecode, dump, make_app, run_both, served,
+                       source_modules, without_snapshot)
 
 PROGRAMS = {
     "stdlib": """
@@ -445,15 +443,6 @@ def test_a_constant_set_of_a_name_only_an_earlier_module_body_held_iterates_as_u
         plain, archived, verbose = run_both(["main.py"], archive, cwd=app, env=environment)
         assert_same_run(plain, archived)
         assert "later" in served(verbose.stderr)
-
-
-def backdate_bytecode(app, module):
-    """Makes the .pyc of `module` in `app` older than a dump by more than the
-    clock's lag: the dump then archives the code the module ran, a load of
-    that .pyc, where it reads one it wrote itself again."""
-    run_python(["-m", "py_compile", f"{module}.py"], cwd=app)
-    cached = importlib.util.cache_from_source(os.path.join(app, f"{module}.py"))
-    os.utime(cached, ns=(time.time_ns() - 10**10,) * 2)
 
 
 @pytest.mark.parametrize("pyc", ["written by the dump's run", "older than the dump"])
