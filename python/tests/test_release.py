@@ -158,7 +158,8 @@ def scattered_keeps(with_set):
     a dict built from a constant tuple, each with 3,000 bytes of a constant
     nothing keeps between them: laid out among the run-once objects, what
     the program keeps would hold every page of them. With a constant set,
-    the dump reads the module's .pyc again for its order."""
+    the dump also reads the module's .pyc for the set's order (and once
+    archived a second load of it, whose objects the program did not keep)."""
     return ("".join(f'class Kept{index}:\n'
                     f'    """Docstring {index}, kept by its class."""\n'
                     f'    table = {{"first key {index}, kept by the dict": 1, "second key {index}, kept too": 2}}\n'
@@ -166,7 +167,7 @@ def scattered_keeps(with_set):
             + ('if __name__ in {"scattered", "unused", "names"}:\n    pass\n' if with_set else ""))
 
 
-@pytest.mark.parametrize("with_set", [True, False], ids=["read again from its pyc", "as it ran"])
+@pytest.mark.parametrize("with_set", [True, False], ids=["with a constant set", "without"])
 def test_what_the_program_kept_of_the_bodies_lies_apart_from_what_goes_back(tmp_path, with_set):
     app = make_app(tmp_path, {"scattered.py": scattered_keeps(with_set)})
     backdate_bytecode(app, "scattered")   # plain import's .pyc, and the dump's
