@@ -221,10 +221,13 @@ struct ArchiveReader {
     private static func validate(_ file: FileDescriptor, at path: UnsafePointer<CChar>,
                                  identity: ArchiveFile.Identity) -> Result<ArchiveReader, ArchiveError> {
         let fileSize = identity.size
-        if fileSize < UInt64(ArchiveHeader.size) { return .failure(fileSize == 0 ? .empty : .truncated) }
         let decoded = withUnsafeTemporaryAllocation(byteCount: ArchiveHeader.size, alignment: 8) { bytes in
-            if let error = read(file, into: bytes.baseAddress!, count: ArchiveHeader.size, at: 0) {
+            let count = Int(min(fileSize, UInt64(ArchiveHeader.size)))
+            if count > 0, let error = read(file, into: bytes.baseAddress!, count: count, at: 0) {
                 return Result<ArchiveHeader, ArchiveError>.failure(error)
+            }
+            if count < ArchiveHeader.size {
+                return .failure(ArchiveHeader.refusal(ofShort: bytes.baseAddress!, count: count))
             }
             return ArchiveHeader.decode(bytes.baseAddress!, fileSize: fileSize, expecting: .running())
         }

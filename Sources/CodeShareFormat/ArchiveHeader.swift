@@ -75,6 +75,18 @@ public struct ArchiveHeader: Equatable {
         return out.bytes
     }
 
+    /// Why a file of `count` bytes, fewer than a header's, is refused:
+    /// whether its bytes begin the magic tells a cut-off archive from a file
+    /// that never was one (a path to a text file is not "truncated").
+    public static func refusal(ofShort bytes: UnsafeRawPointer, count: Int) -> ArchiveError {
+        if count == 0 { return .empty }
+        for index in 0..<min(count, 8)
+        where bytes.load(fromByteOffset: index, as: UInt8.self) != UInt8(truncatingIfNeeded: magic >> (8 * UInt64(index))) {
+            return .badMagic
+        }
+        return .truncated
+    }
+
     /// Decodes and checks a header against the file and the running
     /// interpreter; `bytes` must hold at least `size` bytes.
     public static func decode(_ bytes: UnsafeRawPointer, fileSize: UInt64,

@@ -87,6 +87,19 @@ final class ArchiveHeaderTests: XCTestCase {
 
         XCTAssertEqual(decode(header().encoded(), fileSize: 4095), .failure(.truncated))
 
+        // Shorter than a header: an archive cut off, or no archive at all.
+        func short(_ bytes: [UInt8]) -> ArchiveError {
+            (bytes + [0]).withUnsafeBytes { ArchiveHeader.refusal(ofShort: $0.baseAddress!, count: bytes.count) }
+        }
+        let start = Array(header().encoded()[..<100])
+        XCTAssertEqual(short([]), .empty)
+        XCTAssertEqual(short(Array(start[..<5])), .truncated)
+        XCTAssertEqual(short(start), .truncated)
+        XCTAssertEqual(short(Array("junk\n".utf8)), .badMagic)
+        var cut = start
+        cut[7] ^= 1
+        XCTAssertEqual(short(cut), .badMagic)
+
         var other = identity
         other.buildVersion = version("3.11.2 (main)")
         XCTAssertEqual(decode(header().encoded(), expecting: other), .failure(.interpreterMismatch))

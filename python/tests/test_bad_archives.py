@@ -56,13 +56,16 @@ def test_header_refusals_name_the_reason(archives, tmp_path, run):
     good, _ = archives
     with open(good, "rb") as file:
         data = bytearray(file.read())
-    cases = {
-        "not a codeshare archive (bad magic)": bytes(b"\x7fELF") + data[4:],
-        "written by another codeshare archive format (schema version)": data[:8] + b"\x63" + data[9:],
-        "empty archive file": b"",
-        "truncated or resized archive file": data[:100],
-    }
-    for expected, content in cases.items():
+    cases = [
+        ("not a codeshare archive (bad magic)", bytes(b"\x7fELF") + data[4:]),
+        ("written by another codeshare archive format (schema version)", data[:8] + b"\x63" + data[9:]),
+        ("empty archive file", b""),
+        ("truncated or resized archive file", data[:100]),
+        ("truncated or resized archive file", data[:5]),
+        # Shorter than a header but no archive's start: a path to another file.
+        ("not a codeshare archive (bad magic)", b"junk\n"),
+    ]
+    for expected, content in cases:
         path = tmp_path / "case.csa"
         path.write_bytes(content)
         assert reason_of(run, path) == f"ArchiveError: {path}: {expected}"
