@@ -305,7 +305,7 @@ struct ArchiveReader {
             return .failure(error)
         case .success(let segment):
             let root = segment.address(Int(record.segment.root)).assumingMemoryBound(to: PyObject.self)
-            if root.type != cs_code_type() { return .failure(.badReference) }
+            if root.typeWord != cs_code_type() { return .failure(.badReference) }
             // Another thread may have finished first (frozenset construction
             // can run the GC, and with it other threads); keep one answer.
             if let winner = roots[index] { return .success(winner) }
@@ -533,7 +533,7 @@ struct ArchiveReader {
     /// never cleared).
     private func intern(_ index: Int, of segment: LoadedSegment, failure: inout ArchiveError?) -> PyObjectPointer? {
         var string: PyObjectPointer? = (segment.base + segment.internOffset(index)).assumingMemoryBound(to: PyObject.self)
-        if string!.type != cs_str_type() {
+        if string!.typeWord != cs_str_type() {
             failure = .badReference
             return nil
         }
@@ -553,7 +553,7 @@ struct ArchiveReader {
     private func frozenset(_ items: UnsafeMutableRawPointer, rebuilds: UInt32,
                            failure: inout ArchiveError?) -> UnsafeMutableRawPointer? {
         let tuple = items.assumingMemoryBound(to: PyObject.self)
-        if tuple.type != cs_tuple_type() {
+        if tuple.typeWord != cs_tuple_type() {
             failure = .badReference
             return nil
         }

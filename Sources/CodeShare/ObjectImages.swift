@@ -156,38 +156,46 @@ extension ObjectImage {
     static func walk(_ type: TypeID, _ object: UnsafeMutableRawPointer, available: Int,
                      slot: (Int) -> Bool) -> Int? {
         let count = object.load(fromByteOffset: 16, as: Int.self)
-        // No count can exceed `available` and still fit; checking it first
-        // keeps the size arithmetic below from overflowing.
-        let limit = available
+        // No count can exceed `available` and still fit: each case checks
+        // that first, so that its size arithmetic cannot overflow (a trap).
         switch type {
         case .str:
             let state = object.load(fromByteOffset: Int(CS_STR_STATE), as: UInt32.self)
             let kind = Int(state >> UInt32(CS_STR_STATE_KIND_SHIFT) & 7)
             let ascii = state & UInt32(CS_STR_STATE_ASCII) != 0
-            guard count >= 0, count < limit, kind == 1 || (!ascii && (kind == 2 || kind == 4)) else { return nil }
+            // Compact and ready, as the writer lays every str out; anything
+            // else would have CPython follow pointers the image does not
+            // hold. Interning's bits are set once the str is in use.
+            let laidOut = UInt32(kind) << UInt32(CS_STR_STATE_KIND_SHIFT) | UInt32(CS_STR_STATE_COMPACT)
+                | UInt32(CS_STR_STATE_READY) | (ascii ? UInt32(CS_STR_STATE_ASCII) : 0)
+            guard count >= 0, count < available, kind == 1 || (!ascii && (kind == 2 || kind == 4)),
+                  state & ~UInt32(CS_STR_STATE_INTERNED) == laidOut else { return nil }
             let size = Int(ascii ? CS_ASCII_HEADER_SIZE : CS_COMPACT_HEADER_SIZE) + (count + 1) * kind
             guard size <= available else { return nil }
             if kind == 4 && !slot(Int(CS_STR_WSTR)) { return nil }
             return size
         case .bytes:
+            guard count >= 0, count < available else { return nil }
             let size = Int(CS_BYTES_DATA) + count + 1
-            return count >= 0 && count < limit && size <= available ? size : nil
+            return size <= available ? size : nil
         case .int:
-            let digits = count < 0 ? -count : count
-            let size = Int(CS_LONG_DIGITS) + 4 * digits
-            return count > Int.min && digits < limit && size <= available ? size : nil
+            guard count > -available, count < available else { return nil }
+            let size = Int(CS_LONG_DIGITS) + 4 * abs(count)
+            return size <= available ? size : nil
         case .float:
             return Int(CS_FLOAT_VALUE) + 8 <= available ? Int(CS_FLOAT_VALUE) + 8 : nil
         case .complex:
             return Int(CS_COMPLEX_IMAG) + 8 <= available ? Int(CS_COMPLEX_IMAG) + 8 : nil
         case .tuple:
+            guard count > 0, count < available else { return nil }
             let size = Int(CS_TUPLE_ITEMS) + 8 * count
-            guard count > 0, count < limit, size <= available else { return nil }
+            guard size <= available else { return nil }
             for index in 0..<count where !slot(Int(CS_TUPLE_ITEMS) + 8 * index) { return nil }
             return size
         case .code:
+            guard count > 0, count < available else { return nil }
             let size = Int(CS_CODE_BASIC_SIZE) + 2 * count
-            guard count > 0, count < limit, size <= available else { return nil }
+            guard size <= available else { return nil }
             for field in codeObjectFields where !slot(Int(field)) { return nil }
             return size
         }

@@ -11,6 +11,10 @@ extension UnsafeMutablePointer where Pointee == PyObject {
     var raw: UnsafeMutableRawPointer { UnsafeMutableRawPointer(self) }
     var address: UInt { UInt(bitPattern: self) }
     var type: UnsafeMutablePointer<PyTypeObject> { cs_type(self) }
+    /// The type word of an object the reader has not vouched for yet, nil
+    /// where it is zero: a ref the file names (a root, a string to intern)
+    /// may point at padding, on which `type` would trap.
+    var typeWord: UnsafeMutablePointer<PyTypeObject>? { cs_type(self) }
     var size: Int { cs_size(self) }
 }
 

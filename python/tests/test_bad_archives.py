@@ -52,6 +52,20 @@ def test_damaged_archives_are_refused_or_read_exactly(archives, tmp_path, run):
         assert reason in summary, summary
 
 
+def test_damage_behind_valid_checksums_is_refused_or_loaded_never_a_crash(archives, tmp_path, run):
+    """Damage no corruption makes (every checksum made to hold again): the
+    reader's own checks of the counts, lengths, states and refs it walks
+    refuse it, or the module loads. A huge count whose size overflowed, a
+    string to intern at padding and a str that is not compact had each
+    stopped the process."""
+    good, _ = archives
+    result = run([ABUSE, "resealed", good, str(tmp_path), "20261208", "3000"])
+    summary = result.stdout.splitlines()[-1]
+    assert "FAILED" not in result.stdout, result.stdout[-3000:]
+    assert summary.startswith("SUMMARY 3000"), result.stdout[-3000:]
+    assert "corrupted module data (reference out of bounds)" in summary and "loaded" in summary, summary
+
+
 def test_header_refusals_name_the_reason(archives, tmp_path, run):
     good, _ = archives
     with open(good, "rb") as file:

@@ -64,6 +64,7 @@
 #define CS_COMPACT_HEADER_SIZE 72       // PyCompactUnicodeObject, data follows
 
 // Bits of PyASCIIObject.state (interned:2, kind:3, compact:1, ascii:1, ready:1).
+#define CS_STR_STATE_INTERNED 0x3
 #define CS_STR_STATE_KIND_SHIFT 2
 #define CS_STR_STATE_COMPACT 0x20
 #define CS_STR_STATE_ASCII 0x40

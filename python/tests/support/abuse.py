@@ -10,6 +10,12 @@
     abuse.py in-use GOOD OTHER WORKDIR
         Loads modules while the archive file is truncated, rewritten in
         place (its size and mtime kept) and replaced on disk.
+    abuse.py resealed GOOD WORKDIR SEED COUNT
+        GOOD damaged inside one part with every checksum made to hold again,
+        as no corruption does: only the reader's own checks of what it walks
+        stand. Each module must load or raise ArchiveError with a one-line
+        reason; what loads is not compared (an archive is as trusted as the
+        code it holds). Prints one outcome per line, then a summary.
 """
 import os
 import random
@@ -20,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import codeshare.archive  # noqa: E402
 from codeshare.archive import ArchiveError  # noqa: E402
+from archive_layout import parts, reseal  # noqa: E402
 from codecompare import differences  # noqa: E402
 
 
@@ -84,6 +91,48 @@ def variants(good, other, workdir, seed, count):
     print("SUMMARY", len(cases), sorted(outcomes.items()))
 
 
+def resealed(good, workdir, seed, count):
+    with open(good, "rb") as file:
+        data = file.read()
+    every_part = parts(data)
+    generator = random.Random(seed)
+    outcomes = {}
+    path = os.path.join(workdir, "resealed.csa")
+    for _ in range(count):
+        damaged = bytearray(data)
+        part = generator.choice(every_part)
+        label, start, length, _ = part
+        at = start + generator.randrange(length)
+        kind = generator.choice(["flip", "byte", "word"])
+        if kind == "flip":
+            damaged[at] ^= 1 << generator.randrange(8)
+        elif kind == "byte":
+            damaged[at] = generator.randrange(256)
+        else:
+            # A whole aligned word: a count, a length, a ref, a type.
+            at = start + (at - start & ~7)
+            value = generator.choice([0, generator.randrange(-64, 4096), generator.getrandbits(64)])
+            end = min(at + 8, start + length)
+            damaged[at:end] = (value & (1 << 64) - 1).to_bytes(8, "little")[:end - at]
+        reseal(damaged, part)
+        with open(path, "wb") as file:
+            file.write(damaged)
+        case = f"{kind} in {label} at +{at - start}"
+        print(case, flush=True)  # the last line names the culprit of a crash
+        try:
+            archive = codeshare.archive.open(path)
+            for name in archive.names:
+                archive.code(name)
+            outcome = "loaded"
+        except ArchiveError as error:
+            message = str(error)
+            outcome = "error: " + message.split(": ")[-1] if message and "\n" not in message else f"BAD MESSAGE {message!r}"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if outcome.startswith("BAD"):
+            print(f"FAILED {case}: {outcome}")
+    print("SUMMARY", count, sorted(outcomes.items()))
+
+
 def open_and_use(path):
     try:
         archive = codeshare.archive.open(path)
@@ -140,5 +189,7 @@ if __name__ == "__main__":
         variants(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     elif command == "open":
         open_and_use(sys.argv[2])
+    elif command == "resealed":
+        resealed(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     else:
         in_use(sys.argv[2], sys.argv[3], sys.argv[4])
