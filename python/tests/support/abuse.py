@@ -101,7 +101,7 @@ def resealed(good, workdir, seed, count):
     for _ in range(count):
         damaged = bytearray(data)
         part = generator.choice(every_part)
-        label, start, length, _ = part
+        label, start, length = part[:3]
         at = start + generator.randrange(length)
         kind = generator.choice(["flip", "byte", "word"])
         if kind == "flip":
