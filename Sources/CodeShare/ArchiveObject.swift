@@ -40,7 +40,9 @@ func readerOpen(_ archive: UnsafeMutablePointer<CSArchiveObject>, _ path: PyObje
     guard let index = PyDict_New() else { return -1 }
     archive.pointee.index = index
     for (position, record) in reader.modules.enumerated() {
-        guard let name = PyUnicode_DecodeUTF8(base + Int(record.nameOffset), Int(record.nameLength), nil) else { return -1 }
+        guard let name = PyUnicode_DecodeUTF8(base + Int(record.nameOffset), Int(record.nameLength), nil) else {
+            return refuseUndecodable()
+        }
         PyList_SetItem(names, position, name)
         guard let number = PyLong_FromSsize_t(position) else { return -1 }
         defer { cs_decref(number) }
@@ -48,7 +50,17 @@ func readerOpen(_ archive: UnsafeMutablePointer<CSArchiveObject>, _ path: PyObje
     }
     archive.pointee.manifest = PyMarshal_ReadObjectFromString(base + Int(reader.header.manifestOffset),
                                                               Int(reader.header.manifestLength))
-    return archive.pointee.manifest == nil ? -1 : 0
+    return archive.pointee.manifest == nil ? refuseUndecodable() : 0
+}
+
+/// Turns the error of decoding a name, the manifest or a module's metadata
+/// into the archive's refusal (out of memory stays one): checksums that
+/// hold do not make the bytes what a writer wrote. Returns -1.
+private func refuseUndecodable() -> Int32 {
+    let error: ArchiveError = cs_error_is_memory() != 0 ? .outOfMemory : .undecodableIndex
+    PyErr_Clear()
+    raiseArchiveError(error)
+    return -1
 }
 
 @_cdecl("cs_reader_close")
@@ -70,7 +82,12 @@ func readerMetadata(_ raw: UnsafeMutableRawPointer?, _ index: Int) -> PyObjectPo
     let archive = reader(raw)
     let record = archive.pointee.modules[index]
     let base = archive.pointee.tables.baseAddress!.assumingMemoryBound(to: CChar.self) + archive.pointee.stringsStart
-    return PyMarshal_ReadObjectFromString(base + Int(record.metadataOffset), Int(record.metadataLength))
+    guard let metadata = PyMarshal_ReadObjectFromString(base + Int(record.metadataOffset), Int(record.metadataLength))
+    else {
+        _ = refuseUndecodable()
+        return nil
+    }
+    return metadata
 }
 
 @_cdecl("cs_reader_code")

@@ -13,6 +13,7 @@ public enum ArchiveError: Error, Equatable {
     case truncated
     case replaced
     case tablesChecksum
+    case undecodableIndex
     case segmentChecksum
     case badReference
     case outOfMemory
@@ -43,6 +44,7 @@ public enum ArchiveError: Error, Equatable {
         case .truncated: return "truncated or resized archive file"
         case .replaced: return "the archive file was replaced or changed since it was opened"
         case .tablesChecksum: return "corrupted module index (checksum mismatch)"
+        case .undecodableIndex: return "corrupted module index (a name or metadata that does not decode)"
         case .segmentChecksum: return "corrupted module data (checksum mismatch)"
         case .badReference: return "corrupted module data (reference out of bounds)"
         case .outOfMemory: return "out of memory"

@@ -112,19 +112,19 @@ def run_hook_modules(core, archive, verbose, release):
         if name not in archive:
             continue
         origin = hook_source(name)
-        metadata = archive.metadata(name)
-        # resolution.module_record's shape check, written out: resolution is
-        # one of the modules this runs. The source is checked as any
-        # module's: by its hash where its .pyc was hash-based at the dump.
-        if not (type(metadata) is tuple and len(metadata) == 9 and metadata[0] == origin
-                and type(metadata[4]) is int and type(metadata[5]) is int
-                and (metadata[7] is None or type(metadata[7]) is tuple and len(metadata[7]) == 2
-                     and type(metadata[7][0]) is bool and type(metadata[7][1]) is bytes)
-                and core.file_unchanged(origin, metadata[4], metadata[5], metadata[7])):
-            if verbose:
-                print(f"codeshare: imported the hook's {name}: {origin} is not the file dumped", file=sys.stderr)
-            continue
         try:
+            metadata = archive.metadata(name)
+            # resolution.module_record's shape check, written out: resolution
+            # is one of the modules this runs. The source is checked as any
+            # module's: by its hash where its .pyc was hash-based at the dump.
+            if not (type(metadata) is tuple and len(metadata) == 9 and metadata[0] == origin
+                    and type(metadata[4]) is int and type(metadata[5]) is int
+                    and (metadata[7] is None or type(metadata[7]) is tuple and len(metadata[7]) == 2
+                         and type(metadata[7][0]) is bool and type(metadata[7][1]) is bytes)
+                    and core.file_unchanged(origin, metadata[4], metadata[5], metadata[7])):
+                if verbose:
+                    print(f"codeshare: imported the hook's {name}: {origin} is not the file dumped", file=sys.stderr)
+                continue
             code = archive.code(name)
         except core.ArchiveError as error:
             if verbose:

@@ -206,7 +206,12 @@ class ArchiveFinder:
         if reason is not None:
             self.fell_back(name, reason)
             return spec
-        record = module_record(self.archive.metadata(name), self.resolver.searches)
+        try:
+            metadata = self.archive.metadata(name)
+        except ArchiveError as error:
+            self.fell_back(name, str(error))
+            return None
+        record = module_record(metadata, self.resolver.searches)
         if record is None:
             self.fell_back(name, "its metadata is not what `python -m codeshare dump` writes")
             return None

@@ -68,7 +68,13 @@ def verify(path):
     saved_path = sys.path[:]
     try:
         for name in archive.names:
-            record = module_record(archive.metadata(name), manifest["searches"])
+            try:
+                metadata = archive.metadata(name)
+            except ArchiveError as error:
+                print(f"malformed {name}: {error}")
+                problems += 1
+                continue
+            record = module_record(metadata, manifest["searches"])
             if record is None:
                 print(f"malformed {name}: its metadata is not what `python -m codeshare dump` writes")
                 problems += 1

@@ -8,6 +8,10 @@ import sysconfig
 import pytest
 
 from conftest import SUPPORT
+from importing import archived_names, dump, make_app, run_both
+
+sys.path.insert(0, SUPPORT)
+from archive_layout import index_entry, reseal  # noqa: E402
 
 ABUSE = os.path.join(SUPPORT, "abuse.py")
 MODULES = ["json/__init__.py", "json/decoder.py", "json/encoder.py", "json/scanner.py",
@@ -64,6 +68,34 @@ def test_damage_behind_valid_checksums_is_refused_or_loaded_never_a_crash(archiv
     assert "FAILED" not in result.stdout, result.stdout[-3000:]
     assert summary.startswith("SUMMARY 3000"), result.stdout[-3000:]
     assert "corrupted module data (reference out of bounds)" in summary and "loaded" in summary, summary
+
+
+@pytest.mark.parametrize("entry", ["metadata", "name", "manifest"])
+def test_an_index_entry_that_does_not_decode_refuses_the_archive_or_that_module(tmp_path, run, entry):
+    """A module's metadata, a module's name or the manifest whose bytes do
+    not decode, every checksum made to hold: the program runs as plain. The
+    metadata makes that one module fall back (it had raised ValueError out
+    of the program's import); a name or the manifest refuses the archive
+    in one line (they had raised UnicodeDecodeError and ValueError out of
+    the hook, which site.py printed as a traceback)."""
+    app = make_app(tmp_path, {"main.py": "import json, textwrap\nprint(textwrap.shorten(json.dumps([1, 2]), 40))\n"})
+    archive = tmp_path / "app.csa"
+    dump(archive, ["main.py"], cwd=app)
+    data = bytearray(archive.read_bytes())
+    start, _ = index_entry(data, entry, archived_names(archive).index("json.decoder"))
+    data[start] = 0xFF   # no UTF-8 byte, no marshal type
+    reseal(data)
+    archive.write_bytes(data)
+    plain, archived, verbose = run_both(["main.py"], archive, cwd=app)
+    reason = "corrupted module index (a name or metadata that does not decode)"
+    assert (archived.returncode, archived.stdout) == (0, plain.stdout), archived.stderr
+    if entry == "metadata":
+        assert archived.stderr == plain.stderr
+        assert f"codeshare: fell back on json.decoder: {reason}" in verbose.stderr, verbose.stderr
+        verified = run(["-m", "codeshare", "verify", str(archive)], cwd=app, check=False)
+        assert verified.returncode == 1 and f"malformed json.decoder: {reason}" in verified.stdout, verified.stdout
+    else:
+        assert archived.stderr == f"codeshare: not using the archive: {archive}: {reason}\n" + plain.stderr
 
 
 def test_header_refusals_name_the_reason(archives, tmp_path, run):

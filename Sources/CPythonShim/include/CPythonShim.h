@@ -155,6 +155,9 @@ static inline uint64_t cs_dict_version(PyObject *dict) {
     return ((PyDictObject *)dict)->ma_version_tag;
 }
 
+// Whether the error set is a MemoryError.
+static inline int cs_error_is_memory(void) { return PyErr_ExceptionMatches(PyExc_MemoryError); }
+
 // The interpreter configuration an archive depends on.
 static inline int cs_optimization_level(void) {
     return _PyInterpreterState_GetConfig(PyInterpreterState_Get())->optimization_level;

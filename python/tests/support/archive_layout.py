@@ -1,7 +1,8 @@
 """The archive's file layout as the tests need it to damage an archive behind
-valid checksums: the checksum (Checksum.swift, ported) and where each part
-and the checksum covering it lie (ArchiveHeader.swift, ArchiveTables.swift).
-No test should need more of the format than this."""
+valid checksums: the checksum (Checksum.swift, ported), where each part and
+the checksum covering it lie, and where the index's names, metadata and
+manifest lie (ArchiveHeader.swift, ArchiveTables.swift). No test should
+need more of the format than this."""
 import struct
 
 _MASK = (1 << 64) - 1
@@ -55,11 +56,26 @@ def parts(data):
     return found
 
 
-def reseal(data, part):
+def index_entry(data, which, module=None):
+    """(start, length) in `data` of module `module`'s "name" or "metadata",
+    or of the archive's "manifest": bytes in the tables' string area."""
+    modules, chunks, tables = struct.unpack_from("<IIQ", data, 152)
+    strings = tables + _MODULE_RECORD_SIZE * modules + _SEGMENT_DESCRIPTOR_SIZE * chunks
+    if which == "manifest":
+        offset, length = struct.unpack_from("<II", data, 184)
+    else:
+        fields = struct.unpack_from("<IIII", data, tables + _MODULE_RECORD_SIZE * module + 48)
+        offset, length = fields[:2] if which == "name" else fields[2:]
+    return strings + offset, length
+
+
+def reseal(data, part=None):
     """Makes every checksum of the bytearray `data` hold again after `part`
-    (one of `parts`) changed: the part's, the tables', the header's."""
-    _, start, length, checksum_at = part
-    struct.pack_into("<Q", data, checksum_at, checksum(bytes(data[start:start + length])))
+    (one of `parts`) or the tables changed: the part's, the tables', the
+    header's."""
+    if part is not None:
+        _, start, length, checksum_at = part
+        struct.pack_into("<Q", data, checksum_at, checksum(bytes(data[start:start + length])))
     tables, tables_size = struct.unpack_from("<QQ", data, 160)
     struct.pack_into("<Q", data, 176, checksum(bytes(data[tables:tables + tables_size])))
     struct.pack_into("<Q", data, _HEADER_CHECKSUMMED, checksum(bytes(data[:_HEADER_CHECKSUMMED])))
