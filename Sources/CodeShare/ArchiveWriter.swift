@@ -66,6 +66,9 @@ struct ArchiveWriter {
     /// How many references to each object the archived objects hold: an
     /// object with more references than that is kept by the program.
     private var graphReferences: [UInt: Int] = [:]
+    /// The tuples and code objects whose references `graphReferences`
+    /// counted: one reached twice holds its references once.
+    private var counted: Set<UInt> = []
 
     init() {}
 
@@ -140,11 +143,12 @@ struct ArchiveWriter {
     /// object (an interned string) is shared. A code object's tables
     /// (`codeTableFields`), which a program reaches only through the code
     /// object, go by value too: equal ones are stored once. `setRecipes`: the
-    /// module's `ModuleEntry.setRecipes`.
+    /// module's `ModuleEntry.setRecipes`. `isReference`: whether the walk
+    /// reached `object` through a reference not counted before.
     mutating func analyze(_ object: PyObjectPointer, module: Int, setRecipes: PyObjectPointer?,
-                          isCodeTable: Bool = false) throws(WriteFailure) {
+                          isCodeTable: Bool = false, isReference: Bool = true) throws(WriteFailure) {
         let kind = try classify(object)
-        graphReferences[object.address, default: 0] += 1
+        if isReference { graphReferences[object.address, default: 0] += 1 }
         switch kind {
         case .singleton:
             return
@@ -169,11 +173,16 @@ struct ArchiveWriter {
                 leaves[index].moduleCount += 1
             }
         case .tuple:
+            // Reached again, a container's references are counted already;
+            // what it holds is walked again for the module's use of leaves.
+            let countsItsReferences = counted.insert(object.address).inserted
             for index in 0..<object.size {
-                try analyze(PyTuple_GetItem(object, index)!, module: module, setRecipes: setRecipes)
+                try analyze(PyTuple_GetItem(object, index)!, module: module, setRecipes: setRecipes,
+                            isReference: countsItsReferences)
             }
         case .frozenset:
-            if frozensetRecipes[object.address] == nil {
+            let countsItsReferences = frozensetRecipes[object.address] == nil
+            if countsItsReferences {
                 var recipe = setRecipes == nil ? nil : try plainImportRecipe(object, proposed: setRecipes!)
                 if recipe == nil { recipe = (try marshalOrdered(object), 0) }
                 frozensetRecipes[object.address] = recipe!
@@ -181,8 +190,10 @@ struct ArchiveWriter {
                 let items = recipe!.items
                 for index in 0..<items.size { graphReferences[PyTuple_GetItem(items, index)!.address, default: 0] += 1 }
             }
-            try analyze(frozensetRecipes[object.address]!.items, module: module, setRecipes: setRecipes)
+            try analyze(frozensetRecipes[object.address]!.items, module: module, setRecipes: setRecipes,
+                        isReference: countsItsReferences)
         case .code:
+            let countsItsReferences = counted.insert(object.address).inserted
             if bytecode[object.address] == nil {
                 guard let code = PyCode_GetCode(OpaquePointer(object).map { UnsafeMutablePointer<PyCodeObject>($0) })
                 else { throw .python }
@@ -190,7 +201,8 @@ struct ArchiveWriter {
             }
             for field in ObjectImage.codeObjectFields {
                 try analyze(object.raw.load(fromByteOffset: Int(field), as: PyObjectPointer.self), module: module,
-                            setRecipes: setRecipes, isCodeTable: ArchiveWriter.codeTableFields.contains(field))
+                            setRecipes: setRecipes, isCodeTable: ArchiveWriter.codeTableFields.contains(field),
+                            isReference: countsItsReferences)
             }
         }
     }
@@ -409,10 +421,11 @@ struct ArchiveWriter {
     /// Lays out, before a module's run-once part begins, what may outlive its
     /// body: every function code object the module and class bodies hold
     /// (with all they reach), every interned string the bodies use (the
-    /// interned-string table refers to those without counting a reference)
-    /// and what of the bodies' constants the program still kept when it was
-    /// dumped (docstrings, `__all__`, class attributes; the items of a
-    /// constant tuple a dict or list was built from: kept again in later
+    /// interned-string table refers to those without counting a reference),
+    /// the elements of their constant frozensets (the set the reader makes
+    /// holds them) and what of the bodies' constants the program still kept
+    /// when it was dumped (docstrings, `__all__`, class attributes; the items
+    /// of a constant tuple a dict or list was built from: kept again in later
     /// runs, so their pages would not be given back anyway). Everything else
     /// the bodies reach then goes to the run-once part.
     func placeOutliving(body code: PyObjectPointer, in layout: inout ModuleLayout) throws(WriteFailure) {
@@ -453,9 +466,10 @@ struct ArchiveWriter {
 
     /// Places `object` if the program kept it (it has more references than
     /// the archived objects hold); else the interned strings and the kept
-    /// objects among it and the items of the tuples and frozensets it is: a
-    /// body that builds a dict or a list from a constant tuple (`{'a b': 1}`,
-    /// `['x y', 'z']`) keeps the items, not the tuple.
+    /// objects among it and the items of the tuples it is (a body that
+    /// builds a dict or a list from a constant tuple, `{'a b': 1}` or
+    /// `['x y', 'z']`, keeps the items, not the tuple), and every element of
+    /// the frozensets it is.
     private func placeKept(_ object: PyObjectPointer, in layout: inout ModuleLayout) throws(WriteFailure) {
         switch try classify(object) {
         case .singleton, .code:
@@ -467,7 +481,10 @@ struct ArchiveWriter {
         case .tuple:
             for index in 0..<object.size { try placeKept(PyTuple_GetItem(object, index)!, in: &layout) }
         case .frozenset:
-            try placeKept(frozensetRecipes[object.address]!.items, in: &layout)
+            // The set the reader makes of them holds its elements as long as
+            // the part lasts; the recipe's tuple only goes into it.
+            let items = frozensetRecipes[object.address]!.items
+            for index in 0..<items.size { _ = try place(PyTuple_GetItem(items, index)!, in: &layout) }
         }
     }
 

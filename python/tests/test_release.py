@@ -153,23 +153,33 @@ def test_the_run_once_pages_go_back(tmp_path, mode):
     assert int(archived.stdout) >= 16 * 4096, "the big module body's pages were given back"
 
 
-def scattered_keeps(with_set):
+def scattered_keeps(variant):
     """A module of sixty classes, each keeping its docstring and the keys of
     a dict built from a constant tuple, each with 3,000 bytes of a constant
     nothing keeps between them: laid out among the run-once objects, what
     the program keeps would hold every page of them. With a constant set,
     the dump also reads the module's .pyc for the set's order (and once
-    archived a second load of it, whose objects the program did not keep)."""
+    archived a second load of it, whose objects the program did not keep).
+    With a dropped dict: the module body builds one more dict of the same
+    keys, of the same constant tuple (the compiler shares it), and drops
+    it: the tuple is reached twice, but holds its keys once. With sets in
+    the classes: each class body tests a name against a constant set,
+    whose elements the set the reader makes keeps."""
     return ("".join(f'class Kept{index}:\n'
                     f'    """Docstring {index}, kept by its class."""\n'
                     f'    table = {{"first key {index}, kept by the dict": 1, "second key {index}, kept too": 2}}\n'
-                    f'    _ = len("dead {index} " + "x" * 3000)\n' for index in range(60))
-            + ('if __name__ in {"scattered", "unused", "names"}:\n    pass\n' if with_set else ""))
+                    f'    _ = len("dead {index} " + "x" * 3000)\n'
+                    + (f'    found = __name__ in {{"first element {index}", "second element {index}"}}\n'
+                       if variant == "with sets in the classes" else "")
+                    + (f'_ = {{"first key {index}, kept by the dict": 0, "second key {index}, kept too": 0}}\n'
+                       if variant == "with a dropped dict" else "") for index in range(60))
+            + ('if __name__ in {"scattered", "unused", "names"}:\n    pass\n' if variant == "with a constant set" else ""))
 
 
-@pytest.mark.parametrize("with_set", [True, False], ids=["with a constant set", "without"])
-def test_what_the_program_kept_of_the_bodies_lies_apart_from_what_goes_back(tmp_path, with_set):
-    app = make_app(tmp_path, {"scattered.py": scattered_keeps(with_set)})
+@pytest.mark.parametrize("variant", ["with a constant set", "with a dropped dict", "with sets in the classes",
+                                     "without"])
+def test_what_the_program_kept_of_the_bodies_lies_apart_from_what_goes_back(tmp_path, variant):
+    app = make_app(tmp_path, {"scattered.py": scattered_keeps(variant)})
     backdate_bytecode(app, "scattered")   # plain import's .pyc, and the dump's
     archive = tmp_path / "app.csa"
     dump(archive, ["-c", "import scattered"], cwd=app)
