@@ -164,9 +164,10 @@ class Recorder:
                 self.interned_before[name] = {element.decode() for element in elements if element in interned}
 
     def entries_and_manifest(self):
-        """The archive's entries and manifest for what was loaded, and the
+        """The archive's entries and manifest for what was loaded, the
         orders of the constant sets of the modules that plain import
-        compiles at each start (see archive.write)."""
+        compiles at each start (see archive.write), and the constants to
+        hold through the write for the program (see kept_counterparts)."""
         # Archive order is the order imports started in (get_code runs
         # before the body imports anything): the order a run asks for them,
         # which the read-ahead thread keeps a window ahead of. sys.modules
@@ -176,7 +177,7 @@ class Recorder:
         order = {name: index for index, name in enumerate(self.codes)}
         started_after = len(self.codes) if self.started_after is None else self.started_after
         searches, search_index, directories, listings = [], {}, {}, {}
-        entries, extensions, set_recipes, compiling = [], {}, {}, {}
+        entries, extensions, set_recipes, compiling, held = [], {}, {}, {}, []
 
         def note(directory):
             if directory not in directories:
@@ -227,7 +228,8 @@ class Recorder:
                 search_at, entry, named = recorded_at
                 path, code, size, mtime_ns, hashed = recorded
                 if reads_bytecode(origin, size, mtime_ns):
-                    code, recipes = bytecode_code(code, origin, self.began_ns)
+                    code, recipes, kept = bytecode_code(code, origin, self.began_ns)
+                    held += kept
                     if recipes:   # else the writer's order, as marshal would store the sets now
                         set_recipes[name] = recipes
                 else:
@@ -252,7 +254,7 @@ class Recorder:
                     "extensions": extensions, "compiling": compiling, "bytecode": bytecode_conditions(),
                     "program": self.program,
                     "startup": len(hook) + startup}
-        return hook + entries, manifest, set_recipes
+        return hook + entries, manifest, set_recipes, held
 
     def _hook_entries(self, resolution):
         """The hook's own modules, as the package would import them: a
@@ -276,8 +278,9 @@ class Recorder:
         return entries
 
     def write(self, path):
-        entries, manifest, set_recipes = self.entries_and_manifest()
+        entries, manifest, set_recipes, held = self.entries_and_manifest()
         archive.write(path, entries, manifest, together=True, set_recipes=set_recipes)
+        del held   # the writer has seen them held
         recent = sum(mtime == RECENTLY_CHANGED for mtime in manifest["directories"].values())
         return len(entries), len(manifest["extensions"]), recent
 
@@ -328,43 +331,77 @@ def reads_bytecode(path, size, mtime_ns):
 
 
 def bytecode_code(code, path, began_ns):
-    """(code, recipes): the code plain import loads from the .pyc of the
-    source at `path`, where it may differ from `code`, the code the module
-    ran, in what code equality does not compare; else `code`. It may where
-    the run wrote the .pyc (since `began_ns`): compiling makes some
+    """(code, recipes, kept): the code plain import loads from the .pyc of
+    the source at `path`, where it may differ from `code`, the code the
+    module ran, in what code equality does not compare; else `code`. It may
+    where the run wrote the .pyc (since `began_ns`): compiling makes some
     constants otherwise than a load does (a set's order, a one-character
     str of its own). Where the .pyc is older, `code` is its load, and the
     code archived: the writer sees which of its constants the program kept
-    (a class's docstring), which a second load's would not show. The
-    recipes (see archive.write) of its constant sets: their elements in the
-    order the .pyc holds them, in which its load inserts them (where
-    elements collide in the table, another order gives them other slots).
-    Marshal sorted them by their own marshal bytes, which flag each str
-    interned and each object referenced more than once in the process that
-    wrote the .pyc: sorted again at the dump's end, after the program
-    interned a one-character str or an attribute's name, they would go in
-    in another order."""
+    (a class's docstring). A second load's would not show it: `kept` is
+    then the constants of the load whose counterparts the program kept
+    (see kept_counterparts). The recipes (see archive.write) of its
+    constant sets: their elements in the order the .pyc holds them, in
+    which its load inserts them (where elements collide in the table,
+    another order gives them other slots). Marshal sorted them by their own
+    marshal bytes, which flag each str interned and each object referenced
+    more than once in the process that wrote the .pyc: sorted again at the
+    dump's end, after the program interned a one-character str or an
+    attribute's name, they would go in in another order."""
     cached = _get_cached(path)
     try:
         written_before = os.stat(cached).st_mtime_ns < began_ns
         if written_before and not constant_sets(code):
-            return code, []
+            return code, [], []
         with open(cached, "rb") as file:
             data = file.read()[16:]
         loaded = marshal.loads(data)
     except (OSError, ValueError, EOFError, TypeError, MemoryError):
-        return code, []
+        return code, [], []
     if type(loaded) is not type(code) or loaded != code:
-        return code, []   # the .pyc was rewritten since the module ran
+        return code, [], []   # the .pyc was rewritten since the module ran
+    kept = []
     if not written_before:
         _imp._fix_co_filename(loaded, path)
+        kept = kept_counterparts(code, loaded)
         code = loaded
         if not constant_sets(code):
-            return code, []
+            return code, [], kept
     try:
-        return code, stored_set_orders(data, code)
+        return code, stored_set_orders(data, code), kept
     except (ValueError, IndexError, EOFError, TypeError, MemoryError, RecursionError):
-        return code, []
+        return code, [], kept
+
+
+def kept_counterparts(ran, loaded):
+    """The constants of `loaded`, a load of the .pyc the run wrote, equal to
+    `ran`, the code the module ran, whose counterparts in `ran` the program
+    kept: those with more references than the constants of `ran` hold, as
+    the writer tells what a program kept. Held through the write, each has
+    one reference more than the archived objects hold, and is laid out as
+    kept (a class's docstring apart from the run-once part)."""
+    # id of a constant of `ran`: [it, the references ran's constants hold, its counterpart]
+    counted = {}
+    pairs = [(ran, loaded)]
+    while pairs:
+        constant, counterpart = pairs.pop()
+        if type(constant) is CodeType:
+            pairs += zip(constant.co_consts, counterpart.co_consts)
+            continue
+        entry = counted.get(id(constant))
+        if entry is not None:
+            entry[1] += 1   # reached again: what it holds was counted
+            continue
+        counted[id(constant)] = [constant, 1, counterpart]
+        if type(constant) is tuple:
+            pairs += zip(constant, counterpart)
+        elif type(constant) is frozenset:
+            own = {element: element for element in counterpart}
+            pairs += [(element, own[element]) for element in constant if element in own]
+    # Beyond the references counted: the entry's, the loop's and the call's.
+    # A constant both codes share (None, an interned str) needs no holding.
+    return [counterpart for constant, references, counterpart in counted.values()
+            if counterpart is not constant and sys.getrefcount(constant) - 3 > references]
 
 
 def stored_set_orders(data, code):

@@ -164,7 +164,9 @@ def scattered_keeps(variant):
     keys, of the same constant tuple (the compiler shares it), and drops
     it: the tuple is reached twice, but holds its keys once. With sets in
     the classes: each class body tests a name against a constant set,
-    whose elements the set the reader makes keeps."""
+    whose elements the set the reader makes keeps. With its .pyc written
+    by the dump's run: the dump archives a load of it, whose constants the
+    program did not keep, but their counterparts in the code it ran."""
     return ("".join(f'class Kept{index}:\n'
                     f'    """Docstring {index}, kept by its class."""\n'
                     f'    table = {{"first key {index}, kept by the dict": 1, "second key {index}, kept too": 2}}\n'
@@ -177,12 +179,15 @@ def scattered_keeps(variant):
 
 
 @pytest.mark.parametrize("variant", ["with a constant set", "with a dropped dict", "with sets in the classes",
-                                     "without"])
+                                     "with its .pyc written by the dump's run", "without"])
 def test_what_the_program_kept_of_the_bodies_lies_apart_from_what_goes_back(tmp_path, variant):
     app = make_app(tmp_path, {"scattered.py": scattered_keeps(variant)})
-    backdate_bytecode(app, "scattered")   # plain import's .pyc, and the dump's
     archive = tmp_path / "app.csa"
-    dump(archive, ["-c", "import scattered"], cwd=app)
+    if variant == "with its .pyc written by the dump's run":
+        dump(archive, ["-c", "import scattered"], cwd=app, env={"PYTHONDONTWRITEBYTECODE": ""})
+    else:
+        backdate_bytecode(app, "scattered")   # plain import's .pyc, and the dump's
+        dump(archive, ["-c", "import scattered"], cwd=app)
     program = ("import sys, scattered; "
                "print(scattered.Kept59.__doc__, *scattered.Kept0.table, scattered.Kept30._); "
                "finder = next((f for f in sys.meta_path if type(f).__name__ == 'ArchiveFinder'), None); "
