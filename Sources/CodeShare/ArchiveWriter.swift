@@ -66,9 +66,9 @@ struct ArchiveWriter {
     /// How many references to each object the archived objects hold: an
     /// object with more references than that is kept by the program.
     private var graphReferences: [UInt: Int] = [:]
-    /// The tuples and code objects whose references `graphReferences`
-    /// counted: one reached twice holds its references once.
-    private var counted: Set<UInt> = []
+    /// The tuples whose items `graphReferences` counted: one reached twice
+    /// holds them once.
+    private var countedTuples: Set<UInt> = []
 
     init() {}
 
@@ -175,7 +175,7 @@ struct ArchiveWriter {
         case .tuple:
             // Reached again, a container's references are counted already;
             // what it holds is walked again for the module's use of leaves.
-            let countsItsReferences = counted.insert(object.address).inserted
+            let countsItsReferences = countedTuples.insert(object.address).inserted
             for index in 0..<object.size {
                 try analyze(PyTuple_GetItem(object, index)!, module: module, setRecipes: setRecipes,
                             isReference: countsItsReferences)
@@ -193,8 +193,8 @@ struct ArchiveWriter {
             try analyze(frozensetRecipes[object.address]!.items, module: module, setRecipes: setRecipes,
                         isReference: countsItsReferences)
         case .code:
-            let countsItsReferences = counted.insert(object.address).inserted
-            if bytecode[object.address] == nil {
+            let countsItsReferences = bytecode[object.address] == nil
+            if countsItsReferences {
                 guard let code = PyCode_GetCode(OpaquePointer(object).map { UnsafeMutablePointer<PyCodeObject>($0) })
                 else { throw .python }
                 bytecode[object.address] = code
